@@ -1,0 +1,204 @@
+#include "api/http_server.h"
+
+#include <httplib.h>
+
+#include <set>
+
+#include "api/token_auth.h"
+#include "common/log.h"
+#include "core/validation.h"
+
+namespace sandman {
+namespace {
+
+using nlohmann::json;
+
+void sendJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump() + "\n", "application/json");
+}
+
+void sendError(httplib::Response& res, const Error& e) { sendJson(res, httpStatus(e.kind), errorJson(e)); }
+
+// Path ids are checked before any lookup: "../x" and friends are a 400.
+bool checkSessionId(const std::string& id, httplib::Response& res) {
+  if (isSessionId(id)) return true;
+  std::string msg = "not a session id (expected s- and 16 hex digits): ";
+  msg.append(id, 0, 64);
+  sendError(res, invalid(std::move(msg)));
+  return false;
+}
+
+}  // namespace
+
+ApiServer::ApiServer(ApiOptions options, SessionManager& sessions, Runtime& runtime, Store& store)
+    : options_(std::move(options)),
+      sessions_(sessions),
+      runtime_(runtime),
+      store_(store),
+      server_(std::make_unique<httplib::Server>()) {
+  // Creates wait for sshd; enough workers that slow creates never starve reads.
+  server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
+  server_->set_payload_max_length(options_.max_body_bytes);
+  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    return authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                                : httplib::Server::HandlerResponse::Handled;
+  });
+  server_->set_error_handler(httplib::Server::HandlerWithResponse(
+      [](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == 413) {
+      sendJson(res, 413, errorJson({ErrorKind::kTooLarge, "request body over 64 KiB"}));
+    } else if (res.status == 404) {
+      sendJson(res, 404, errorJson(notFound("no route " + req.method + " " + req.path.substr(0, 128))));
+    } else {
+      sendJson(res, res.status, {{"error", "request failed"}, {"code", "invalid"}});
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+  server_->set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    logInfo("http", {{"method", req.method}, {"path", req.path}, {"status", std::to_string(res.status)},
+                     {"remote", req.remote_addr}});
+  });
+  server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    sendJson(res, 200, {{"status", "healthy"}, {"service", "gpu-ssh-gateway-orchestrator"}});
+  });
+  server_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) { readyz(res); });
+  registerRoutes("/api/v1");
+  registerRoutes("");
+}
+
+ApiServer::~ApiServer() = default;
+
+bool ApiServer::authorized(const httplib::Request& req, httplib::Response& res) const {
+  if (options_.token.empty() || req.path == "/healthz" || req.path == "/readyz") return true;
+  if (bearerMatches(req.get_header_value("Authorization"), options_.token)) return true;
+  res.set_header("WWW-Authenticate", "Bearer");
+  sendJson(res, 401, errorJson({ErrorKind::kUnauthorized,
+                                "missing or wrong API token: send 'Authorization: Bearer <token>' "
+                                "with the token from the daemon's --token-file"}));
+  return false;
+}
+
+void ApiServer::registerRoutes(const std::string& p) {
+  using Req = const httplib::Request&;
+  using Res = httplib::Response&;
+  server_->Post(p + "/sessions", [this](Req q, Res r) { createSession(q, r); });
+  server_->Get(p + "/sessions", [this](Req q, Res r) { listSessions(q, r); });
+  server_->Get(p + "/sessions/stats", [this](Req, Res r) { sessionStats(r); });
+  server_->Get(p + R"(/sessions/([^/]+))", [this](Req q, Res r) { getSession(q, r); });
+  server_->Delete(p + R"(/sessions/([^/]+))", [this](Req q, Res r) { deleteSession(q, r); });
+  server_->Delete(p + "/sessions", [this](Req q, Res r) { deleteAllSessions(q, r); });
+  server_->Patch(p + R"(/sessions/([^/]+))", [this](Req q, Res r) { patchSession(q, r); });
+}
+
+void ApiServer::createSession(const httplib::Request& req, httplib::Response& res) {
+  auto parsed = parseCreateRequest(req.body);
+  if (!parsed.ok()) return sendError(res, parsed.error());
+  auto created = sessions_.create(parsed.value());
+  if (!created.ok()) return sendError(res, created.error());
+  json j = sessionToJson(created->session, options_.view);
+  if (created->ssh_private_key) j["ssh_private_key"] = *created->ssh_private_key;
+  sendJson(res, 201, j);
+}
+
+void ApiServer::listSessions(const httplib::Request& req, httplib::Response& res) {
+  SessionFilter filter;
+  if (req.has_param("user_id")) {
+    std::string u = req.get_param_value("user_id");
+    if (auto st = validateUserId(u); !st.ok()) return sendError(res, st.error());
+    filter.user_id = u;
+  }
+  if (req.has_param("status")) {
+    auto st = parseSessionStatus(req.get_param_value("status"));
+    if (!st) {
+      return sendError(res, invalid("status must be one of pending, starting, running, stopping, ended, failed"));
+    }
+    filter.status = *st;
+  }
+  auto list = sessions_.list(filter);
+  if (!list.ok()) return sendError(res, list.error());
+  json arr = json::array();
+  for (const auto& s : list.value()) arr.push_back(sessionToJson(s, options_.view));
+  sendJson(res, 200, arr);
+}
+
+void ApiServer::sessionStats(httplib::Response& res) {
+  auto all = sessions_.list({});
+  if (!all.ok()) return sendError(res, all.error());
+  json by_status = json::object();
+  for (auto st : {"pending", "starting", "running", "stopping", "ended", "failed"}) by_status[st] = 0;
+  std::set<std::string> active_users;
+  int active = 0;
+  for (const auto& s : all.value()) {
+    by_status[toString(s.status)] = by_status[toString(s.status)].get<int>() + 1;
+    if (isActive(s.status)) {
+      ++active;
+      active_users.insert(s.user_id);
+    }
+  }
+  const PortRange& range = sessions_.settings().ports;
+  sendJson(res, 200, {{"total", all->size()}, {"active", active}, {"by_status", by_status},
+                      {"active_users", active_users.size()}, {"ports_in_use", active},
+                      {"ports_free", range.size() - active}, {"port_range", {range.start, range.end}}});
+}
+
+void ApiServer::getSession(const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  if (!checkSessionId(id, res)) return;
+  auto s = sessions_.get(id);
+  if (!s.ok()) return sendError(res, s.error());
+  sendJson(res, 200, sessionToJson(s.value(), options_.view));
+}
+
+void ApiServer::deleteSession(const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  if (!checkSessionId(id, res)) return;
+  auto s = sessions_.stop(id, "deleted");
+  if (!s.ok()) return sendError(res, s.error());
+  sendJson(res, 200, sessionToJson(s.value(), options_.view));
+}
+
+void ApiServer::deleteAllSessions(const httplib::Request& req, httplib::Response& res) {
+  if (req.get_param_value("confirm") != "true") {
+    return sendError(res, invalid("deleting every session needs ?confirm=true"));
+  }
+  auto stopped = sessions_.stopAll("deleted");
+  if (!stopped.ok()) return sendError(res, stopped.error());
+  json ids = json::array();
+  for (const auto& s : stopped.value()) ids.push_back(s.id);
+  sendJson(res, 200, {{"deleted", ids}, {"count", ids.size()}});
+}
+
+void ApiServer::patchSession(const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  if (!checkSessionId(id, res)) return;
+  auto ttl = parseTtlPatch(req.body);
+  if (!ttl.ok()) return sendError(res, ttl.error());
+  auto s = sessions_.setTtl(id, ttl.value());
+  if (!s.ok()) return sendError(res, s.error());
+  sendJson(res, 200, sessionToJson(s.value(), options_.view));
+}
+
+void ApiServer::readyz(httplib::Response& res) {
+  json checks;
+  auto docker = runtime_.ping();
+  auto store = store_.ping();
+  checks["docker"] = docker.ok() ? "ok" : docker.error().message;
+  checks["store"] = store.ok() ? "ok" : store.error().message;
+  bool ready = docker.ok() && store.ok();
+  sendJson(res, ready ? 200 : 503, {{"status", ready ? "ready" : "not ready"}, {"checks", checks}});
+}
+
+Status ApiServer::bind(const std::string& host, int port) {
+  if (!server_->bind_to_port(host, port)) {
+    return unavailable("cannot listen on " + host + ":" + std::to_string(port) + " (in use? use --port)");
+  }
+  return {};
+}
+
+void ApiServer::serve() { server_->listen_after_bind(); }
+
+void ApiServer::stop() { server_->stop(); }
+
+}  // namespace sandman

@@ -1,0 +1,58 @@
+// ApiServer: the REST API (/api/v1/... and the seed's bare paths), with
+// bearer-token auth, JSON errors and request logging. Routes translate HTTP to
+// SessionManager calls and nothing more. Thread-safe (httplib thread pool).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "api/json_mapping.h"
+#include "common/result.h"
+#include "core/session_manager.h"
+#include "runtime/runtime.h"
+#include "store/store.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace sandman {
+
+struct ApiOptions {
+  std::string token;  // empty: --auth none
+  SessionView view;
+  size_t max_body_bytes = 64 * 1024;
+};
+
+class ApiServer {
+ public:
+  ApiServer(ApiOptions options, SessionManager& sessions, Runtime& runtime, Store& store);
+  ~ApiServer();
+  // Binds; kUnavailable when the address is taken.
+  Status bind(const std::string& host, int port);
+  // Serves until stop(); call after bind().
+  void serve();
+  void stop();
+
+ private:
+  void registerRoutes(const std::string& prefix);
+  void createSession(const httplib::Request& req, httplib::Response& res);
+  void listSessions(const httplib::Request& req, httplib::Response& res);
+  void sessionStats(httplib::Response& res);
+  void getSession(const httplib::Request& req, httplib::Response& res);
+  void deleteSession(const httplib::Request& req, httplib::Response& res);
+  void deleteAllSessions(const httplib::Request& req, httplib::Response& res);
+  void patchSession(const httplib::Request& req, httplib::Response& res);
+  void readyz(httplib::Response& res);
+  bool authorized(const httplib::Request& req, httplib::Response& res) const;
+
+  ApiOptions options_;
+  SessionManager& sessions_;
+  Runtime& runtime_;
+  Store& store_;
+  std::unique_ptr<httplib::Server> server_;
+};
+
+}  // namespace sandman

@@ -1,0 +1,128 @@
+#include "api/json_mapping.h"
+
+#include <set>
+
+#include "common/time_format.h"
+
+namespace sandman {
+namespace {
+
+using nlohmann::json;
+
+Result<json> parseObject(const std::string& body, const std::set<std::string>& allowed) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return invalid("request body is not valid JSON");
+  if (!j.is_object()) return invalid("request body must be a JSON object");
+  for (const auto& [key, _] : j.items()) {
+    if (!allowed.count(key)) {
+      std::string list;
+      for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+      return invalid("unknown field '" + key.substr(0, 64) + "'; allowed fields: " + list);
+    }
+  }
+  return j;
+}
+
+Result<std::optional<std::string>> optionalString(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return std::optional<std::string>{};
+  if (!j[key].is_string()) return invalid(std::string(key) + " must be a string");
+  return std::optional<std::string>{j[key].get<std::string>()};
+}
+
+// ttl_minutes or ttl_seconds (not both): a positive integer.
+Result<std::optional<Millis>> parseTtl(const json& j) {
+  bool has_min = j.contains("ttl_minutes") && !j["ttl_minutes"].is_null();
+  bool has_sec = j.contains("ttl_seconds") && !j["ttl_seconds"].is_null();
+  if (has_min && has_sec) return invalid("give ttl_minutes or ttl_seconds, not both");
+  if (!has_min && !has_sec) return std::optional<Millis>{};
+  const char* key = has_min ? "ttl_minutes" : "ttl_seconds";
+  const json& v = j[key];
+  if (!v.is_number_integer()) return invalid(std::string(key) + " must be a whole number");
+  int64_t n = v.get<int64_t>();
+  if (n <= 0) return invalid(std::string(key) + " must be positive");
+  if (n > 10'000'000) return invalid(std::string(key) + " is too large");
+  return std::optional<Millis>{has_min ? Millis(std::chrono::minutes(n)) : Millis(std::chrono::seconds(n))};
+}
+
+}  // namespace
+
+Result<CreateRequest> parseCreateRequest(const std::string& body) {
+  auto parsed = parseObject(body, {"user_id", "ttl_minutes", "ttl_seconds", "image", "ssh_public_key",
+                                   "mig_profile", "mig_instance_uuid"});
+  if (!parsed.ok()) return parsed.error();
+  const json& j = parsed.value();
+  CreateRequest req;
+  auto user = optionalString(j, "user_id");
+  if (!user.ok()) return user.error();
+  if (!user.value()) return invalid("user_id is required");
+  req.user_id = *user.value();
+  auto ttl = parseTtl(j);
+  if (!ttl.ok()) return ttl.error();
+  req.ttl = ttl.value();
+  auto image = optionalString(j, "image");
+  if (!image.ok()) return image.error();
+  req.image = image.value();
+  auto key = optionalString(j, "ssh_public_key");
+  if (!key.ok()) return key.error();
+  req.ssh_public_key = key.value();
+  auto profile = optionalString(j, "mig_profile");
+  if (!profile.ok()) return profile.error();
+  auto instance = optionalString(j, "mig_instance_uuid");
+  if (!instance.ok()) return instance.error();
+  if (profile.value() && instance.value()) return invalid("give mig_profile or mig_instance_uuid, not both");
+  if (profile.value() || instance.value()) {
+    return invalid("no GPU backend configured: this daemon hands out CPU-only sessions; "
+                   "drop mig_profile / mig_instance_uuid");
+  }
+  return req;
+}
+
+Result<Millis> parseTtlPatch(const std::string& body) {
+  auto parsed = parseObject(body, {"ttl_minutes", "ttl_seconds"});
+  if (!parsed.ok()) return parsed.error();
+  auto ttl = parseTtl(parsed.value());
+  if (!ttl.ok()) return ttl.error();
+  if (!ttl.value()) return invalid("ttl_minutes is required");
+  return *ttl.value();
+}
+
+std::string sshCommand(const Session& s, const std::string& host) {
+  return "ssh -p " + std::to_string(s.ssh_port) + " " + s.user_id + "@" + host;
+}
+
+std::string knownHostsLine(const Session& s, const std::string& host) {
+  // Drop the key's comment: known_hosts wants "host type base64".
+  std::string key = s.host_public_key;
+  if (auto sp = key.find(' '); sp != std::string::npos) {
+    if (auto sp2 = key.find(' ', sp + 1); sp2 != std::string::npos) key.resize(sp2);
+  }
+  return "[" + host + "]:" + std::to_string(s.ssh_port) + " " + key;
+}
+
+nlohmann::json sessionToJson(const Session& s, const SessionView& view) {
+  json j;
+  j["session_id"] = s.id;
+  j["id"] = s.id;  // seed 002's GET uses "id"
+  j["user_id"] = s.user_id;
+  j["status"] = toString(s.status);
+  j["container_id"] = s.container_id.empty() ? json(nullptr) : json(s.container_id);
+  j["image"] = s.image;
+  j["ssh_user"] = s.user_id;
+  j["ssh_host"] = view.ssh_host;
+  j["ssh_port"] = s.ssh_port;
+  j["ssh_command"] = sshCommand(s, view.ssh_host);
+  j["ssh_host_key"] = knownHostsLine(s, view.ssh_host);
+  j["gpu_uuid"] = s.gpu_uuid ? json(*s.gpu_uuid) : json(nullptr);
+  j["workspace"] = view.workspace_root + "/" + s.user_id;
+  j["created_at"] = formatRfc3339(s.created_at);
+  j["expires_at"] = formatRfc3339(s.expires_at);
+  j["ended_at"] = s.ended_at ? json(formatRfc3339(*s.ended_at)) : json(nullptr);
+  j["end_reason"] = s.end_reason.empty() ? json(nullptr) : json(s.end_reason);
+  return j;
+}
+
+nlohmann::json errorJson(const Error& e) {
+  return {{"error", e.message}, {"code", errorCode(e.kind)}};
+}
+
+}  // namespace sandman

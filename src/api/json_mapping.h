@@ -1,0 +1,34 @@
+// JSON mapping of the REST API: request bodies to core requests (strict: a
+// body is an object, fields are typed, unknown fields are refused) and
+// sessions to the seed's response fields. Pure; thread-safe.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "common/result.h"
+#include "core/session_manager.h"
+#include "model/session.h"
+
+namespace sandman {
+
+// What a session response needs beyond the session itself.
+struct SessionView {
+  std::string ssh_host;        // host name users connect to
+  std::string workspace_root;  // to show the host path of the workspace
+};
+
+nlohmann::json sessionToJson(const Session& s, const SessionView& view);
+// `ssh -p PORT user@host`, and the known_hosts line pinning the container's host key.
+std::string sshCommand(const Session& s, const std::string& host);
+std::string knownHostsLine(const Session& s, const std::string& host);
+
+// POST /sessions body. GPU fields are type-checked, then refused while no GPU
+// backend exists.
+Result<CreateRequest> parseCreateRequest(const std::string& body);
+// PATCH /sessions/{id} body: {"ttl_minutes": N} or {"ttl_seconds": N}.
+Result<Millis> parseTtlPatch(const std::string& body);
+
+nlohmann::json errorJson(const Error& e);
+
+}  // namespace sandman

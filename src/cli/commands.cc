@@ -1,0 +1,21 @@
+#include "cli/commands.h"
+
+#include <cstdio>
+
+namespace sandman {
+
+int runVersion(int, char**) {
+  std::printf("sandman 0.1.0\n");
+  return 0;
+}
+
+const std::vector<Command>& commandTable() {
+  static const std::vector<Command> table = {
+      {"serve", "run the daemon: REST API, session lifecycle, TTL reaper", runServe},
+      {"sessions", "create, list, show, extend and remove sessions (talks to the daemon)", runSessions},
+      {"version", "print the version", runVersion},
+  };
+  return table;
+}
+
+}  // namespace sandman

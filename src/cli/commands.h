@@ -1,0 +1,22 @@
+// The command table of the one `sandman` binary: the daemon (`serve`) and
+// the admin CLI that talks to it over the REST API.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sandman {
+
+struct Command {
+  const char* name;
+  const char* help;
+  int (*run)(int argc, char** argv);  // argv[0] is the command name
+};
+
+int runServe(int argc, char** argv);
+int runSessions(int argc, char** argv);
+int runVersion(int argc, char** argv);
+
+const std::vector<Command>& commandTable();
+
+}  // namespace sandman

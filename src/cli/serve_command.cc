@@ -1,0 +1,133 @@
+// `sandman serve`: wires the modules together and runs until SIGINT/SIGTERM.
+// Session containers outlive the daemon; the next start reconciles them.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "api/http_server.h"
+#include "api/token_auth.h"
+#include "cli/commands.h"
+#include "common/log.h"
+#include "config/serve_config.h"
+#include "core/reaper.h"
+#include "core/session_manager.h"
+#include "runtime/docker_runtime.h"
+#include "ssh/handshake_probe.h"
+#include "store/sqlite_store.h"
+
+namespace sandman {
+namespace {
+
+// FNV-1a of the absolute store path: stable across restarts, distinct per daemon.
+std::string instanceId(const std::string& db_path) {
+  std::error_code ec;
+  std::string abs = std::filesystem::absolute(db_path, ec).lexically_normal().string();
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : abs) h = (h ^ c) * 1099511628211ull;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+SessionSettings sessionSettings(const ServeConfig& c) {
+  SessionSettings s;
+  s.instance = instanceId(c.db);
+  s.default_image = c.image;
+  s.network = c.network;
+  s.ssh_bind = c.ssh_bind;
+  s.ports = {c.ssh_port_start, c.ssh_port_end};
+  s.ttl_default = std::chrono::minutes(c.ttl_default_min);
+  s.ttl_max = std::chrono::minutes(c.ttl_max_min);
+  s.memory_bytes = parseByteSize(c.memory).value();
+  s.nano_cpus = static_cast<int64_t>(c.cpus * 1e9);
+  s.pids_limit = c.pids_limit;
+  return s;
+}
+
+int fatal(const std::string& what, const Error& e) {
+  logError(what, {{"error", e.message}});
+  std::fprintf(stderr, "sandman serve: %s: %s\n", what.c_str(), e.message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int runServe(int argc, char** argv) {
+  CLI::App app{"sandman serve: the Sandman daemon (REST API, session lifecycle, TTL reaper)", "serve"};
+  ServeConfig cfg;
+  addServeFlags(app, cfg);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (auto st = finalizeServeConfig(app, cfg); !st.ok()) {
+    std::fprintf(stderr, "sandman serve: %s\n", st.error().message.c_str());
+    return 2;
+  }
+  initLogging(cfg.log_format == "json" ? LogFormat::kJson : LogFormat::kText);
+
+  // Block termination signals before any thread starts; one thread waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto store = SqliteStore::open(cfg.db);
+  if (!store.ok()) return fatal("cannot open the store", store.error());
+  auto runtime = DockerRuntime::open(cfg.docker_host);
+  if (!runtime.ok()) return fatal("bad --docker-host", runtime.error());
+  if (auto st = runtime.value()->ping(); !st.ok()) return fatal("Docker is not reachable", st.error());
+  if (auto st = runtime.value()->ensureNetwork(cfg.network); !st.ok()) {
+    return fatal("cannot create network " + cfg.network, st.error());
+  }
+  if (auto img = runtime.value()->imageExists(cfg.image); img.ok() && !img.value()) {
+    logWarn("default image missing; creates will fail until it is built (images/workspace/build.sh)",
+            {{"image", cfg.image}});
+  }
+  std::string token;
+  if (cfg.auth == "token") {
+    bool created = false;
+    auto t = loadOrCreateToken(cfg.token_file, &created);
+    if (!t.ok()) return fatal("cannot set up API auth", t.error());
+    token = t.value();
+    logInfo(created ? "API token generated" : "API token loaded", {{"file", cfg.token_file}});
+  } else {
+    logWarn("API authentication is off (--auth none): anyone who can reach the API can create sessions");
+  }
+
+  SystemClock clock;
+  const std::string state_dir = std::filesystem::path(cfg.db).parent_path().string();
+  WorkspaceManager workspaces(cfg.workspace_root);
+  SshdFiles sshd_files((state_dir.empty() ? "." : state_dir) + "/sessions");
+  SessionManager sessions(sessionSettings(cfg), *store.value(), *runtime.value(), workspaces, sshd_files,
+                          clock, probeSshHandshake);
+  Reaper reaper(sessions, clock);
+  sessions.setScheduleListener([&reaper] { reaper.wake(); });
+  if (auto st = sessions.reconcile(); !st.ok()) return fatal("start-up reconciliation failed", st.error());
+  reaper.start();
+
+  ApiServer api({token, {cfg.ssh_host, cfg.workspace_root}}, sessions, *runtime.value(), *store.value());
+  if (auto st = api.bind(cfg.bind, cfg.port); !st.ok()) return fatal("cannot start the API", st.error());
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    logInfo("shutting down; session containers keep running", {{"signal", std::to_string(sig)}});
+    api.stop();
+  });
+  logInfo("sandman serving", {{"api", cfg.bind + ":" + std::to_string(cfg.port)},
+                              {"ssh_ports", std::to_string(cfg.ssh_port_start) + "-" + std::to_string(cfg.ssh_port_end)},
+                              {"db", cfg.db}, {"workspaces", cfg.workspace_root}});
+  api.serve();
+  pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if serve() ended otherwise
+  waiter.join();
+  reaper.stop();
+  return 0;
+}
+
+}  // namespace sandman

@@ -1,0 +1,183 @@
+// `sandman sessions ...`: the admin CLI over the daemon's REST API (/api/v1).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "api/token_auth.h"
+#include "cli/commands.h"
+#include "common/http_client.h"
+
+namespace sandman {
+namespace {
+
+using nlohmann::json;
+
+struct ClientOptions {
+  std::string server = "http://127.0.0.1:8080";
+  std::string token_file = "/var/lib/sandman/api-token";
+  std::string output = "table";
+};
+
+// Sends one API call; prints the daemon's error and returns nullopt on failure.
+std::optional<json> call(const ClientOptions& o, const std::string& method, const std::string& path,
+                         const std::string& body = "") {
+  HttpRequest req{method, o.server + "/api/v1" + path, body, {"Content-Type: application/json"}, 120000};
+  if (const char* env = std::getenv("SANDMAN_TOKEN"); env && *env) {
+    req.headers.push_back(std::string("Authorization: Bearer ") + env);
+  } else if (::access(o.token_file.c_str(), F_OK) == 0) {
+    auto token = readToken(o.token_file);
+    if (!token.ok()) {
+      std::fprintf(stderr, "sandman: %s\n", token.error().message.c_str());
+      return std::nullopt;
+    }
+    req.headers.push_back("Authorization: Bearer " + token.value());
+  }
+  auto res = HttpClient().send(req);
+  if (!res.ok()) {
+    std::fprintf(stderr, "sandman: cannot reach the daemon at %s: %s\n", o.server.c_str(),
+                 res.error().message.c_str());
+    return std::nullopt;
+  }
+  json j = json::parse(res->body, nullptr, false);
+  if (res->status >= 300) {
+    std::string msg = j.is_object() && j.contains("error") ? j["error"].get<std::string>() : res->body;
+    std::fprintf(stderr, "sandman: %s (HTTP %ld)\n", msg.c_str(), res->status);
+    return std::nullopt;
+  }
+  return j;
+}
+
+std::string str(const json& j, const char* key) {
+  if (!j.contains(key) || j[key].is_null()) return "-";
+  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
+}
+
+void printTable(const json& sessions) {
+  std::printf("%-20s %-16s %-9s %-6s %-25s %s\n", "SESSION", "USER", "STATUS", "PORT", "EXPIRES", "SSH");
+  for (const auto& s : sessions) {
+    std::printf("%-20s %-16s %-9s %-6s %-25s %s\n", str(s, "session_id").c_str(), str(s, "user_id").c_str(),
+                str(s, "status").c_str(), str(s, "ssh_port").c_str(), str(s, "expires_at").c_str(),
+                str(s, "ssh_command").c_str());
+  }
+}
+
+void printSession(const json& s, const ClientOptions& o) {
+  if (o.output == "json") {
+    std::printf("%s\n", s.dump(2).c_str());
+    return;
+  }
+  for (auto key : {"session_id", "user_id", "status", "ssh_command", "ssh_host_key", "container_id", "image",
+                   "workspace", "created_at", "expires_at", "ended_at", "end_reason"}) {
+    std::printf("%-13s %s\n", key, str(s, key).c_str());
+  }
+}
+
+// Writes the one-time private key to a new 0600 file; never overwrites.
+bool writeKeyFile(const std::string& path, const std::string& key) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    std::perror(("sandman: cannot create key file " + path).c_str());
+    return false;
+  }
+  bool ok = ::write(fd, key.data(), key.size()) == static_cast<ssize_t>(key.size());
+  ::close(fd);
+  return ok;
+}
+
+int create(const ClientOptions& o, const std::string& user, int ttl, const std::string& image,
+           const std::string& pubkey_file, std::string key_out) {
+  json body = {{"user_id", user}};
+  if (ttl > 0) body["ttl_minutes"] = ttl;
+  if (!image.empty()) body["image"] = image;
+  if (!pubkey_file.empty()) {
+    std::FILE* f = std::fopen(pubkey_file.c_str(), "r");
+    if (!f) {
+      std::perror(("sandman: " + pubkey_file).c_str());
+      return 1;
+    }
+    char line[8192] = {};
+    if (!std::fgets(line, sizeof line, f)) line[0] = 0;
+    std::fclose(f);
+    std::string key = line;
+    while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+    body["ssh_public_key"] = key;
+  }
+  auto s = call(o, "POST", "/sessions", body.dump());
+  if (!s) return 1;
+  std::string ssh = str(*s, "ssh_command");
+  if (s->contains("ssh_private_key")) {
+    if (key_out.empty()) key_out = "sandman-" + str(*s, "session_id") + ".key";
+    if (!writeKeyFile(key_out, (*s)["ssh_private_key"].get<std::string>())) return 1;
+    ssh = "ssh -i " + key_out + ssh.substr(3);
+    s->erase("ssh_private_key");  // shown once: it lives in the file now
+    (*s)["ssh_private_key_file"] = key_out;
+  }
+  if (o.output == "json") {
+    std::printf("%s\n", s->dump(2).c_str());
+    return 0;
+  }
+  printSession(*s, o);
+  std::printf("\nConnect with:\n  %s\n", ssh.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int runSessions(int argc, char** argv) {
+  CLI::App app{"sandman sessions: manage sessions through the daemon's REST API", "sessions"};
+  app.require_subcommand(1);
+  ClientOptions o;
+  app.add_option("--server", o.server, "Daemon URL")->envname("SANDMAN_SERVER")->capture_default_str();
+  app.add_option("--token-file", o.token_file, "API token file (or set SANDMAN_TOKEN)")
+      ->envname("SANDMAN_TOKEN_FILE")->capture_default_str();
+  app.add_option("-o,--output", o.output, "Output: table or json")->check(CLI::IsMember({"table", "json"}));
+
+  std::string user, image, pubkey, key_out, id, status;
+  int ttl = 0;
+  auto* c = app.add_subcommand("create", "create a session and print how to connect");
+  c->add_option("--user", user, "User id (POSIX user name)")->required();
+  c->add_option("--ttl", ttl, "TTL in minutes (default: the daemon's --ttl-default)");
+  c->add_option("--image", image, "Session image");
+  c->add_option("--ssh-public-key", pubkey, "Authorize this public key file instead of generating a key pair (safer)");
+  c->add_option("--key-out", key_out, "Where to write the generated private key (default ./sandman-<session>.key)");
+  auto* ls = app.add_subcommand("ls", "list sessions, newest first");
+  ls->add_option("--user", user, "Only this user's sessions");
+  ls->add_option("--status", status, "Only sessions in this status");
+  auto* show = app.add_subcommand("show", "show one session");
+  show->add_option("id", id)->required();
+  auto* rm = app.add_subcommand("rm", "stop a session (its workspace is kept)");
+  rm->add_option("id", id)->required();
+  auto* ext = app.add_subcommand("extend", "set a session's time left");
+  ext->add_option("id", id)->required();
+  ext->add_option("--ttl", ttl, "Minutes left from now")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (c->parsed()) return create(o, user, ttl, image, pubkey, key_out);
+  if (ls->parsed()) {
+    std::string q;
+    if (!user.empty()) q += "user_id=" + user;
+    if (!status.empty()) q += (q.empty() ? "" : "&") + std::string("status=") + status;
+    auto list = call(o, "GET", "/sessions" + (q.empty() ? "" : "?" + q));
+    if (!list) return 1;
+    if (o.output == "json") std::printf("%s\n", list->dump(2).c_str());
+    else printTable(*list);
+    return 0;
+  }
+  std::optional<json> s;
+  if (show->parsed()) s = call(o, "GET", "/sessions/" + id);
+  if (rm->parsed()) s = call(o, "DELETE", "/sessions/" + id);
+  if (ext->parsed()) s = call(o, "PATCH", "/sessions/" + id, json{{"ttl_minutes", ttl}}.dump());
+  if (!s) return 1;
+  printSession(*s, o);
+  return 0;
+}
+
+}  // namespace sandman

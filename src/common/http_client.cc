@@ -1,0 +1,89 @@
+#include "common/http_client.h"
+
+#include <curl/curl.h>
+
+#include <memory>
+#include <mutex>
+
+namespace sandman {
+namespace {
+
+// curl_global_init is not thread-safe; run it once, before the first handle.
+void initCurlOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+size_t appendBody(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
+using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+
+Result<SlistPtr> buildHeaders(std::vector<std::string> headers) {
+  // Without this, curl waits up to a second for "100 Continue" on large bodies.
+  headers.push_back("Expect:");
+  SlistPtr list;
+  for (const auto& h : headers) {
+    curl_slist* next = curl_slist_append(list.get(), h.c_str());
+    if (next == nullptr) return internal("out of memory building HTTP headers");
+    list.release();
+    list.reset(next);
+  }
+  return list;
+}
+
+void setRequestOptions(CURL* c, const HttpRequest& req, curl_slist* headers,
+                       std::string* body_out) {
+  curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+  if (req.method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  if (!req.body.empty() || req.method == "POST" || req.method == "PUT") {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+  }
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req.timeout_ms);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM in a threaded daemon
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, appendBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, body_out);
+}
+
+}  // namespace
+
+HttpClient::HttpClient(std::string unix_socket) : unix_socket_(std::move(unix_socket)) {}
+
+Result<HttpResponse> HttpClient::send(const HttpRequest& req) const {
+  initCurlOnce();
+  CurlPtr curl(curl_easy_init());
+  if (!curl) return internal("curl_easy_init failed");
+  auto headers = buildHeaders(req.headers);
+  if (!headers.ok()) return headers.error();
+
+  HttpResponse resp;
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, errbuf);
+  if (!unix_socket_.empty()) {
+    curl_easy_setopt(curl.get(), CURLOPT_UNIX_SOCKET_PATH, unix_socket_.c_str());
+  }
+  setRequestOptions(curl.get(), req, headers->get(), &resp.body);
+
+  CURLcode rc = curl_easy_perform(curl.get());
+  if (rc != CURLE_OK) {
+    std::string via = unix_socket_.empty() ? "" : " (unix socket " + unix_socket_ + ")";
+    std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+    return unavailable(req.method + " " + req.url + via + ": " + detail);
+  }
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &resp.status);
+  return resp;
+}
+
+}  // namespace sandman

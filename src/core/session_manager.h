@@ -1,0 +1,122 @@
+// SessionManager: the session lifecycle (create, stop, TTL changes, expiry,
+// start-up reconciliation). Every transition is written to the store before
+// Docker is touched, so a crash anywhere is repaired by reconcile().
+// Thread-safe: transitions are serialised by transition_mu_; Docker calls
+// and readiness waits run outside it.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "core/port_allocator.h"
+#include "model/session.h"
+#include "runtime/runtime.h"
+#include "ssh/sshd_files.h"
+#include "store/store.h"
+#include "workspace/workspace_manager.h"
+
+namespace sandman {
+
+struct SessionSettings {
+  // Labels this daemon's containers, so reconciliation never touches those
+  // of another daemon on the same Docker host (derived from the store path).
+  std::string instance = "default";
+  std::string default_image = "sandman-workspace:latest";
+  std::string network = "sandman-sessions";
+  std::string ssh_bind = "0.0.0.0";  // where direct ports listen
+  PortRange ports;
+  Millis ttl_default = std::chrono::minutes(60);
+  Millis ttl_max = std::chrono::minutes(1440);
+  int64_t memory_bytes = 0;
+  int64_t nano_cpus = 0;
+  int64_t pids_limit = 0;
+  Millis ready_timeout = std::chrono::seconds(60);
+  Millis ready_poll = std::chrono::milliseconds(10);
+};
+
+struct CreateRequest {
+  std::string user_id;
+  std::optional<Millis> ttl;
+  std::optional<std::string> image;
+  std::optional<std::string> ssh_public_key;
+};
+
+struct CreatedSession {
+  Session session;
+  std::optional<std::string> ssh_private_key;  // only when Sandman generated the pair
+};
+
+// Readiness check of a session's sshd (see ssh/handshake_probe.h); injected
+// so lifecycle tests can run without a network.
+using ReadyProbe = std::function<Status(const std::string& host, int port,
+                                        const std::string& host_key, Millis timeout)>;
+
+class SessionManager {
+ public:
+  SessionManager(SessionSettings settings, Store& store, Runtime& runtime,
+                 WorkspaceManager& workspaces, SshdFiles& sshd_files, const Clock& clock,
+                 ReadyProbe probe);
+
+  // Reserves (store), then creates the workspace, files and container, and
+  // returns once the container's sshd completes a handshake.
+  Result<CreatedSession> create(const CreateRequest& req);
+  Result<Session> get(const std::string& id);
+  Result<std::vector<Session>> list(const SessionFilter& filter);
+  // Stops a session (container removed, workspace kept). Stopping an ended
+  // session returns it unchanged.
+  Result<Session> stop(const std::string& id, const std::string& reason);
+  Result<std::vector<Session>> stopAll(const std::string& reason);
+  // Sets the time left to `ttl` from now (extend or shorten).
+  Result<Session> setTtl(const std::string& id, Millis ttl);
+
+  // Removes labelled containers without a live session, ends sessions whose
+  // container is gone, finishes interrupted stops, and reaps expired ones.
+  // At start-up, sessions caught mid-create are failed too; periodically
+  // they are left to the create in flight.
+  enum class ReconcileMode { kStartup, kPeriodic };
+  Status reconcile(ReconcileMode mode = ReconcileMode::kStartup);
+  // Earliest expires_at among sessions that can still expire.
+  std::optional<TimePoint> nextExpiry();
+  // Stops every session whose expires_at <= now; returns how many.
+  int reapExpired(TimePoint now);
+
+  // Called whenever an expiry changes, so the reaper can re-arm its timer.
+  void setScheduleListener(std::function<void()> fn) { on_schedule_ = std::move(fn); }
+  const SessionSettings& settings() const { return settings_; }
+  const WorkspaceManager& workspaces() const { return workspaces_; }
+
+ private:
+  Result<Session> reserve(const CreateRequest& req, const std::string& host_public_key,
+                          const std::string& user_key, UserAccount* account);
+  Status startContainer(Session& s, const UserAccount& account, const std::string& host_private_key);
+  Status waitReady(const Session& s);
+  ContainerSpec containerSpec(const Session& s, const UserAccount& account, const std::string& files_dir) const;
+  // Records the container id unless the session left `starting` meanwhile.
+  Status recordContainer(Session& s, const std::string& container_id);
+  Status markRunning(Session& s);
+  void fail(Session& s, const std::string& reason);
+  void finishEnded(Session& s, SessionStatus final_status, const std::string& reason);
+  void notifySchedule();
+
+  SessionSettings settings_;
+  Store& store_;
+  Runtime& runtime_;
+  WorkspaceManager& workspaces_;
+  SshdFiles& sshd_files_;
+  const Clock& clock_;
+  ReadyProbe probe_;
+  PortAllocator ports_;
+  std::function<void()> on_schedule_;
+  std::mutex transition_mu_;  // serialises read-check-write of a session's status
+};
+
+// "s-" followed by 16 random hex digits.
+std::string newSessionId();
+bool isSessionId(const std::string& s);
+
+}  // namespace sandman

@@ -1,0 +1,69 @@
+// Runtime: the container engine seen by core (Docker today, Kubernetes later).
+// Implementations are thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace sandman {
+
+struct BindMount {
+  std::string host_path;
+  std::string container_path;
+  bool read_only = false;
+};
+
+struct ContainerSpec {
+  std::string name;
+  std::string image;
+  std::string user;  // "uid:gid"
+  std::string hostname;
+  std::string working_dir;
+  std::vector<std::string> cmd;
+  std::vector<std::string> env;  // "KEY=value"
+  std::map<std::string, std::string> labels;
+  std::vector<BindMount> binds;
+  std::string network;
+  // One published TCP port: host_ip:host_port -> container_port.
+  std::string publish_host_ip;
+  int publish_host_port = 0;
+  int container_port = 0;
+  // Hardening and limits; 0 means "no limit".
+  int64_t memory_bytes = 0;
+  int64_t nano_cpus = 0;
+  int64_t pids_limit = 0;
+};
+
+struct ContainerInfo {
+  std::string id;
+  std::string name;
+  bool running = false;
+  std::map<std::string, std::string> labels;
+};
+
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+  virtual Status ping() = 0;
+  virtual Result<bool> imageExists(const std::string& image) = 0;
+  // A bridge network with inter-container traffic disabled; created if absent.
+  virtual Status ensureNetwork(const std::string& name) = 0;
+  virtual Status removeNetwork(const std::string& name) = 0;
+  virtual Result<std::string> createContainer(const ContainerSpec& spec) = 0;  // returns the id
+  virtual Status startContainer(const std::string& id) = 0;
+  // Force-removes; a container that is already gone is success.
+  virtual Status removeContainer(const std::string& id) = 0;
+  // All containers (running or not) carrying label_key.
+  virtual Result<std::vector<ContainerInfo>> listContainers(const std::string& label_key) = 0;
+  // NotFound when absent.
+  virtual Result<ContainerInfo> inspectContainer(const std::string& id) = 0;
+};
+
+using RuntimePtr = std::unique_ptr<Runtime>;
+
+}  // namespace sandman

@@ -1,0 +1,43 @@
+// SshdFiles: the per-session directory of files Sandman generates for the
+// container's unprivileged sshd (config, host key, authorized_keys, passwd,
+// group), bind-mounted read-only. Thread-safe (one directory per session).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "model/session.h"
+
+namespace sandman {
+
+// Where the directory appears inside the container, and sshd's port there.
+inline constexpr const char* kSshdDirInContainer = "/etc/sandman";
+inline constexpr int kSshdPortInContainer = 2222;
+
+struct SshdFilesSpec {
+  UserAccount account;
+  std::string host_private_key;  // OpenSSH format
+  std::vector<std::string> authorized_keys;
+};
+
+class SshdFiles {
+ public:
+  explicit SshdFiles(std::string base_dir) : base_(std::move(base_dir)) {}
+
+  // Writes <base>/<session_id>/{sshd_config,ssh_host_ed25519_key,
+  // authorized_keys,passwd,group}, readable only by the session's uid.
+  Result<std::string> write(const std::string& session_id, const SshdFilesSpec& spec) const;
+  // Removes the directory (absent is fine).
+  Status remove(const std::string& session_id) const;
+  std::string dirFor(const std::string& session_id) const { return base_ + "/" + session_id; }
+
+  static std::string sshdConfig(const std::string& user_id);
+  static std::string passwd(const UserAccount& a);
+  static std::string group(const UserAccount& a);
+
+ private:
+  std::string base_;
+};
+
+}  // namespace sandman

@@ -1,0 +1,518 @@
+#include "store/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iterator>
+
+#include "common/time_format.h"
+
+namespace sandman {
+namespace {
+
+// Must list exactly the statuses for which isActive() is true; it is pasted
+// into the partial unique indexes and into the queries that should use them.
+#define SANDMAN_ACTIVE_STATUSES "('pending','starting','running','stopping')"
+
+constexpr int kBusyTimeoutMs = 5000;
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Append only: a released migration is never edited, a change is a new entry.
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE users (
+  user_id    TEXT PRIMARY KEY NOT NULL,
+  uid        INTEGER UNIQUE NOT NULL,
+  gid        INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+  id              TEXT PRIMARY KEY NOT NULL,
+  user_id         TEXT NOT NULL,
+  status          TEXT NOT NULL CHECK (status IN
+                    ('pending','starting','running','stopping','ended','failed')),
+  image           TEXT NOT NULL,
+  container_id    TEXT NOT NULL DEFAULT '',
+  ssh_port        INTEGER NOT NULL,
+  user_public_key TEXT NOT NULL,
+  host_public_key TEXT NOT NULL,
+  gpu_uuid        TEXT,
+  created_at      INTEGER NOT NULL,
+  expires_at      INTEGER NOT NULL,
+  ended_at        INTEGER,
+  end_reason      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX sessions_by_user ON sessions(user_id);
+CREATE INDEX sessions_by_created ON sessions(created_at);
+CREATE UNIQUE INDEX sessions_one_active_per_user ON sessions(user_id)
+  WHERE status IN )sql" SANDMAN_ACTIVE_STATUSES R"sql(;
+CREATE UNIQUE INDEX sessions_one_active_per_port ON sessions(ssh_port)
+  WHERE status IN )sql" SANDMAN_ACTIVE_STATUSES R"sql(;
+)sql"},
+};
+
+constexpr const char* kSessionColumns =
+    "id, user_id, status, image, container_id, ssh_port, user_public_key, host_public_key, "
+    "gpu_uuid, created_at, expires_at, ended_at, end_reason";
+
+// The connection plus what error messages need to name.
+struct Conn {
+  sqlite3* db;
+  const std::string& path;
+
+  Error error(int rc, const std::string& what) const {
+    std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    std::string msg = what + ": " + detail;
+    switch (rc & 0xff) {
+      case SQLITE_CONSTRAINT:
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+          return conflict(msg);
+        }
+        return internal(msg);
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED:
+      case SQLITE_IOERR:
+      case SQLITE_FULL:
+      case SQLITE_CANTOPEN:
+      case SQLITE_READONLY:
+      case SQLITE_CORRUPT:
+      case SQLITE_NOTADB:
+      case SQLITE_PERM:
+      case SQLITE_PROTOCOL:
+      case SQLITE_NOLFS:
+        return unavailable("store " + path + ": " + msg +
+                           "; check the file, its directory and free disk space");
+      default:
+        return internal("store " + path + ": " + msg);
+    }
+  }
+
+  // Static SQL only (schema, BEGIN/COMMIT): values always go through Stmt.
+  Status exec(const char* sql, const std::string& what) const {
+    int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) return error(rc, what);
+    return {};
+  }
+};
+
+// A prepared statement with positional binds; finalized on every path.
+class Stmt {
+ public:
+  Stmt(const Conn& c, const char* sql) : c_(c) {
+    rc_ = sqlite3_prepare_v2(c.db, sql, -1, &st_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(st_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& text(const std::string& v) {
+    return check(sqlite3_bind_text(st_, ++arg_, v.data(), static_cast<int>(v.size()),
+                                   SQLITE_TRANSIENT));
+  }
+  Stmt& int64(int64_t v) { return check(sqlite3_bind_int64(st_, ++arg_, v)); }
+  Stmt& optText(const std::optional<std::string>& v) {
+    return v ? text(*v) : check(sqlite3_bind_null(st_, ++arg_));
+  }
+  Stmt& optTime(const std::optional<TimePoint>& v) {
+    return v ? int64(toUnixMillis(*v)) : check(sqlite3_bind_null(st_, ++arg_));
+  }
+
+  // true: a row is ready; false: done.
+  Result<bool> next(const std::string& what) {
+    if (rc_ != SQLITE_OK) return c_.error(rc_, what);
+    int rc = sqlite3_step(st_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return c_.error(rc, what);
+  }
+  Status run(const std::string& what) {
+    auto r = next(what);
+    return r.status();
+  }
+
+  bool isNull(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
+  int64_t int64At(int col) const { return sqlite3_column_int64(st_, col); }
+  std::string textAt(int col) const {
+    const auto* p = sqlite3_column_text(st_, col);
+    int n = sqlite3_column_bytes(st_, col);
+    return p != nullptr ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(n))
+                        : std::string();
+  }
+  int changes() const { return sqlite3_changes(c_.db); }
+
+ private:
+  Stmt& check(int rc) {
+    if (rc_ == SQLITE_OK && rc != SQLITE_OK) rc_ = rc;
+    return *this;
+  }
+
+  const Conn& c_;
+  sqlite3_stmt* st_ = nullptr;
+  int rc_ = SQLITE_OK;
+  int arg_ = 0;
+};
+
+Result<Session> readSession(const Stmt& st) {
+  Session s;
+  s.id = st.textAt(0);
+  s.user_id = st.textAt(1);
+  std::string status = st.textAt(2);
+  auto parsed = parseSessionStatus(status);
+  if (!parsed) return internal("store: session " + s.id + " has unknown status '" + status + "'");
+  s.status = *parsed;
+  s.image = st.textAt(3);
+  s.container_id = st.textAt(4);
+  s.ssh_port = static_cast<int>(st.int64At(5));
+  s.user_public_key = st.textAt(6);
+  s.host_public_key = st.textAt(7);
+  if (!st.isNull(8)) s.gpu_uuid = st.textAt(8);
+  s.created_at = fromUnixMillis(st.int64At(9));
+  s.expires_at = fromUnixMillis(st.int64At(10));
+  if (!st.isNull(11)) s.ended_at = fromUnixMillis(st.int64At(11));
+  s.end_reason = st.textAt(12);
+  return s;
+}
+
+Result<std::vector<Session>> readSessions(Stmt& st, const std::string& what) {
+  std::vector<Session> out;
+  for (;;) {
+    auto row = st.next(what);
+    if (!row.ok()) return row.error();
+    if (!*row) return out;
+    auto s = readSession(st);
+    if (!s.ok()) return s.error();
+    out.push_back(std::move(s).value());
+  }
+}
+
+// Turns the index that refused a write into a sentence about sessions.
+Error describeConflict(const Error& e, const Session& s) {
+  if (e.kind != ErrorKind::kConflict) return e;
+  if (e.message.find("sessions.user_id") != std::string::npos) {
+    return conflict("user " + s.user_id + " already has an active session; end it first");
+  }
+  if (e.message.find("sessions.ssh_port") != std::string::npos) {
+    return conflict("port " + std::to_string(s.ssh_port) + " is held by another active session");
+  }
+  if (e.message.find("sessions.id") != std::string::npos) {
+    return conflict("session " + s.id + " exists already");
+  }
+  return e;
+}
+
+Result<std::optional<UserAccount>> findUser(const Conn& c, const std::string& user_id) {
+  Stmt st(c, "SELECT uid, gid FROM users WHERE user_id = ?");
+  st.text(user_id);
+  auto row = st.next("read user " + user_id);
+  if (!row.ok()) return row.error();
+  if (!*row) return std::optional<UserAccount>();
+  return std::optional<UserAccount>(UserAccount{user_id, static_cast<int>(st.int64At(0)),
+                                                static_cast<int>(st.int64At(1))});
+}
+
+class SqliteTx final : public StoreTx {
+ public:
+  explicit SqliteTx(const Conn& c) : c_(c) {}
+
+  Result<std::optional<Session>> activeSessionForUser(const std::string& user_id) override {
+    std::string sql = std::string("SELECT ") + kSessionColumns +
+                      " FROM sessions WHERE user_id = ? AND status IN " SANDMAN_ACTIVE_STATUSES;
+    Stmt st(c_, sql.c_str());
+    st.text(user_id);
+    auto rows = readSessions(st, "read active session of " + user_id);
+    if (!rows.ok()) return rows.error();
+    if (rows->empty()) return std::optional<Session>();
+    return std::optional<Session>(std::move(rows->front()));
+  }
+
+  Result<std::set<int>> activePorts() override {
+    Stmt st(c_, "SELECT ssh_port FROM sessions WHERE status IN " SANDMAN_ACTIVE_STATUSES);
+    std::set<int> ports;
+    for (;;) {
+      auto row = st.next("read active ports");
+      if (!row.ok()) return row.error();
+      if (!*row) return ports;
+      ports.insert(static_cast<int>(st.int64At(0)));
+    }
+  }
+
+  Status insertSession(const Session& s) override {
+    std::string sql = std::string("INSERT INTO sessions (") + kSessionColumns +
+                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    Stmt st(c_, sql.c_str());
+    st.text(s.id).text(s.user_id).text(toString(s.status)).text(s.image).text(s.container_id);
+    st.int64(s.ssh_port).text(s.user_public_key).text(s.host_public_key).optText(s.gpu_uuid);
+    st.int64(toUnixMillis(s.created_at)).int64(toUnixMillis(s.expires_at));
+    st.optTime(s.ended_at).text(s.end_reason);
+    Status done = st.run("insert session " + s.id);
+    if (!done.ok()) return describeConflict(done.error(), s);
+    return {};
+  }
+
+  Result<UserAccount> ensureUser(const std::string& user_id) override {
+    auto existing = findUser(c_, user_id);
+    if (!existing.ok()) return existing.error();
+    if (existing->has_value()) return **existing;
+
+    Stmt max(c_, "SELECT MAX(uid) FROM users");
+    auto row = max.next("read highest uid");
+    if (!row.ok()) return row.error();
+    int64_t next = SqliteStore::kFirstUid;
+    if (*row && !max.isNull(0)) next = std::max(next, max.int64At(0) + 1);
+
+    Stmt ins(c_,
+             "INSERT INTO users (user_id, uid, gid, created_at) VALUES (?, ?, ?, "
+             "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER))");
+    ins.text(user_id).int64(next).int64(next);
+    if (Status st = ins.run("create user " + user_id); !st.ok()) return st.error();
+    return UserAccount{user_id, static_cast<int>(next), static_cast<int>(next)};
+  }
+
+ private:
+  const Conn& c_;
+};
+
+// mkdir -p, new directories 0700; existing ones are left as they are.
+Status makeParentDirs(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  if (slash == std::string::npos || slash == 0) return {};
+  std::string dir = path.substr(0, slash);
+  for (size_t pos = 1; pos <= dir.size(); ++pos) {
+    if (pos != dir.size() && dir[pos] != '/') continue;
+    std::string prefix = dir.substr(0, pos);
+    if (::mkdir(prefix.c_str(), 0700) == 0 || errno == EEXIST) continue;
+    return unavailable("cannot create store directory " + prefix + " for " + path + ": " +
+                       std::strerror(errno));
+  }
+  struct stat sb {};
+  if (::stat(dir.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+    return unavailable("cannot use store directory " + dir + " for " + path +
+                       ": not a directory; choose another --db path");
+  }
+  return {};
+}
+
+// SQLite would create the file with the umask's mode; create it 0600 first
+// (the -wal and -shm files then copy that mode).
+Status createPrivateFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return unavailable("cannot open store file " + path + ": " + std::strerror(errno) +
+                       "; check the path and its permissions");
+  }
+  struct stat sb {};
+  if (::fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 077) != 0) {
+    (void)::fchmod(fd, 0600);  // best effort: tighten a file made by an older run
+  }
+  ::close(fd);
+  return {};
+}
+
+Result<int> migrate(const Conn& c) {
+  if (Status st = c.exec("BEGIN IMMEDIATE", "begin schema migration"); !st.ok()) {
+    return st.error();
+  }
+  auto fail = [&](Error e) -> Result<int> {
+    (void)sqlite3_exec(c.db, "ROLLBACK", nullptr, nullptr, nullptr);
+    return e;
+  };
+  if (Status st = c.exec("CREATE TABLE IF NOT EXISTS schema_version ("
+                         " version INTEGER PRIMARY KEY NOT NULL,"
+                         " applied_at INTEGER NOT NULL)",
+                         "create schema_version");
+      !st.ok()) {
+    return fail(st.error());
+  }
+  int current = 0;
+  {
+    Stmt st(c, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    auto row = st.next("read schema version");
+    if (!row.ok()) return fail(row.error());
+    current = static_cast<int>(st.int64At(0));
+  }
+  const int latest = std::prev(std::end(kMigrations))->version;
+  if (current > latest) {
+    return fail(unavailable("store " + c.path + " has schema version " + std::to_string(current) +
+                            " but this sandman knows up to " + std::to_string(latest) +
+                            "; run the newer sandman that wrote it"));
+  }
+  for (const Migration& m : kMigrations) {
+    if (m.version <= current) continue;
+    std::string what = "apply schema migration " + std::to_string(m.version);
+    if (Status st = c.exec(m.sql, what); !st.ok()) return fail(st.error());
+    Stmt st(c,
+            "INSERT INTO schema_version (version, applied_at) VALUES (?, "
+            "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER))");
+    st.int64(m.version);
+    if (Status done = st.run(what); !done.ok()) return fail(done.error());
+  }
+  if (Status st = c.exec("COMMIT", "commit schema migration"); !st.ok()) return fail(st.error());
+  return latest;
+}
+
+struct DbCloser {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
+  if (path.empty()) return invalid("store path is empty; pass --db with a file path");
+  if (Status st = makeParentDirs(path); !st.ok()) return st.error();
+  if (Status st = createPrivateFile(path); !st.ok()) return st.error();
+
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  std::unique_ptr<sqlite3, DbCloser> db(raw);  // the handle needs closing even on failure
+  Conn c{db.get(), path};
+  if (rc != SQLITE_OK) return c.error(rc, "open");
+  sqlite3_extended_result_codes(db.get(), 1);
+  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+
+  {
+    Stmt wal(c, "PRAGMA journal_mode=WAL");
+    auto row = wal.next("enable WAL");
+    if (!row.ok()) return row.error();
+    if (!*row || wal.textAt(0) != "wal") {
+      return unavailable("store " + path + ": cannot switch to WAL mode (got '" +
+                         (*row ? wal.textAt(0) : std::string()) +
+                         "'); put the database on a local file system");
+    }
+  }
+  if (Status st = c.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", "set pragmas");
+      !st.ok()) {
+    return st.error();
+  }
+  auto version = migrate(c);
+  if (!version.ok()) return version.error();
+  return std::unique_ptr<SqliteStore>(new SqliteStore(db.release(), path, *version));
+}
+
+SqliteStore::SqliteStore(sqlite3* db, std::string path, int schema_version)
+    : path_(std::move(path)), schema_version_(schema_version), db_(db) {}
+
+SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
+
+std::unique_lock<std::mutex> SqliteStore::lock(Status* reentered) {
+  if (tx_owner_.load() == std::this_thread::get_id()) {
+    *reentered = internal("store used from inside its own transaction; use the StoreTx");
+    return {};
+  }
+  return std::unique_lock<std::mutex>(mu_);
+}
+
+Status SqliteStore::transaction(const std::function<Status(StoreTx&)>& fn) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered;
+  Conn c{db_, path_};
+  if (Status st = c.exec("BEGIN IMMEDIATE", "begin transaction"); !st.ok()) return st;
+
+  // Rolls back on every way out that is not a successful COMMIT, exceptions included.
+  struct Guard {
+    SqliteStore* self;
+    ~Guard() {
+      if (sqlite3_get_autocommit(self->db_) == 0) {
+        (void)sqlite3_exec(self->db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      }
+      self->tx_owner_.store(std::thread::id());
+    }
+  } guard{this};
+  tx_owner_.store(std::this_thread::get_id());
+
+  SqliteTx tx(c);
+  Status result = fn(tx);
+  if (!result.ok()) return result;
+  return c.exec("COMMIT", "commit transaction");
+}
+
+Result<Session> SqliteStore::getSession(const std::string& id) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered.error();
+  Conn c{db_, path_};
+  std::string sql = std::string("SELECT ") + kSessionColumns + " FROM sessions WHERE id = ?";
+  Stmt st(c, sql.c_str());
+  st.text(id);
+  auto rows = readSessions(st, "read session " + id);
+  if (!rows.ok()) return rows.error();
+  if (rows->empty()) return notFound("no session " + id);
+  return std::move(rows->front());
+}
+
+Result<std::vector<Session>> SqliteStore::listSessions(const SessionFilter& f) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered.error();
+  Conn c{db_, path_};
+  // Only fixed fragments are appended; the values are bound below.
+  std::string sql = std::string("SELECT ") + kSessionColumns + " FROM sessions WHERE 1";
+  if (f.user_id) sql += " AND user_id = ?";
+  if (f.status) sql += " AND status = ?";
+  sql += " ORDER BY created_at DESC, id";
+  Stmt st(c, sql.c_str());
+  if (f.user_id) st.text(*f.user_id);
+  if (f.status) st.text(toString(*f.status));
+  return readSessions(st, "list sessions");
+}
+
+Result<std::vector<Session>> SqliteStore::activeSessions() {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered.error();
+  Conn c{db_, path_};
+  std::string sql = std::string("SELECT ") + kSessionColumns +
+                    " FROM sessions WHERE status IN " SANDMAN_ACTIVE_STATUSES
+                    " ORDER BY created_at, id";
+  Stmt st(c, sql.c_str());
+  return readSessions(st, "list active sessions");
+}
+
+Status SqliteStore::updateSession(const Session& s) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered;
+  Conn c{db_, path_};
+  Stmt st(c,
+          "UPDATE sessions SET status = ?, container_id = ?, expires_at = ?, ended_at = ?, "
+          "end_reason = ? WHERE id = ?");
+  st.text(toString(s.status)).text(s.container_id).int64(toUnixMillis(s.expires_at));
+  st.optTime(s.ended_at).text(s.end_reason).text(s.id);
+  if (Status done = st.run("update session " + s.id); !done.ok()) {
+    return describeConflict(done.error(), s);
+  }
+  if (st.changes() == 0) return notFound("no session " + s.id);
+  return {};
+}
+
+Result<UserAccount> SqliteStore::getUser(const std::string& user_id) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered.error();
+  auto found = findUser(Conn{db_, path_}, user_id);
+  if (!found.ok()) return found.error();
+  if (!found->has_value()) return notFound("no user " + user_id);
+  return **found;
+}
+
+Status SqliteStore::ping() {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered;
+  Conn c{db_, path_};
+  Stmt st(c, "SELECT 1");
+  return st.run("ping");
+}
+
+}  // namespace sandman

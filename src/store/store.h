@@ -1,0 +1,52 @@
+// Store: durable sessions and user accounts. Every lifecycle transition is
+// written here before Docker is touched. Implementations are thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "model/session.h"
+
+namespace sandman {
+
+// Operations available inside one atomic transaction (see Store::transaction).
+class StoreTx {
+ public:
+  virtual ~StoreTx() = default;
+  virtual Result<std::optional<Session>> activeSessionForUser(const std::string& user_id) = 0;
+  virtual Result<std::set<int>> activePorts() = 0;
+  virtual Status insertSession(const Session& s) = 0;
+  // Returns the user's account, assigning the next free uid/gid the first time.
+  virtual Result<UserAccount> ensureUser(const std::string& user_id) = 0;
+};
+
+struct SessionFilter {
+  std::optional<std::string> user_id;
+  std::optional<SessionStatus> status;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Runs fn inside one write transaction; commits when it returns ok, rolls
+  // back otherwise (and returns its error).
+  virtual Status transaction(const std::function<Status(StoreTx&)>& fn) = 0;
+
+  virtual Result<Session> getSession(const std::string& id) = 0;
+  virtual Result<std::vector<Session>> listSessions(const SessionFilter& f) = 0;  // newest first
+  virtual Result<std::vector<Session>> activeSessions() = 0;
+  // Overwrites the mutable fields (status, container_id, expires_at, ended_at, end_reason).
+  virtual Status updateSession(const Session& s) = 0;
+  virtual Result<UserAccount> getUser(const std::string& user_id) = 0;
+  virtual Status ping() = 0;  // for /readyz
+};
+
+using StorePtr = std::unique_ptr<Store>;
+
+}  // namespace sandman

@@ -1,0 +1,70 @@
+#include "workspace/workspace_manager.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "core/validation.h"
+
+namespace sandman {
+namespace {
+
+constexpr const char* kBashrc =
+    "# Created by Sandman on your first session; yours to edit, kept across sessions.\n"
+    "[ -z \"$PS1\" ] && return\n"
+    "export PS1='\\u@sandman:\\w\\$ '\n"
+    "cd /workspace 2>/dev/null\n";
+
+Status makeDir(const std::string& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) return {};
+  return unavailable("cannot create " + path + ": " + std::strerror(errno));
+}
+
+// Creates path owned by uid/gid unless something is already there.
+Status makeOwnedDir(const std::string& path, const UserAccount& a) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return internal(path + " exists and is not a directory; refusing to use it");
+    return {};
+  }
+  if (auto s = makeDir(path, 0750); !s.ok()) return s;
+  if (::chown(path.c_str(), a.uid, a.gid) != 0) {
+    return unavailable("cannot chown " + path + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+Status writeSkeletonFile(const std::string& path, const std::string& text, const UserAccount& a) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) return {};  // the user's own version wins
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0) return unavailable("cannot create " + path + ": " + std::strerror(errno));
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fchown(fd, a.uid, a.gid) == 0;
+  ::close(fd);
+  if (!ok) return unavailable("cannot write " + path + ": " + std::strerror(errno));
+  return {};
+}
+
+}  // namespace
+
+Result<std::string> WorkspaceManager::ensure(const UserAccount& account) {
+  if (auto s = validateUserId(account.user_id); !s.ok()) return s.error();
+  if (auto s = makeDir(root_, 0755); !s.ok()) return s.error();
+  const std::string dir = pathFor(account.user_id);
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    return internal("workspace " + dir + " is a symlink; refusing to follow it");
+  }
+  for (const auto& d : {dir, dir + "/projects", dir + "/data"}) {
+    if (auto s = makeOwnedDir(d, account); !s.ok()) return s.error();
+  }
+  if (auto s = writeSkeletonFile(dir + "/.bashrc", kBashrc, account); !s.ok()) return s.error();
+  return dir;
+}
+
+}  // namespace sandman

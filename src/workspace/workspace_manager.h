@@ -1,0 +1,30 @@
+// WorkspaceManager: each user's persistent directory <root>/<user_id>, created
+// on first use with a small skeleton and owned by the user's uid/gid. Sandman
+// never deletes a workspace. Thread-safe (idempotent file operations).
+#pragma once
+
+#include <string>
+
+#include "common/result.h"
+#include "model/session.h"
+
+namespace sandman {
+
+class WorkspaceManager {
+ public:
+  explicit WorkspaceManager(std::string root) : root_(std::move(root)) {}
+
+  // Creates the root if needed, then the user's directory with .bashrc,
+  // projects/ and data/ (existing content is left as it is). Refuses a user
+  // id that is not a valid user name and a directory that is a symlink, so
+  // the path can never leave the root.
+  Result<std::string> ensure(const UserAccount& account);
+
+  std::string pathFor(const std::string& user_id) const { return root_ + "/" + user_id; }
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string root_;
+};
+
+}  // namespace sandman

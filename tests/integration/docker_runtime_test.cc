@@ -1,0 +1,379 @@
+// DockerRuntime against the real dockerd and the real session image
+// (images/workspace/build.sh). Everything created here carries a per-run name
+// prefix and is removed in TearDown, by id or name, even when a test fails.
+#include "runtime/docker_runtime.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace sandman {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string envOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+std::string dockerHost() { return envOr("DOCKER_HOST", "unix:///var/run/docker.sock"); }
+std::string workspaceImage() { return envOr("SANDMAN_IMAGE", "sandman-workspace:latest"); }
+
+std::string uniquePrefix() {
+  std::random_device rd;
+  char suffix[9];
+  std::snprintf(suffix, sizeof suffix, "%08x", rd());
+  return "sandman-test-" + std::to_string(getpid()) + "-" + suffix;
+}
+
+// A loopback port nobody listens on right now (Docker binds it soon after).
+int freeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// The first line the server sends on 127.0.0.1:port, or "" if none within budget.
+std::string readBanner(int port, std::chrono::milliseconds budget) {
+  auto deadline = std::chrono::steady_clock::now() + budget;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    std::string line;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      pollfd p{fd, POLLIN, 0};
+      char buf[256];
+      // docker-proxy accepts before sshd is up and then closes: read() gives 0.
+      if (poll(&p, 1, 1000) == 1) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n > 0) line.assign(buf, static_cast<size_t>(n));
+      }
+    }
+    close(fd);
+    if (!line.empty()) return line.substr(0, line.find('\r'));
+    poll(nullptr, 0, 100);
+  }
+  return "";
+}
+
+class DockerRuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto rt = DockerRuntime::open(dockerHost());
+    ASSERT_TRUE(rt.ok()) << rt.error().message;
+    runtime_ = std::move(rt).value();
+    Status ping = runtime_->ping();
+    ASSERT_TRUE(ping.ok()) << ping.error().message;
+    auto has_image = runtime_->imageExists(workspaceImage());
+    ASSERT_TRUE(has_image.ok()) << has_image.error().message;
+    ASSERT_TRUE(*has_image) << workspaceImage() << " is missing: run images/workspace/build.sh";
+    prefix_ = uniquePrefix();
+  }
+
+  void TearDown() override {
+    for (const auto& c : containers_) {
+      rawRequest("DELETE", "/containers/" + c + "?force=true&v=true");
+    }
+    for (const auto& n : networks_) rawRequest("DELETE", "/networks/" + n);
+    std::error_code ec;
+    if (!temp_dir_.empty()) fs::remove_all(temp_dir_, ec);
+  }
+
+  // Docker directly, bypassing the code under test: for checks and cleanup.
+  HttpResponse rawRequest(const std::string& method, const std::string& path,
+                          const std::string& body = "") {
+    HttpClient http(dockerHost().substr(std::string("unix://").size()));
+    HttpRequest req;
+    req.method = method;
+    req.url = "http://docker" + path;
+    req.body = body;
+    if (!body.empty()) req.headers.push_back("Content-Type: application/json");
+    auto r = http.send(req);
+    return r.ok() ? r.value() : HttpResponse{};
+  }
+
+  json inspectRaw(const std::string& path) {
+    return json::parse(rawRequest("GET", path).body, nullptr, false);
+  }
+
+  std::string network(const std::string& suffix) {
+    networks_.push_back(prefix_ + "-" + suffix);
+    return networks_.back();
+  }
+
+  ContainerSpec sleeper(const std::string& suffix, const std::string& label_key) {
+    ContainerSpec spec;
+    spec.name = prefix_ + "-" + suffix;
+    containers_.push_back(spec.name);
+    spec.image = workspaceImage();
+    spec.user = "65534:65534";
+    spec.hostname = "sandbox";
+    spec.working_dir = "/tmp";
+    spec.cmd = {"sleep", "300"};
+    spec.env = {"SANDMAN_TEST=1"};
+    spec.labels = {{label_key, suffix}};
+    return spec;
+  }
+
+  const fs::path& tempDir() {
+    if (temp_dir_.empty()) {
+      std::string tmpl = (fs::temp_directory_path() / (prefix_ + "-XXXXXX")).string();
+      temp_dir_ = mkdtemp(tmpl.data());
+      fs::permissions(temp_dir_, fs::perms::owner_all | fs::perms::group_exec |
+                                     fs::perms::others_exec | fs::perms::group_read |
+                                     fs::perms::others_read);
+    }
+    return temp_dir_;
+  }
+
+  DockerRuntimePtr runtime_;
+  std::string prefix_;
+  std::vector<std::string> containers_;
+  std::vector<std::string> networks_;
+  fs::path temp_dir_;
+};
+
+TEST(DockerRuntimeOpen, RejectsHostsThatAreNotUnixSockets) {
+  for (const char* host : {"tcp://127.0.0.1:2375", "ssh://me@box", "unix://relative.sock",
+                           "unix://", "/var/run/docker.sock"}) {
+    auto rt = DockerRuntime::open(host);
+    ASSERT_FALSE(rt.ok()) << host;
+    EXPECT_EQ(rt.error().kind, ErrorKind::kInvalid) << host;
+    EXPECT_NE(rt.error().message.find("unix:///var/run/docker.sock"), std::string::npos);
+  }
+}
+
+TEST(DockerRuntimeOpen, UnreachableSocketIsUnavailable) {
+  auto rt = DockerRuntime::open("unix:///nonexistent-" + uniquePrefix() + "/docker.sock");
+  ASSERT_TRUE(rt.ok());
+  Status ping = (*rt)->ping();
+  ASSERT_FALSE(ping.ok());
+  EXPECT_EQ(ping.error().kind, ErrorKind::kUnavailable);
+  EXPECT_NE(ping.error().message.find("is dockerd running?"), std::string::npos)
+      << ping.error().message;
+  ContainerSpec spec;
+  spec.image = "x";
+  auto created = (*rt)->createContainer(spec);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().kind, ErrorKind::kUnavailable);
+  auto listed = (*rt)->listContainers("sandman.session");
+  ASSERT_FALSE(listed.ok());
+  EXPECT_EQ(listed.error().kind, ErrorKind::kUnavailable);
+}
+
+TEST_F(DockerRuntimeTest, ImageExistsTellsPresentFromAbsent) {
+  auto present = runtime_->imageExists(workspaceImage());
+  ASSERT_TRUE(present.ok()) << present.error().message;
+  EXPECT_TRUE(*present);
+  auto absent = runtime_->imageExists(prefix_ + "-no-such-image:latest");
+  ASSERT_TRUE(absent.ok()) << absent.error().message;
+  EXPECT_FALSE(*absent);
+}
+
+TEST_F(DockerRuntimeTest, EnsureNetworkIsIdempotentAndDisablesInterContainerTraffic) {
+  std::string name = network("net");
+  ASSERT_TRUE(runtime_->ensureNetwork(name).ok());
+  Status again = runtime_->ensureNetwork(name);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+
+  json net = inspectRaw("/networks/" + name);
+  ASSERT_TRUE(net.is_object());
+  EXPECT_EQ(net["Driver"], "bridge");
+  EXPECT_EQ(net["Options"]["com.docker.network.bridge.enable_icc"], "false");
+
+  ASSERT_TRUE(runtime_->removeNetwork(name).ok());
+  EXPECT_EQ(rawRequest("GET", "/networks/" + name).status, 404);
+  Status removed_again = runtime_->removeNetwork(name);
+  EXPECT_TRUE(removed_again.ok()) << removed_again.error().message;
+}
+
+TEST_F(DockerRuntimeTest, EnsureNetworkRefusesANetworkThatAllowsInterContainerTraffic) {
+  std::string name = network("open");
+  json body = {{"Name", name}, {"Driver", "bridge"}};
+  ASSERT_EQ(rawRequest("POST", "/networks/create", body.dump()).status, 201);
+  Status s = runtime_->ensureNetwork(name);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().kind, ErrorKind::kConflict);
+  EXPECT_NE(s.error().message.find("docker network rm " + name), std::string::npos);
+}
+
+TEST_F(DockerRuntimeTest, ContainerLifecycleWithHardening) {
+  std::string label_key = "sandman.test." + prefix_;
+  std::string net = network("net");
+  ASSERT_TRUE(runtime_->ensureNetwork(net).ok());
+  fs::path shared = tempDir() / "shared";
+  fs::create_directory(shared);
+
+  ContainerSpec spec = sleeper("life", label_key);
+  spec.network = net;
+  spec.binds = {{shared.string(), "/mnt/shared", true}};
+  spec.publish_host_ip = "127.0.0.1";
+  spec.publish_host_port = freeLoopbackPort();
+  spec.container_port = 2222;
+  spec.memory_bytes = 256LL << 20;
+  spec.nano_cpus = 500'000'000;
+  spec.pids_limit = 64;
+
+  auto id = runtime_->createContainer(spec);
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  containers_.push_back(*id);
+  Status started = runtime_->startContainer(*id);
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  EXPECT_TRUE(runtime_->startContainer(*id).ok()) << "starting twice is harmless";
+
+  auto listed = runtime_->listContainers(label_key);
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, *id);
+  EXPECT_EQ((*listed)[0].name, spec.name);
+  EXPECT_TRUE((*listed)[0].running);
+  EXPECT_EQ((*listed)[0].labels.at(label_key), "life");
+
+  auto info = runtime_->inspectContainer(spec.name);
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->id, *id);
+  EXPECT_EQ(info->name, spec.name);
+  EXPECT_TRUE(info->running);
+  EXPECT_EQ(info->labels.at(label_key), "life");
+
+  json raw = inspectRaw("/containers/" + *id + "/json");
+  ASSERT_TRUE(raw.is_object());
+  const json& host = raw["HostConfig"];
+  EXPECT_EQ(host["CapDrop"], json::array({"ALL"}));
+  EXPECT_EQ(host["SecurityOpt"], json::array({"no-new-privileges"}));
+  EXPECT_EQ(host["Binds"], json::array({shared.string() + ":/mnt/shared:ro"}));
+  EXPECT_EQ(host["NetworkMode"], net);
+  EXPECT_EQ(host["Memory"], 256LL << 20);
+  EXPECT_EQ(host["NanoCpus"], 500'000'000);
+  EXPECT_EQ(host["PidsLimit"], 64);
+  EXPECT_EQ(host["RestartPolicy"]["Name"], "no");
+  json binding = host["PortBindings"]["2222/tcp"][0];
+  EXPECT_EQ(binding["HostIp"], "127.0.0.1");
+  EXPECT_EQ(binding["HostPort"], std::to_string(spec.publish_host_port));
+  EXPECT_EQ(raw["Config"]["User"], "65534:65534");
+  EXPECT_EQ(raw["Config"]["Hostname"], "sandbox");
+  EXPECT_EQ(raw["Config"]["WorkingDir"], "/tmp");
+
+  ASSERT_TRUE(runtime_->removeContainer(*id).ok());
+  Status again = runtime_->removeContainer(*id);
+  EXPECT_TRUE(again.ok()) << again.error().message;
+  auto gone = runtime_->inspectContainer(*id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().kind, ErrorKind::kNotFound);
+  auto after = runtime_->listContainers(label_key);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->empty());
+}
+
+TEST_F(DockerRuntimeTest, ImageAnswersSshAsAnUnprivilegedUserWithNoCapabilities) {
+  fs::path etc = tempDir() / "sandman";
+  fs::create_directory(etc);
+  fs::permissions(etc, fs::perms::owner_all | fs::perms::others_exec | fs::perms::group_exec);
+  std::string key = (etc / "host_key").string();
+  ASSERT_EQ(std::system(("ssh-keygen -q -t ed25519 -N '' -f " + key).c_str()), 0);
+  ASSERT_EQ(chown(key.c_str(), 65534, 65534), 0);
+  std::ofstream(etc / "sshd_config") << "Port 2222\nHostKey /etc/sandman/host_key\n"
+                                        "PidFile none\nUsePAM no\nPasswordAuthentication no\n";
+
+  ContainerSpec spec = sleeper("sshd", "sandman.test");
+  spec.cmd = {"/usr/sbin/sshd", "-D", "-e", "-f", "/etc/sandman/sshd_config"};
+  spec.binds = {{etc.string(), "/etc/sandman", true}};
+  spec.publish_host_ip = "127.0.0.1";
+  spec.publish_host_port = freeLoopbackPort();
+  spec.container_port = 2222;
+  auto id = runtime_->createContainer(spec);
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  ASSERT_TRUE(runtime_->startContainer(*id).ok());
+
+  std::string banner = readBanner(spec.publish_host_port, std::chrono::seconds(10));
+  EXPECT_EQ(banner.rfind("SSH-2.0-OpenSSH", 0), 0u)
+      << "banner '" << banner << "'; logs: "
+      << rawRequest("GET", "/containers/" + *id + "/logs?stdout=true&stderr=true").body;
+}
+
+TEST_F(DockerRuntimeTest, StartingOnATakenHostPortIsConflict) {
+  ContainerSpec first = sleeper("first", "sandman.test");
+  first.publish_host_ip = "127.0.0.1";
+  first.publish_host_port = freeLoopbackPort();
+  first.container_port = 2222;
+  ContainerSpec second = sleeper("second", "sandman.test");
+  second.publish_host_ip = first.publish_host_ip;
+  second.publish_host_port = first.publish_host_port;
+  second.container_port = 2222;
+
+  auto a = runtime_->createContainer(first);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  ASSERT_TRUE(runtime_->startContainer(*a).ok());
+  auto b = runtime_->createContainer(second);
+  ASSERT_TRUE(b.ok()) << b.error().message;
+  Status s = runtime_->startContainer(*b);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().kind, ErrorKind::kConflict) << s.error().message;
+  EXPECT_NE(s.error().message.find(std::to_string(first.publish_host_port)), std::string::npos)
+      << s.error().message;
+}
+
+TEST_F(DockerRuntimeTest, CreateWithAMissingImageIsInvalidAndSaysHowToBuildIt) {
+  ContainerSpec spec = sleeper("noimage", "sandman.test");
+  spec.image = prefix_ + "-no-such-image:latest";
+  auto r = runtime_->createContainer(spec);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kInvalid);
+  EXPECT_NE(r.error().message.find(spec.image), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("images/workspace/build.sh"), std::string::npos);
+}
+
+TEST_F(DockerRuntimeTest, CreateWithTheSameNameTwiceIsConflict) {
+  ContainerSpec spec = sleeper("twice", "sandman.test");
+  auto a = runtime_->createContainer(spec);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  auto b = runtime_->createContainer(spec);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().kind, ErrorKind::kConflict) << b.error().message;
+}
+
+TEST_F(DockerRuntimeTest, BindPathWithAColonIsInvalid) {
+  ContainerSpec spec = sleeper("colon", "sandman.test");
+  spec.binds = {{"/tmp/a:b", "/mnt", false}};
+  auto r = runtime_->createContainer(spec);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kInvalid);
+}
+
+TEST_F(DockerRuntimeTest, StartingAMissingContainerIsNotFound) {
+  Status s = runtime_->startContainer(prefix_ + "-missing");
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().kind, ErrorKind::kNotFound);
+}
+
+}  // namespace
+}  // namespace sandman
