@@ -15,7 +15,7 @@
 #include "core/reaper.h"
 #include "core/session_manager.h"
 #include "runtime/docker_runtime.h"
-#include "ssh/handshake_probe.h"
+#include "ssh/kexinit_probe.h"
 #include "store/sqlite_store.h"
 
 namespace sandman {
@@ -104,9 +104,9 @@ int runServe(int argc, char** argv) {
   SystemClock clock;
   const std::string state_dir = std::filesystem::path(cfg.db).parent_path().string();
   WorkspaceManager workspaces(cfg.workspace_root);
-  SshdFiles sshd_files((state_dir.empty() ? "." : state_dir) + "/sessions");
+  SshdFiles sshd_files((state_dir.empty() ? "." : state_dir) + "/session-files");
   SessionManager sessions(sessionSettings(cfg), *store.value(), *runtime.value(), workspaces, sshd_files,
-                          clock, probeSshHandshake);
+                          clock, probeSshKexInit);
   Reaper reaper(sessions, clock);
   sessions.setScheduleListener([&reaper] { reaper.wake(); });
   if (auto st = sessions.reconcile(); !st.ok()) return fatal("start-up reconciliation failed", st.error());

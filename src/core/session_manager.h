@@ -36,7 +36,7 @@ struct SessionSettings {
   int64_t nano_cpus = 0;
   int64_t pids_limit = 0;
   Millis ready_timeout = std::chrono::seconds(60);
-  Millis ready_poll = std::chrono::milliseconds(10);
+  Millis ready_poll = std::chrono::milliseconds(5);
 };
 
 struct CreateRequest {
@@ -51,10 +51,9 @@ struct CreatedSession {
   std::optional<std::string> ssh_private_key;  // only when Sandman generated the pair
 };
 
-// Readiness check of a session's sshd (see ssh/handshake_probe.h); injected
-// so lifecycle tests can run without a network.
-using ReadyProbe = std::function<Status(const std::string& host, int port,
-                                        const std::string& host_key, Millis timeout)>;
+// Readiness check of a session's sshd (ssh/kexinit_probe.h in production);
+// injected so lifecycle tests can run without a network.
+using ReadyProbe = std::function<Status(const std::string& host, int port, Millis timeout)>;
 
 class SessionManager {
  public:

@@ -58,7 +58,7 @@ class Runtime {
   virtual Status startContainer(const std::string& id) = 0;
   // Force-removes; a container that is already gone is success.
   virtual Status removeContainer(const std::string& id) = 0;
-  // All containers (running or not) carrying label_key.
+  // All containers (running or not) carrying a label: "key" or "key=value".
   virtual Result<std::vector<ContainerInfo>> listContainers(const std::string& label_key) = 0;
   // NotFound when absent.
   virtual Result<ContainerInfo> inspectContainer(const std::string& id) = 0;

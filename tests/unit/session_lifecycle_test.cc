@@ -1,0 +1,280 @@
+// Lifecycle rules under a manual clock: reservation, expiry, failures,
+// concurrent deletes and start-up reconciliation. Docker is replaced by a
+// recording runtime; the store is real SQLite in a temp dir.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <filesystem>
+
+#include "core/session_manager.h"
+#include "store/sqlite_store.h"
+#include "support/manual_clock.h"
+#include "support/recording_runtime.h"
+
+namespace sandman {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ManualClock;
+using testing::RecordingRuntime;
+
+class SessionLifecycle : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sandman-lifecycle-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    store_ = SqliteStore::open(dir_ + "/sandman.db").value();
+    workspaces_ = std::make_unique<WorkspaceManager>(dir_ + "/ws");
+    files_ = std::make_unique<SshdFiles>(dir_ + "/session-files");
+    settings_.instance = "test";
+    settings_.ports = {40000, 40002};
+    settings_.ready_timeout = 200ms;
+    settings_.ready_poll = 1ms;
+    settings_.ssh_bind = "127.0.0.1";
+    rebuild();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  void rebuild() {
+    sessions_ = std::make_unique<SessionManager>(
+        settings_, *store_, runtime_, *workspaces_, *files_, clock_,
+        [this](const std::string&, int, Millis) { return probe_ok_ ? Status() : unavailable("not yet"); });
+  }
+
+  Session create(const std::string& user, Millis ttl = 10min) {
+    auto r = sessions_->create({user, ttl, std::nullopt, std::nullopt});
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? r->session : Session{};
+  }
+
+  std::string dir_;
+  ManualClock clock_;
+  RecordingRuntime runtime_;
+  std::unique_ptr<SqliteStore> store_;
+  std::unique_ptr<WorkspaceManager> workspaces_;
+  std::unique_ptr<SshdFiles> files_;
+  SessionSettings settings_;
+  std::unique_ptr<SessionManager> sessions_;
+  std::atomic<bool> probe_ok_{true};
+};
+
+TEST_F(SessionLifecycle, CreateRunsAHardenedContainerWithTheUsersWorkspace) {
+  auto r = sessions_->create({"alice", 30min, std::nullopt, std::nullopt});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const Session& s = r->session;
+  EXPECT_EQ(s.status, SessionStatus::kRunning);
+  EXPECT_EQ(s.expires_at, clock_.now() + 30min);
+  ASSERT_TRUE(r->ssh_private_key);
+  EXPECT_NE(r->ssh_private_key->find("BEGIN OPENSSH PRIVATE KEY"), std::string::npos);
+  EXPECT_EQ(s.user_public_key.rfind("ssh-ed25519 ", 0), 0u);
+
+  const ContainerSpec& spec = runtime_.specs.at(s.container_id);
+  auto account = store_->getUser("alice").value();
+  EXPECT_EQ(spec.user, std::to_string(account.uid) + ":" + std::to_string(account.gid));
+  EXPECT_NE(account.uid, 0);
+  EXPECT_EQ(spec.labels.at("sandman.session"), s.id);
+  EXPECT_EQ(spec.labels.at("sandman.instance"), "test");
+  EXPECT_EQ(spec.publish_host_port, s.ssh_port);
+  EXPECT_EQ(spec.publish_host_ip, "127.0.0.1");
+  bool workspace_rw = false, etc_ro = true;
+  for (const auto& b : spec.binds) {
+    if (b.container_path == "/workspace") workspace_rw = !b.read_only && b.host_path == dir_ + "/ws/alice";
+    if (b.container_path.rfind("/etc", 0) == 0) etc_ro = etc_ro && b.read_only;
+  }
+  EXPECT_TRUE(workspace_rw);
+  EXPECT_TRUE(etc_ro);
+  struct stat st {};
+  ASSERT_EQ(stat((dir_ + "/ws/alice/data").c_str(), &st), 0);
+  EXPECT_EQ(static_cast<int>(st.st_uid), account.uid);
+  ASSERT_EQ(stat((dir_ + "/session-files/" + s.id + "/ssh_host_ed25519_key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0400u);
+}
+
+TEST_F(SessionLifecycle, GivenPublicKeyIsAuthorizedAndNoPairIsGenerated) {
+  auto pair = sessions_->create({"bob", 1min, std::nullopt, std::nullopt});  // any valid key will do
+  ASSERT_TRUE(pair.ok());
+  std::string key = pair->session.user_public_key;
+  ASSERT_TRUE(sessions_->stop(pair->session.id, "deleted").ok());
+  auto r = sessions_->create({"bob", 1min, std::nullopt, key});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_FALSE(r->ssh_private_key);
+  EXPECT_EQ(r->session.user_public_key, key);
+}
+
+TEST_F(SessionLifecycle, SecondActiveSessionForAUserIsAConflictNamingTheFirst) {
+  Session first = create("alice");
+  auto second = sessions_->create({"alice", 10min, std::nullopt, std::nullopt});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().kind, ErrorKind::kConflict);
+  EXPECT_NE(second.error().message.find(first.id), std::string::npos);
+  EXPECT_EQ(runtime_.count(), 1u);
+}
+
+TEST_F(SessionLifecycle, InvalidInputChangesNothing) {
+  for (auto bad : {"../etc", "", "Alice", "a/b"}) {
+    auto r = sessions_->create({bad, 10min, std::nullopt, std::nullopt});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind, ErrorKind::kInvalid);
+  }
+  EXPECT_FALSE(sessions_->create({"alice", 2000min, std::nullopt, std::nullopt}).ok());
+  EXPECT_FALSE(sessions_->create({"alice", 1min, "bad image!", std::nullopt}).ok());
+  EXPECT_FALSE(sessions_->create({"alice", 1min, std::nullopt, "not a key"}).ok());
+  EXPECT_TRUE(sessions_->list({})->empty());
+  EXPECT_TRUE(runtime_.calls.empty());
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/ws"));
+}
+
+TEST_F(SessionLifecycle, ExpiresExactlyAtExpiresAt) {
+  Session s = create("alice", 5s);
+  EXPECT_EQ(sessions_->nextExpiry(), s.expires_at);
+  clock_.advance(4999ms);
+  EXPECT_EQ(sessions_->reapExpired(clock_.now()), 0);
+  clock_.advance(1ms);
+  EXPECT_EQ(sessions_->reapExpired(clock_.now()), 1);
+  auto after = sessions_->get(s.id).value();
+  EXPECT_EQ(after.status, SessionStatus::kEnded);
+  EXPECT_EQ(after.end_reason, "expired");
+  EXPECT_EQ(after.ended_at, clock_.now());
+  EXPECT_EQ(runtime_.count(), 0u);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/session-files/" + s.id));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/ws/alice")) << "the workspace is kept";
+  EXPECT_FALSE(sessions_->nextExpiry());
+}
+
+TEST_F(SessionLifecycle, NextExpiryIsTheEarliest) {
+  create("alice", 10min);
+  Session b = create("bob", 2min);
+  create("carol", 5min);
+  EXPECT_EQ(sessions_->nextExpiry(), b.expires_at);
+}
+
+TEST_F(SessionLifecycle, SetTtlExtendsAndShortensWithinBounds) {
+  Session s = create("alice", 10min);
+  clock_.advance(1min);
+  auto r = sessions_->setTtl(s.id, 60min);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->expires_at, clock_.now() + 60min);
+  EXPECT_EQ(sessions_->setTtl(s.id, 1441min).error().kind, ErrorKind::kInvalid);
+  ASSERT_TRUE(sessions_->setTtl(s.id, 1s).ok());
+  clock_.advance(1s);
+  EXPECT_EQ(sessions_->reapExpired(clock_.now()), 1);
+  EXPECT_EQ(sessions_->setTtl(s.id, 5min).error().kind, ErrorKind::kConflict);
+  EXPECT_EQ(sessions_->setTtl("s-0123456789abcdef", 5min).error().kind, ErrorKind::kNotFound);
+}
+
+TEST_F(SessionLifecycle, PortsAreNeverHandedOutTwiceAndComeBackAfterStop) {
+  Session a = create("a");
+  Session b = create("b");
+  Session c = create("c");
+  std::set<int> ports{a.ssh_port, b.ssh_port, c.ssh_port};
+  EXPECT_EQ(ports.size(), 3u);
+  auto full = sessions_->create({"d", 1min, std::nullopt, std::nullopt});
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().kind, ErrorKind::kConflict);
+  EXPECT_NE(full.error().message.find("no free SSH port"), std::string::npos);
+  ASSERT_TRUE(sessions_->stop(b.id, "deleted").ok());
+  Session d = create("d");
+  EXPECT_EQ(d.ssh_port, b.ssh_port);
+}
+
+TEST_F(SessionLifecycle, StartFailureFailsTheSessionAndReleasesEverything) {
+  runtime_.fail_start = true;
+  auto r = sessions_->create({"alice", 10min, std::nullopt, std::nullopt});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kConflict);
+  auto list = sessions_->list({}).value();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].status, SessionStatus::kFailed);
+  EXPECT_NE(list[0].end_reason.find("start failed"), std::string::npos);
+  EXPECT_EQ(runtime_.count(), 0u);
+  runtime_.fail_start = false;
+  create("alice");  // the user and the port are free again
+}
+
+TEST_F(SessionLifecycle, NeverReadyFailsAfterTheTimeout) {
+  probe_ok_ = false;
+  auto r = sessions_->create({"alice", 10min, std::nullopt, std::nullopt});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
+  EXPECT_EQ(sessions_->list({}).value()[0].status, SessionStatus::kFailed);
+  EXPECT_EQ(runtime_.count(), 0u);
+}
+
+TEST_F(SessionLifecycle, DeleteWhileStartingWinsAndTheContainerIsRemoved) {
+  std::atomic<bool> stopped{false};
+  sessions_ = std::make_unique<SessionManager>(
+      settings_, *store_, runtime_, *workspaces_, *files_, clock_,
+      [&](const std::string&, int, Millis) {
+        if (!stopped.exchange(true)) {
+          auto live = sessions_->list({"alice", SessionStatus::kStarting}).value();
+          EXPECT_EQ(live.size(), 1u);
+          EXPECT_TRUE(sessions_->stop(live[0].id, "deleted").ok());
+        }
+        return Status();
+      });
+  auto r = sessions_->create({"alice", 10min, std::nullopt, std::nullopt});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kConflict);
+  auto s = sessions_->list({}).value()[0];
+  EXPECT_EQ(s.status, SessionStatus::kEnded);
+  EXPECT_EQ(s.end_reason, "deleted");
+  EXPECT_EQ(runtime_.count(), 0u);
+}
+
+TEST_F(SessionLifecycle, DockerErrorOnStopKeepsStoppingUntilReconciled) {
+  Session s = create("alice");
+  runtime_.fail_remove = true;
+  auto r = sessions_->stop(s.id, "deleted");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
+  EXPECT_EQ(sessions_->get(s.id)->status, SessionStatus::kStopping);
+  EXPECT_FALSE(sessions_->create({"alice", 1min, std::nullopt, std::nullopt}).ok()) << "still holds its slot";
+  runtime_.fail_remove = false;
+  ASSERT_TRUE(sessions_->reconcile().ok());
+  EXPECT_EQ(sessions_->get(s.id)->status, SessionStatus::kEnded);
+  EXPECT_EQ(runtime_.count(), 0u);
+}
+
+TEST_F(SessionLifecycle, ReconcileRepairsWhatACrashLeft) {
+  Session alive = create("alice");
+  Session gone = create("bob");
+  Session expired = create("carol", 1min);
+  // Behind Sandman's back: bob's container disappears; an orphan of ours and a
+  // container of another daemon appear.
+  runtime_.containers.erase(gone.container_id);
+  runtime_.containers["orphan"] = {"orphan", "x", true, {{"sandman.session", "s-00000000000000aa"}, {"sandman.instance", "test"}}};
+  runtime_.containers["other"] = {"other", "y", true, {{"sandman.session", "s-00000000000000bb"}, {"sandman.instance", "elsewhere"}}};
+  clock_.advance(2min);
+  rebuild();  // a restarted daemon
+  ASSERT_TRUE(sessions_->reconcile().ok());
+  EXPECT_EQ(sessions_->get(alive.id)->status, SessionStatus::kRunning);
+  auto b = sessions_->get(gone.id).value();
+  EXPECT_EQ(b.status, SessionStatus::kEnded);
+  EXPECT_EQ(b.end_reason, "container gone");
+  EXPECT_EQ(sessions_->get(expired.id)->end_reason, "expired");
+  EXPECT_FALSE(runtime_.containers.count("orphan"));
+  EXPECT_TRUE(runtime_.containers.count("other")) << "another daemon's container is not ours to remove";
+  EXPECT_TRUE(runtime_.containers.count(alive.container_id));
+}
+
+TEST_F(SessionLifecycle, StartupReconcileFailsSessionsCaughtMidCreate) {
+  // A daemon killed between reserve and ready leaves a `starting` row.
+  Session s;
+  s.id = "s-00000000000000cc";
+  s.user_id = "dave";
+  s.status = SessionStatus::kStarting;
+  s.ssh_port = 40001;
+  s.created_at = clock_.now();
+  s.expires_at = clock_.now() + 10min;
+  ASSERT_TRUE(store_->transaction([&](StoreTx& tx) { return tx.insertSession(s); }).ok());
+  runtime_.containers["half"] = {"half", "z", false, {{"sandman.session", s.id}, {"sandman.instance", "test"}}};
+  ASSERT_TRUE(sessions_->reconcile(SessionManager::ReconcileMode::kPeriodic).ok());
+  EXPECT_EQ(sessions_->get(s.id)->status, SessionStatus::kStarting) << "a periodic check leaves creates alone";
+  ASSERT_TRUE(sessions_->reconcile().ok());
+  EXPECT_EQ(sessions_->get(s.id)->status, SessionStatus::kFailed);
+  EXPECT_FALSE(runtime_.containers.count("half"));
+}
+
+}  // namespace
+}  // namespace sandman
