@@ -18,6 +18,22 @@ std::optional<SessionStatus> parseSessionStatus(const std::string& s);
 // Active sessions hold a port and count for "one session per user".
 bool isActive(SessionStatus s);
 
+// The GPU share a session holds: a MIG instance (pre-made, or created for
+// the session) or a whole GPU.
+struct GpuSlot {
+  int gpu_index = -1;
+  std::string gpu_uuid;  // the parent GPU
+  std::string profile;   // "1g.10gb", or "whole"
+  int profile_id = -1;
+  int placement_start = -1;
+  int placement_size = 0;
+  int gpu_instance_id = -1;  // once the instance exists
+  bool whole = false;
+  bool created = false;   // dynamic: Sandman creates the instance and destroys it at the end
+  bool released = false;  // the dynamic instance has been destroyed
+  std::string attach;     // "device-request" (nvidia runtime) or "env-only"
+};
+
 struct Session {
   std::string id;       // "s-" + 16 hex digits
   std::string user_id;  // validated POSIX user name
@@ -27,7 +43,8 @@ struct Session {
   int ssh_port = 0;
   std::string user_public_key;  // authorized_keys line; the private half is never kept
   std::string host_public_key;  // "ssh-ed25519 AAAA..." of the container's sshd
-  std::optional<std::string> gpu_uuid;
+  std::optional<std::string> gpu_uuid;  // the device handed out: MIG-... or GPU-...
+  std::optional<GpuSlot> gpu;
   TimePoint created_at{};
   TimePoint expires_at{};
   std::optional<TimePoint> ended_at;

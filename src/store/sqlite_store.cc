@@ -11,6 +11,7 @@
 #include <iterator>
 
 #include "common/time_format.h"
+#include "store/gpu_slot_json.h"
 
 namespace sandman {
 namespace {
@@ -58,11 +59,18 @@ CREATE UNIQUE INDEX sessions_one_active_per_user ON sessions(user_id)
 CREATE UNIQUE INDEX sessions_one_active_per_port ON sessions(ssh_port)
   WHERE status IN )sql" SANDMAN_ACTIVE_STATUSES R"sql(;
 )sql"},
+    // GPU shares: the slot as JSON; a device (MIG instance or whole GPU) is
+    // held by at most one active session, enforced here too.
+    {2, R"sql(
+ALTER TABLE sessions ADD COLUMN gpu_slot TEXT;
+CREATE UNIQUE INDEX sessions_one_active_per_gpu_device ON sessions(gpu_uuid)
+  WHERE status IN )sql" SANDMAN_ACTIVE_STATUSES R"sql(;
+)sql"},
 };
 
 constexpr const char* kSessionColumns =
     "id, user_id, status, image, container_id, ssh_port, user_public_key, host_public_key, "
-    "gpu_uuid, created_at, expires_at, ended_at, end_reason";
+    "gpu_uuid, created_at, expires_at, ended_at, end_reason, gpu_slot";
 
 // The connection plus what error messages need to name.
 struct Conn {
@@ -179,6 +187,11 @@ Result<Session> readSession(const Stmt& st) {
   s.expires_at = fromUnixMillis(st.int64At(10));
   if (!st.isNull(11)) s.ended_at = fromUnixMillis(st.int64At(11));
   s.end_reason = st.textAt(12);
+  if (!st.isNull(13)) {
+    auto slot = gpuSlotFromJson(st.textAt(13));
+    if (!slot) return internal("store: session " + s.id + " has an unreadable gpu_slot");
+    s.gpu = *slot;
+  }
   return s;
 }
 
@@ -202,6 +215,9 @@ Error describeConflict(const Error& e, const Session& s) {
   }
   if (e.message.find("sessions.ssh_port") != std::string::npos) {
     return conflict("port " + std::to_string(s.ssh_port) + " is held by another active session");
+  }
+  if (e.message.find("sessions.gpu_uuid") != std::string::npos) {
+    return conflict("GPU device " + s.gpu_uuid.value_or("?") + " is held by another active session");
   }
   if (e.message.find("sessions.id") != std::string::npos) {
     return conflict("session " + s.id + " exists already");
@@ -234,6 +250,13 @@ class SqliteTx final : public StoreTx {
     return std::optional<Session>(std::move(rows->front()));
   }
 
+  Result<std::vector<Session>> activeSessions() override {
+    std::string sql = std::string("SELECT ") + kSessionColumns +
+                      " FROM sessions WHERE status IN " SANDMAN_ACTIVE_STATUSES " ORDER BY created_at, id";
+    Stmt st(c_, sql.c_str());
+    return readSessions(st, "list active sessions");
+  }
+
   Result<std::set<int>> activePorts() override {
     Stmt st(c_, "SELECT ssh_port FROM sessions WHERE status IN " SANDMAN_ACTIVE_STATUSES);
     std::set<int> ports;
@@ -247,12 +270,12 @@ class SqliteTx final : public StoreTx {
 
   Status insertSession(const Session& s) override {
     std::string sql = std::string("INSERT INTO sessions (") + kSessionColumns +
-                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     Stmt st(c_, sql.c_str());
     st.text(s.id).text(s.user_id).text(toString(s.status)).text(s.image).text(s.container_id);
     st.int64(s.ssh_port).text(s.user_public_key).text(s.host_public_key).optText(s.gpu_uuid);
     st.int64(toUnixMillis(s.created_at)).int64(toUnixMillis(s.expires_at));
-    st.optTime(s.ended_at).text(s.end_reason);
+    st.optTime(s.ended_at).text(s.end_reason).optText(gpuSlotToJson(s.gpu));
     Status done = st.run("insert session " + s.id);
     if (!done.ok()) return describeConflict(done.error(), s);
     return {};
@@ -486,9 +509,9 @@ Status SqliteStore::updateSession(const Session& s) {
   Conn c{db_, path_};
   Stmt st(c,
           "UPDATE sessions SET status = ?, container_id = ?, expires_at = ?, ended_at = ?, "
-          "end_reason = ? WHERE id = ?");
+          "end_reason = ?, gpu_uuid = ?, gpu_slot = ? WHERE id = ?");
   st.text(toString(s.status)).text(s.container_id).int64(toUnixMillis(s.expires_at));
-  st.optTime(s.ended_at).text(s.end_reason).text(s.id);
+  st.optTime(s.ended_at).text(s.end_reason).optText(s.gpu_uuid).optText(gpuSlotToJson(s.gpu)).text(s.id);
   if (Status done = st.run("update session " + s.id); !done.ok()) {
     return describeConflict(done.error(), s);
   }

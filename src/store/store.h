@@ -20,6 +20,7 @@ class StoreTx {
   virtual ~StoreTx() = default;
   virtual Result<std::optional<Session>> activeSessionForUser(const std::string& user_id) = 0;
   virtual Result<std::set<int>> activePorts() = 0;
+  virtual Result<std::vector<Session>> activeSessions() = 0;  // oldest first
   virtual Status insertSession(const Session& s) = 0;
   // Returns the user's account, assigning the next free uid/gid the first time.
   virtual Result<UserAccount> ensureUser(const std::string& user_id) = 0;
@@ -41,7 +42,8 @@ class Store {
   virtual Result<Session> getSession(const std::string& id) = 0;
   virtual Result<std::vector<Session>> listSessions(const SessionFilter& f) = 0;  // newest first
   virtual Result<std::vector<Session>> activeSessions() = 0;
-  // Overwrites the mutable fields (status, container_id, expires_at, ended_at, end_reason).
+  // Overwrites the mutable fields (status, container_id, expires_at, ended_at,
+  // end_reason, gpu_uuid, gpu).
   virtual Status updateSession(const Session& s) = 0;
   virtual Result<UserAccount> getUser(const std::string& user_id) = 0;
   virtual Status ping() = 0;  // for /readyz

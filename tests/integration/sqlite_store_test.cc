@@ -90,7 +90,7 @@ std::vector<std::string> ids(const std::vector<Session>& sessions) {
 TEST_F(SqliteStoreTest, CreatesPrivateDirectoryAndFile) {
   auto store = openStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->schemaVersion(), 1);
+  EXPECT_EQ(store->schemaVersion(), 2);
   struct stat sb {};
   ASSERT_EQ(stat((dir_ + "/state").c_str(), &sb), 0);
   EXPECT_EQ(sb.st_mode & 0777, 0700u);
@@ -288,6 +288,37 @@ TEST_F(SqliteStoreTest, DatabaseRefusesSecondActiveSessionOnPort) {
   EXPECT_TRUE(insert(*store, makeSession("s-3", "bob", 10002, 3)).ok());
 }
 
+TEST_F(SqliteStoreTest, GpuSlotRoundTripsAndADeviceIsHeldOnce) {
+  auto store = openStore();
+  ASSERT_TRUE(store);
+  Session a = makeSession("s-g1", "alice", 10001, 1, SessionStatus::kRunning);
+  a.gpu_uuid = "MIG-11111111-2222-5333-8444-555555555555";
+  a.gpu = GpuSlot{2, "GPU-abc", "1g.10gb", 19, 6, 1, 13, false, true, false, "env-only"};
+  ASSERT_TRUE(insert(*store, a).ok());
+  auto got = store->getSession("s-g1");
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE(got->gpu);
+  EXPECT_EQ(got->gpu->gpu_index, 2);
+  EXPECT_EQ(got->gpu->profile, "1g.10gb");
+  EXPECT_EQ(got->gpu->placement_start, 6);
+  EXPECT_EQ(got->gpu->gpu_instance_id, 13);
+  EXPECT_TRUE(got->gpu->created);
+  EXPECT_EQ(got->gpu->attach, "env-only");
+
+  Session b = makeSession("s-g2", "bob", 10002, 2, SessionStatus::kStarting);
+  b.gpu_uuid = a.gpu_uuid;
+  Status st = insert(*store, b);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().kind, ErrorKind::kConflict);
+  EXPECT_NE(st.error().message.find("held by another active session"), std::string::npos) << st.error().message;
+
+  a.status = SessionStatus::kEnded;
+  a.gpu->released = true;
+  ASSERT_TRUE(store->updateSession(a).ok());
+  EXPECT_TRUE(store->getSession("s-g1")->gpu->released);
+  EXPECT_TRUE(insert(*store, b).ok()) << "an ended session holds nothing";
+}
+
 TEST_F(SqliteStoreTest, DuplicateSessionIdIsConflict) {
   auto store = openStore();
   ASSERT_TRUE(store);
@@ -340,7 +371,7 @@ TEST_F(SqliteStoreTest, DataSurvivesReopen) {
   }
   auto store = openStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->schemaVersion(), 1);
+  EXPECT_EQ(store->schemaVersion(), 2);
   auto got = store->getSession("s-p");
   ASSERT_TRUE(got.ok());
   expectSameSession(*got, s);
