@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "api/gpu_json.h"
 #include "api/token_auth.h"
 #include "common/log.h"
 #include "core/validation.h"
@@ -41,8 +42,8 @@ ApiServer::ApiServer(ApiOptions options, SessionManager& sessions, Runtime& runt
   server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
   server_->set_payload_max_length(options_.max_body_bytes);
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    return authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
-                                : httplib::Server::HandlerResponse::Handled;
+    return admissible(req, res) && authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                                                        : httplib::Server::HandlerResponse::Handled;
   });
   server_->set_error_handler(httplib::Server::HandlerWithResponse(
       [](const httplib::Request& req, httplib::Response& res) {
@@ -52,7 +53,9 @@ ApiServer::ApiServer(ApiOptions options, SessionManager& sessions, Runtime& runt
     } else if (res.status == 404) {
       sendJson(res, 404, errorJson(notFound("no route " + req.method + " " + req.path.substr(0, 128))));
     } else {
-      sendJson(res, res.status, {{"error", "request failed"}, {"code", "invalid"}});
+      sendJson(res, res.status, {{"error", "malformed or unsupported request to " + req.method + " " +
+                                              req.path.substr(0, 128) + ": check the method, path and body"},
+                                 {"code", res.status >= 500 ? "internal" : "invalid"}});
     }
     return httplib::Server::HandlerResponse::Handled;
   }));
@@ -69,6 +72,15 @@ ApiServer::ApiServer(ApiOptions options, SessionManager& sessions, Runtime& runt
 }
 
 ApiServer::~ApiServer() = default;
+
+// Runs before any body is read. cpp-httplib applies the 64 KiB limit only to
+// bodies with a Content-Length, so chunked bodies are refused outright.
+bool ApiServer::admissible(const httplib::Request& req, httplib::Response& res) const {
+  if (req.get_header_value("Transfer-Encoding").find("chunked") == std::string::npos) return true;
+  sendJson(res, 411, {{"error", "chunked request bodies are not accepted; send a Content-Length (at most 64 KiB)"},
+                      {"code", "invalid"}});
+  return false;
+}
 
 bool ApiServer::authorized(const httplib::Request& req, httplib::Response& res) const {
   if (options_.token.empty() || req.path == "/healthz" || req.path == "/readyz") return true;
@@ -90,6 +102,9 @@ void ApiServer::registerRoutes(const std::string& p) {
   server_->Delete(p + R"(/sessions/([^/]+))", [this](Req q, Res r) { deleteSession(q, r); });
   server_->Delete(p + "/sessions", [this](Req q, Res r) { deleteAllSessions(q, r); });
   server_->Patch(p + R"(/sessions/([^/]+))", [this](Req q, Res r) { patchSession(q, r); });
+  server_->Get(p + "/gpus", [this](Req, Res r) { gpus(r, GpuView::kInventory); });
+  server_->Get(p + "/gpus/profiles", [this](Req, Res r) { gpus(r, GpuView::kProfiles); });
+  server_->Get(p + "/gpus/available", [this](Req, Res r) { gpus(r, GpuView::kAvailable); });
 }
 
 void ApiServer::createSession(const httplib::Request& req, httplib::Response& res) {
@@ -178,6 +193,26 @@ void ApiServer::patchSession(const httplib::Request& req, httplib::Response& res
   auto s = sessions_.setTtl(id, ttl.value());
   if (!s.ok()) return sendError(res, s.error());
   sendJson(res, 200, sessionToJson(s.value(), options_.view));
+}
+
+void ApiServer::gpus(httplib::Response& res, GpuView view) {
+  const GpuLeases& leases = sessions_.gpus();
+  auto gpus = leases.snapshot();
+  if (!gpus.ok()) return sendError(res, gpus.error());
+  auto active = sessions_.list({});
+  if (!active.ok()) return sendError(res, active.error());
+  std::vector<Session> live;
+  for (const auto& s : active.value()) {
+    if (isActive(s.status)) live.push_back(s);
+  }
+  json body;
+  switch (view) {
+    case GpuView::kInventory: body = gpusJson(gpus.value(), live); break;
+    case GpuView::kProfiles: body = profilesJson(gpus.value(), live); break;
+    case GpuView::kAvailable: body = availableJson(gpus.value(), live, leases.settings().mig_mode); break;
+  }
+  body["backend"] = leases.enabled() ? json(leases.backend()->description()) : json(nullptr);
+  sendJson(res, 200, body);
 }
 
 void ApiServer::readyz(httplib::Response& res) {

@@ -45,7 +45,10 @@ class ApiServer {
   void deleteSession(const httplib::Request& req, httplib::Response& res);
   void deleteAllSessions(const httplib::Request& req, httplib::Response& res);
   void patchSession(const httplib::Request& req, httplib::Response& res);
+  enum class GpuView { kInventory, kProfiles, kAvailable };
+  void gpus(httplib::Response& res, GpuView view);
   void readyz(httplib::Response& res);
+  bool admissible(const httplib::Request& req, httplib::Response& res) const;
   bool authorized(const httplib::Request& req, httplib::Response& res) const;
 
   ApiOptions options_;

@@ -70,10 +70,8 @@ Result<CreateRequest> parseCreateRequest(const std::string& body) {
   auto instance = optionalString(j, "mig_instance_uuid");
   if (!instance.ok()) return instance.error();
   if (profile.value() && instance.value()) return invalid("give mig_profile or mig_instance_uuid, not both");
-  if (profile.value() || instance.value()) {
-    return invalid("no GPU backend configured: this daemon hands out CPU-only sessions; "
-                   "drop mig_profile / mig_instance_uuid");
-  }
+  req.gpu.mig_profile = profile.value();
+  req.gpu.mig_instance_uuid = instance.value();
   return req;
 }
 
@@ -113,6 +111,9 @@ nlohmann::json sessionToJson(const Session& s, const SessionView& view) {
   j["ssh_command"] = sshCommand(s, view.ssh_host);
   j["ssh_host_key"] = knownHostsLine(s, view.ssh_host);
   j["gpu_uuid"] = s.gpu_uuid ? json(*s.gpu_uuid) : json(nullptr);
+  j["mig_profile"] = s.gpu && !s.gpu->whole ? json(s.gpu->profile) : json(nullptr);
+  j["gpu_index"] = s.gpu ? json(s.gpu->gpu_index) : json(nullptr);
+  j["gpu_attach"] = s.gpu ? json(s.gpu->attach) : json(nullptr);
   j["workspace"] = view.workspace_root + "/" + s.user_id;
   j["created_at"] = formatRfc3339(s.created_at);
   j["expires_at"] = formatRfc3339(s.expires_at);

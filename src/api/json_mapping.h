@@ -23,8 +23,8 @@ nlohmann::json sessionToJson(const Session& s, const SessionView& view);
 std::string sshCommand(const Session& s, const std::string& host);
 std::string knownHostsLine(const Session& s, const std::string& host);
 
-// POST /sessions body. GPU fields are type-checked, then refused while no GPU
-// backend exists.
+// POST /sessions body. GPU fields are type-checked here; whether the host
+// can serve them is core's decision.
 Result<CreateRequest> parseCreateRequest(const std::string& body);
 // PATCH /sessions/{id} body: {"ttl_minutes": N} or {"ttl_seconds": N}.
 Result<Millis> parseTtlPatch(const std::string& body);

@@ -13,6 +13,7 @@ const std::vector<Command>& commandTable() {
   static const std::vector<Command> table = {
       {"serve", "run the daemon: REST API, session lifecycle, TTL reaper", runServe},
       {"sessions", "create, list, show, extend and remove sessions (talks to the daemon)", runSessions},
+      {"gpus", "list GPUs, MIG profiles and free slices (talks to the daemon)", runGpus},
       {"version", "print the version", runVersion},
   };
   return table;

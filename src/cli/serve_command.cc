@@ -14,6 +14,7 @@
 #include "config/serve_config.h"
 #include "core/reaper.h"
 #include "core/session_manager.h"
+#include "gpu/nvml_backend.h"
 #include "runtime/docker_runtime.h"
 #include "ssh/kexinit_probe.h"
 #include "store/sqlite_store.h"
@@ -25,7 +26,7 @@ namespace {
 std::string instanceId(const std::string& db_path) {
   std::error_code ec;
   std::string abs = std::filesystem::absolute(db_path, ec).lexically_normal().string();
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = 14695981039346656037ull;
   for (unsigned char c : abs) h = (h ^ c) * 1099511628211ull;
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
@@ -45,6 +46,21 @@ SessionSettings sessionSettings(const ServeConfig& c) {
   s.nano_cpus = static_cast<int64_t>(c.cpus * 1e9);
   s.pids_limit = c.pids_limit;
   return s;
+}
+
+// --gpu-backend: nvml must load; auto falls back to CPU-only sessions with
+// one warning; none never tries.
+Result<GpuBackendPtr> openGpuBackend(const ServeConfig& c) {
+  if (c.gpu_backend == "none") return GpuBackendPtr();
+  auto nvml = NvmlBackend::load(c.nvml_library);
+  if (nvml.ok()) {
+    logInfo("GPU backend ready", {{"backend", nvml.value()->description()}, {"mig_mode", c.mig_mode}});
+    return GpuBackendPtr(std::move(nvml).value());
+  }
+  if (c.gpu_backend == "nvml") return nvml.error();
+  logWarn("no GPU backend: NVML did not load; sessions are CPU-only (--gpu-backend none silences this)",
+          {{"reason", nvml.error().message}});
+  return GpuBackendPtr();
 }
 
 int fatal(const std::string& what, const Error& e) {
@@ -101,11 +117,25 @@ int runServe(int argc, char** argv) {
     logWarn("API authentication is off (--auth none): anyone who can reach the API can create sessions");
   }
 
+  auto gpu_backend = openGpuBackend(cfg);
+  if (!gpu_backend.ok()) return fatal("cannot load NVML (--gpu-backend nvml)", gpu_backend.error());
+  GpuSettings gpu_settings;
+  gpu_settings.mig_mode = cfg.mig_mode == "static" ? MigMode::kStatic : MigMode::kDynamic;
+  gpu_settings.default_profile = cfg.default_mig_profile;
+  if (gpu_backend.value()) {
+    auto nvidia = runtime.value()->hasNvidiaRuntime();
+    gpu_settings.device_requests = nvidia.ok() && nvidia.value();
+    if (!gpu_settings.device_requests) {
+      logWarn("Docker has no nvidia runtime: containers get NVIDIA_VISIBLE_DEVICES only (gpu_attach env-only)");
+    }
+  }
+  GpuLeases gpus(gpu_backend.value().get(), gpu_settings);
+
   SystemClock clock;
   const std::string state_dir = std::filesystem::path(cfg.db).parent_path().string();
   WorkspaceManager workspaces(cfg.workspace_root);
   SshdFiles sshd_files((state_dir.empty() ? "." : state_dir) + "/session-files");
-  SessionManager sessions(sessionSettings(cfg), *store.value(), *runtime.value(), workspaces, sshd_files,
+  SessionManager sessions(sessionSettings(cfg), *store.value(), *runtime.value(), workspaces, sshd_files, gpus,
                           clock, probeSshKexInit);
   Reaper reaper(sessions, clock);
   sessions.setScheduleListener([&reaper] { reaper.wake(); });

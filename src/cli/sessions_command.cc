@@ -2,59 +2,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <cstdio>
-#include <cstdlib>
-#include <nlohmann/json.hpp>
 
-#include "api/token_auth.h"
+#include "cli/api_client.h"
 #include "cli/commands.h"
-#include "common/http_client.h"
 
 namespace sandman {
 namespace {
 
 using nlohmann::json;
-
-struct ClientOptions {
-  std::string server = "http://127.0.0.1:8080";
-  std::string token_file = "/var/lib/sandman/api-token";
-  std::string output = "table";
-};
-
-// Sends one API call; prints the daemon's error and returns nullopt on failure.
-std::optional<json> call(const ClientOptions& o, const std::string& method, const std::string& path,
-                         const std::string& body = "") {
-  HttpRequest req{method, o.server + "/api/v1" + path, body, {"Content-Type: application/json"}, 120000};
-  if (const char* env = std::getenv("SANDMAN_TOKEN"); env && *env) {
-    req.headers.push_back(std::string("Authorization: Bearer ") + env);
-  } else if (::access(o.token_file.c_str(), F_OK) == 0) {
-    auto token = readToken(o.token_file);
-    if (!token.ok()) {
-      std::fprintf(stderr, "sandman: %s\n", token.error().message.c_str());
-      return std::nullopt;
-    }
-    req.headers.push_back("Authorization: Bearer " + token.value());
-  }
-  auto res = HttpClient().send(req);
-  if (!res.ok()) {
-    std::fprintf(stderr, "sandman: cannot reach the daemon at %s: %s\n", o.server.c_str(),
-                 res.error().message.c_str());
-    return std::nullopt;
-  }
-  json j = json::parse(res->body, nullptr, false);
-  if (res->status >= 300) {
-    std::string msg = j.is_object() && j.contains("error") ? j["error"].get<std::string>() : res->body;
-    std::fprintf(stderr, "sandman: %s (HTTP %ld)\n", msg.c_str(), res->status);
-    return std::nullopt;
-  }
-  return j;
-}
-
-std::string str(const json& j, const char* key) {
-  if (!j.contains(key) || j[key].is_null()) return "-";
-  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
-}
 
 void printTable(const json& sessions) {
   std::printf("%-20s %-16s %-9s %-6s %-25s %s\n", "SESSION", "USER", "STATUS", "PORT", "EXPIRES", "SSH");
@@ -71,7 +27,8 @@ void printSession(const json& s, const ClientOptions& o) {
     return;
   }
   for (auto key : {"session_id", "user_id", "status", "ssh_command", "ssh_host_key", "container_id", "image",
-                   "workspace", "created_at", "expires_at", "ended_at", "end_reason"}) {
+                   "workspace", "gpu_uuid", "mig_profile", "gpu_index", "gpu_attach", "created_at", "expires_at",
+                   "ended_at", "end_reason"}) {
     std::printf("%-13s %s\n", key, str(s, key).c_str());
   }
 }
@@ -130,11 +87,9 @@ int create(const ClientOptions& o, const std::string& user, int ttl, const std::
 int runSessions(int argc, char** argv) {
   CLI::App app{"sandman sessions: manage sessions through the daemon's REST API", "sessions"};
   app.require_subcommand(1);
+  app.fallthrough();  // --server / --token-file / -o also after the subcommand
   ClientOptions o;
-  app.add_option("--server", o.server, "Daemon URL")->envname("SANDMAN_SERVER")->capture_default_str();
-  app.add_option("--token-file", o.token_file, "API token file (or set SANDMAN_TOKEN)")
-      ->envname("SANDMAN_TOKEN_FILE")->capture_default_str();
-  app.add_option("-o,--output", o.output, "Output: table or json")->check(CLI::IsMember({"table", "json"}));
+  addClientOptions(app, o);
 
   std::string user, image, pubkey, key_out, id, status;
   int ttl = 0;

@@ -31,6 +31,13 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   flag("--token-file", c.token_file, "SANDMAN_TOKEN_FILE", "API token file, generated (mode 0600) on first start");
   app.add_option("--log-format", c.log_format, "Log format: text or json")
       ->envname("SANDMAN_LOG_FORMAT")->capture_default_str()->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--gpu-backend", c.gpu_backend, "GPUs: auto (NVML if it loads, else CPU-only), nvml (required), none")
+      ->envname("SANDMAN_GPU_BACKEND")->capture_default_str()->check(CLI::IsMember({"auto", "nvml", "none"}));
+  flag("--nvml-library", c.nvml_library, "SANDMAN_NVML_LIBRARY", "NVML library to dlopen (a path, or a name the loader finds)");
+  app.add_option("--mig-mode", c.mig_mode, "static: hand out MIG instances that exist; dynamic: create one per session")
+      ->envname("SANDMAN_MIG_MODE")->capture_default_str()->check(CLI::IsMember({"static", "dynamic"}));
+  flag("--default-mig-profile", c.default_mig_profile, "SANDMAN_DEFAULT_MIG_PROFILE",
+       "Slice for requests that name none: a class (3g = 3g.20gb on A100-40GB, 3g.40gb on 80 GB GPUs) or a profile name");
 }
 
 Result<int64_t> parseByteSize(const std::string& s) {

@@ -31,6 +31,10 @@ struct ServeConfig {
   std::string auth = "token";
   std::string token_file = "/var/lib/sandman/api-token";
   std::string log_format = "text";
+  std::string gpu_backend = "auto";  // auto | nvml | none
+  std::string nvml_library = "libnvidia-ml.so.1";
+  std::string mig_mode = "dynamic";  // static | dynamic
+  std::string default_mig_profile = "3g";
 };
 
 // Registers the flags on `app` (each with its SANDMAN_ env name).

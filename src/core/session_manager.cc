@@ -39,12 +39,13 @@ bool isSessionId(const std::string& s) {
 
 SessionManager::SessionManager(SessionSettings settings, Store& store, Runtime& runtime,
                                WorkspaceManager& workspaces, SshdFiles& sshd_files,
-                               const Clock& clock, ReadyProbe probe)
+                               const GpuLeases& gpus, const Clock& clock, ReadyProbe probe)
     : settings_(std::move(settings)),
       store_(store),
       runtime_(runtime),
       workspaces_(workspaces),
       sshd_files_(sshd_files),
+      gpus_(gpus),
       clock_(clock),
       probe_(std::move(probe)),
       ports_(settings_.ports) {}
@@ -72,13 +73,20 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
   auto host = generateEd25519("sandman-host");
   if (!host.ok()) return host.error();
 
+  auto gpus = gpus_.snapshot();
+  if (!gpus.ok()) return gpus.error();
   UserAccount account;
-  auto reserved = reserve(req, host->public_line, user_key, &account);
+  auto reserved = reserve(req, gpus.value(), host->public_line, user_key, &account);
   if (!reserved.ok()) return reserved.error();
   Session s = std::move(reserved).value();
   notifySchedule();
-  logInfo("session reserved", {{"session", s.id}, {"user", s.user_id}, {"port", std::to_string(s.ssh_port)}});
+  logInfo("session reserved", {{"session", s.id}, {"user", s.user_id}, {"port", std::to_string(s.ssh_port)},
+                               {"gpu", s.gpu ? s.gpu->profile + "@" + std::to_string(s.gpu->gpu_index) : "none"}});
 
+  if (auto st = materializeGpu(s); !st.ok()) {
+    fail(s, "GPU slice: " + st.error().message);
+    return st.error();
+  }
   if (auto st = startContainer(s, account, host->private_openssh); !st.ok()) {
     fail(s, "start failed: " + st.error().message);
     return st.error();
@@ -93,8 +101,9 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
   return out;
 }
 
-Result<Session> SessionManager::reserve(const CreateRequest& req, const std::string& host_public_key,
-                                        const std::string& user_key, UserAccount* account) {
+Result<Session> SessionManager::reserve(const CreateRequest& req, const std::vector<GpuInfo>& gpus,
+                                        const std::string& host_public_key, const std::string& user_key,
+                                        UserAccount* account) {
   Session s;
   s.id = newSessionId();
   s.user_id = req.user_id;
@@ -125,6 +134,7 @@ Result<Session> SessionManager::reserve(const CreateRequest& req, const std::str
                       std::to_string(settings_.ports.end) + "; end a session or widen --ssh-port-start/--ssh-port-end");
     }
     s.ssh_port = *port;
+    if (auto st = gpus_.reserve(tx, gpus, req.gpu, s); !st.ok()) return st;
     return tx.insertSession(s);
   });
   if (!st.ok()) return st.error();
@@ -154,6 +164,7 @@ ContainerSpec SessionManager::containerSpec(const Session& s, const UserAccount&
   spec.memory_bytes = settings_.memory_bytes;
   spec.nano_cpus = settings_.nano_cpus;
   spec.pids_limit = settings_.pids_limit;
+  gpus_.attach(s, spec);
   return spec;
 }
 
@@ -167,6 +178,22 @@ Status SessionManager::startContainer(Session& s, const UserAccount& account,
   if (!id.ok()) return id.error();
   if (auto st = recordContainer(s, id.value()); !st.ok()) return st;
   return runtime_.startContainer(s.container_id);
+}
+
+Status SessionManager::materializeGpu(Session& s) {
+  if (!s.gpu || !s.gpu->created) return {};
+  Session made = s;
+  if (auto st = gpus_.materialize(made); !st.ok()) return st;
+  std::lock_guard lock(transition_mu_);
+  auto cur = store_.getSession(s.id);
+  if (!cur.ok() || cur->status != SessionStatus::kStarting) {
+    (void)gpus_.release(made);
+    return conflict("session " + s.id + " was ended while starting");
+  }
+  s = cur.value();
+  s.gpu_uuid = made.gpu_uuid;
+  s.gpu = made.gpu;
+  return store_.updateSession(s);
 }
 
 Status SessionManager::recordContainer(Session& s, const std::string& container_id) {
@@ -244,6 +271,10 @@ void SessionManager::finishEnded(Session& s, SessionStatus final_status, const s
     }
   }
   (void)sshd_files_.remove(s.id);
+  if (auto st = gpus_.release(s); !st.ok()) {
+    // The session still ends; reconcile() destroys the instance later.
+    logError("MIG instance not destroyed; will retry", {{"session", s.id}, {"error", st.error().message}});
+  }
   std::lock_guard lock(transition_mu_);
   s.status = final_status;
   s.ended_at = clock_.now();
@@ -369,9 +400,34 @@ Status SessionManager::reconcile(ReconcileMode mode) {
       (void)stop(s.id, "container gone");
     }
   }
+  reconcileGpus();
   reapExpired(clock_.now());
   notifySchedule();
   return {};
+}
+
+// Destroys dynamic instances whose session has ended, and ends running
+// sessions whose slice vanished.
+void SessionManager::reconcileGpus() {
+  if (!gpus_.enabled()) return;
+  auto all = store_.listSessions({});
+  if (!all.ok()) return;
+  for (auto s : all.value()) {
+    if (isActive(s.status) || !s.gpu || !s.gpu->created || s.gpu->released) continue;
+    if (auto st = gpus_.release(s); !st.ok()) {
+      logWarn("leaked MIG instance not destroyed yet", {{"session", s.id}, {"error", st.error().message}});
+      continue;
+    }
+    std::lock_guard lock(transition_mu_);
+    (void)store_.updateSession(s);
+  }
+  auto gpus = gpus_.snapshot();
+  auto active = store_.activeSessions();
+  if (!gpus.ok() || !active.ok()) return;
+  for (const auto& id : gpus_.vanished(active.value(), gpus.value())) {
+    logWarn("GPU slice of a running session vanished; ending it", {{"session", id}});
+    (void)stop(id, "GPU slice gone");
+  }
 }
 
 void SessionManager::notifySchedule() {

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "core/gpu_leases.h"
 #include "core/port_allocator.h"
 #include "model/session.h"
 #include "runtime/runtime.h"
@@ -44,6 +45,7 @@ struct CreateRequest {
   std::optional<Millis> ttl;
   std::optional<std::string> image;
   std::optional<std::string> ssh_public_key;
+  SlotRequest gpu;  // mig_profile / mig_instance_uuid; neither: the default slice (if the host has GPUs)
 };
 
 struct CreatedSession {
@@ -58,8 +60,8 @@ using ReadyProbe = std::function<Status(const std::string& host, int port, Milli
 class SessionManager {
  public:
   SessionManager(SessionSettings settings, Store& store, Runtime& runtime,
-                 WorkspaceManager& workspaces, SshdFiles& sshd_files, const Clock& clock,
-                 ReadyProbe probe);
+                 WorkspaceManager& workspaces, SshdFiles& sshd_files, const GpuLeases& gpus,
+                 const Clock& clock, ReadyProbe probe);
 
   // Reserves (store), then creates the workspace, files and container, and
   // returns once the container's sshd completes a handshake.
@@ -88,10 +90,16 @@ class SessionManager {
   void setScheduleListener(std::function<void()> fn) { on_schedule_ = std::move(fn); }
   const SessionSettings& settings() const { return settings_; }
   const WorkspaceManager& workspaces() const { return workspaces_; }
+  const GpuLeases& gpus() const { return gpus_; }
 
  private:
-  Result<Session> reserve(const CreateRequest& req, const std::string& host_public_key,
-                          const std::string& user_key, UserAccount* account);
+  Result<Session> reserve(const CreateRequest& req, const std::vector<GpuInfo>& gpus,
+                          const std::string& host_public_key, const std::string& user_key,
+                          UserAccount* account);
+  // Creates the dynamic MIG instance and records it, unless the session left
+  // `starting` meanwhile (then the instance is destroyed again).
+  Status materializeGpu(Session& s);
+  void reconcileGpus();
   Status startContainer(Session& s, const UserAccount& account, const std::string& host_private_key);
   Status waitReady(const Session& s);
   ContainerSpec containerSpec(const Session& s, const UserAccount& account, const std::string& files_dir) const;
@@ -107,6 +115,7 @@ class SessionManager {
   Runtime& runtime_;
   WorkspaceManager& workspaces_;
   SshdFiles& sshd_files_;
+  const GpuLeases& gpus_;
   const Clock& clock_;
   ReadyProbe probe_;
   PortAllocator ports_;

@@ -115,6 +115,13 @@ json hostConfigJson(const ContainerSpec& spec, json binds) {
   if (spec.memory_bytes > 0) host["Memory"] = spec.memory_bytes;
   if (spec.nano_cpus > 0) host["NanoCpus"] = spec.nano_cpus;
   if (spec.pids_limit > 0) host["PidsLimit"] = spec.pids_limit;
+  if (!spec.gpu_device_ids.empty()) {
+    // Count must stay 0 when DeviceIDs are given (moby refuses both).
+    host["DeviceRequests"] = json::array({{{"Driver", "nvidia"}, {"Count", 0},
+                                           {"DeviceIDs", spec.gpu_device_ids},
+                                           {"Capabilities", json::array({json::array({"gpu"})})},
+                                           {"Options", json::object()}}});
+  }
   return host;
 }
 
@@ -186,6 +193,16 @@ Result<bool> DockerRuntime::imageExists(const std::string& image) {
   if (r->status == 200) return true;
   if (r->status == 404) return false;
   return dockerError(*r, "image inspect of " + image);
+}
+
+Result<bool> DockerRuntime::hasNvidiaRuntime() {
+  auto r = call("GET", "/info");
+  if (!r.ok()) return r.error();
+  if (r->status != 200) return dockerError(*r, "info");
+  auto j = parseJson(*r, "info");
+  if (!j.ok()) return j.error();
+  json runtimes = member(*j, "Runtimes");
+  return runtimes.is_object() && runtimes.contains("nvidia");
 }
 
 Status DockerRuntime::checkNetworkIsolated(const HttpResponse& inspect,

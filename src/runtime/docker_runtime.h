@@ -19,6 +19,7 @@ class DockerRuntime final : public Runtime {
 
   Status ping() override;
   Result<bool> imageExists(const std::string& image) override;
+  Result<bool> hasNvidiaRuntime() override;
   Status ensureNetwork(const std::string& name) override;
   Status removeNetwork(const std::string& name) override;
   Result<std::string> createContainer(const ContainerSpec& spec) override;

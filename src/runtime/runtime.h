@@ -37,6 +37,9 @@ struct ContainerSpec {
   int64_t memory_bytes = 0;
   int64_t nano_cpus = 0;
   int64_t pids_limit = 0;
+  // GPU devices (MIG or GPU uuids) handed over by the nvidia runtime
+  // (HostConfig.DeviceRequests, driver "nvidia"); empty: none.
+  std::vector<std::string> gpu_device_ids;
 };
 
 struct ContainerInfo {
@@ -51,6 +54,8 @@ class Runtime {
   virtual ~Runtime() = default;
   virtual Status ping() = 0;
   virtual Result<bool> imageExists(const std::string& image) = 0;
+  // True when the engine has the nvidia runtime, so DeviceRequests work.
+  virtual Result<bool> hasNvidiaRuntime() = 0;
   // A bridge network with inter-container traffic disabled; created if absent.
   virtual Status ensureNetwork(const std::string& name) = 0;
   virtual Status removeNetwork(const std::string& name) = 0;

@@ -16,6 +16,7 @@ class RecordingRuntime final : public Runtime {
  public:
   Status ping() override { return {}; }
   Result<bool> imageExists(const std::string&) override { return true; }
+  Result<bool> hasNvidiaRuntime() override { return false; }
   Status ensureNetwork(const std::string&) override { return {}; }
   Status removeNetwork(const std::string&) override { return {}; }
 

@@ -38,12 +38,12 @@ class SessionLifecycle : public ::testing::Test {
 
   void rebuild() {
     sessions_ = std::make_unique<SessionManager>(
-        settings_, *store_, runtime_, *workspaces_, *files_, clock_,
+        settings_, *store_, runtime_, *workspaces_, *files_, gpus_, clock_,
         [this](const std::string&, int, Millis) { return probe_ok_ ? Status() : unavailable("not yet"); });
   }
 
   Session create(const std::string& user, Millis ttl = 10min) {
-    auto r = sessions_->create({user, ttl, std::nullopt, std::nullopt});
+    auto r = sessions_->create({user, ttl, std::nullopt, std::nullopt, {}});
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? r->session : Session{};
   }
@@ -54,13 +54,14 @@ class SessionLifecycle : public ::testing::Test {
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<WorkspaceManager> workspaces_;
   std::unique_ptr<SshdFiles> files_;
+  GpuLeases gpus_{nullptr, {}};
   SessionSettings settings_;
   std::unique_ptr<SessionManager> sessions_;
   std::atomic<bool> probe_ok_{true};
 };
 
 TEST_F(SessionLifecycle, CreateRunsAHardenedContainerWithTheUsersWorkspace) {
-  auto r = sessions_->create({"alice", 30min, std::nullopt, std::nullopt});
+  auto r = sessions_->create({"alice", 30min, std::nullopt, std::nullopt, {}});
   ASSERT_TRUE(r.ok()) << r.error().message;
   const Session& s = r->session;
   EXPECT_EQ(s.status, SessionStatus::kRunning);
@@ -92,11 +93,11 @@ TEST_F(SessionLifecycle, CreateRunsAHardenedContainerWithTheUsersWorkspace) {
 }
 
 TEST_F(SessionLifecycle, GivenPublicKeyIsAuthorizedAndNoPairIsGenerated) {
-  auto pair = sessions_->create({"bob", 1min, std::nullopt, std::nullopt});  // any valid key will do
+  auto pair = sessions_->create({"bob", 1min, std::nullopt, std::nullopt, {}});  // any valid key will do
   ASSERT_TRUE(pair.ok());
   std::string key = pair->session.user_public_key;
   ASSERT_TRUE(sessions_->stop(pair->session.id, "deleted").ok());
-  auto r = sessions_->create({"bob", 1min, std::nullopt, key});
+  auto r = sessions_->create({"bob", 1min, std::nullopt, key, {}});
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_FALSE(r->ssh_private_key);
   EXPECT_EQ(r->session.user_public_key, key);
@@ -104,7 +105,7 @@ TEST_F(SessionLifecycle, GivenPublicKeyIsAuthorizedAndNoPairIsGenerated) {
 
 TEST_F(SessionLifecycle, SecondActiveSessionForAUserIsAConflictNamingTheFirst) {
   Session first = create("alice");
-  auto second = sessions_->create({"alice", 10min, std::nullopt, std::nullopt});
+  auto second = sessions_->create({"alice", 10min, std::nullopt, std::nullopt, {}});
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.error().kind, ErrorKind::kConflict);
   EXPECT_NE(second.error().message.find(first.id), std::string::npos);
@@ -113,13 +114,17 @@ TEST_F(SessionLifecycle, SecondActiveSessionForAUserIsAConflictNamingTheFirst) {
 
 TEST_F(SessionLifecycle, InvalidInputChangesNothing) {
   for (auto bad : {"../etc", "", "Alice", "a/b"}) {
-    auto r = sessions_->create({bad, 10min, std::nullopt, std::nullopt});
+    auto r = sessions_->create({bad, 10min, std::nullopt, std::nullopt, {}});
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind, ErrorKind::kInvalid);
   }
-  EXPECT_FALSE(sessions_->create({"alice", 2000min, std::nullopt, std::nullopt}).ok());
-  EXPECT_FALSE(sessions_->create({"alice", 1min, "bad image!", std::nullopt}).ok());
-  EXPECT_FALSE(sessions_->create({"alice", 1min, std::nullopt, "not a key"}).ok());
+  EXPECT_FALSE(sessions_->create({"alice", 2000min, std::nullopt, std::nullopt, {}}).ok());
+  EXPECT_FALSE(sessions_->create({"alice", 1min, "bad image!", std::nullopt, {}}).ok());
+  EXPECT_FALSE(sessions_->create({"alice", 1min, std::nullopt, "not a key", {}}).ok());
+  auto gpu = sessions_->create({"alice", 1min, std::nullopt, std::nullopt, {"1g.10gb", std::nullopt}});
+  ASSERT_FALSE(gpu.ok());
+  EXPECT_EQ(gpu.error().kind, ErrorKind::kInvalid);
+  EXPECT_NE(gpu.error().message.find("no GPU backend configured"), std::string::npos);
   EXPECT_TRUE(sessions_->list({})->empty());
   EXPECT_TRUE(runtime_.calls.empty());
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/ws"));
@@ -169,7 +174,7 @@ TEST_F(SessionLifecycle, PortsAreNeverHandedOutTwiceAndComeBackAfterStop) {
   Session c = create("c");
   std::set<int> ports{a.ssh_port, b.ssh_port, c.ssh_port};
   EXPECT_EQ(ports.size(), 3u);
-  auto full = sessions_->create({"d", 1min, std::nullopt, std::nullopt});
+  auto full = sessions_->create({"d", 1min, std::nullopt, std::nullopt, {}});
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(full.error().kind, ErrorKind::kConflict);
   EXPECT_NE(full.error().message.find("no free SSH port"), std::string::npos);
@@ -180,7 +185,7 @@ TEST_F(SessionLifecycle, PortsAreNeverHandedOutTwiceAndComeBackAfterStop) {
 
 TEST_F(SessionLifecycle, StartFailureFailsTheSessionAndReleasesEverything) {
   runtime_.fail_start = true;
-  auto r = sessions_->create({"alice", 10min, std::nullopt, std::nullopt});
+  auto r = sessions_->create({"alice", 10min, std::nullopt, std::nullopt, {}});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kConflict);
   auto list = sessions_->list({}).value();
@@ -194,7 +199,7 @@ TEST_F(SessionLifecycle, StartFailureFailsTheSessionAndReleasesEverything) {
 
 TEST_F(SessionLifecycle, NeverReadyFailsAfterTheTimeout) {
   probe_ok_ = false;
-  auto r = sessions_->create({"alice", 10min, std::nullopt, std::nullopt});
+  auto r = sessions_->create({"alice", 10min, std::nullopt, std::nullopt, {}});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
   EXPECT_EQ(sessions_->list({}).value()[0].status, SessionStatus::kFailed);
@@ -204,7 +209,7 @@ TEST_F(SessionLifecycle, NeverReadyFailsAfterTheTimeout) {
 TEST_F(SessionLifecycle, DeleteWhileStartingWinsAndTheContainerIsRemoved) {
   std::atomic<bool> stopped{false};
   sessions_ = std::make_unique<SessionManager>(
-      settings_, *store_, runtime_, *workspaces_, *files_, clock_,
+      settings_, *store_, runtime_, *workspaces_, *files_, gpus_, clock_,
       [&](const std::string&, int, Millis) {
         if (!stopped.exchange(true)) {
           auto live = sessions_->list({"alice", SessionStatus::kStarting}).value();
@@ -213,7 +218,7 @@ TEST_F(SessionLifecycle, DeleteWhileStartingWinsAndTheContainerIsRemoved) {
         }
         return Status();
       });
-  auto r = sessions_->create({"alice", 10min, std::nullopt, std::nullopt});
+  auto r = sessions_->create({"alice", 10min, std::nullopt, std::nullopt, {}});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kConflict);
   auto s = sessions_->list({}).value()[0];
@@ -229,7 +234,7 @@ TEST_F(SessionLifecycle, DockerErrorOnStopKeepsStoppingUntilReconciled) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
   EXPECT_EQ(sessions_->get(s.id)->status, SessionStatus::kStopping);
-  EXPECT_FALSE(sessions_->create({"alice", 1min, std::nullopt, std::nullopt}).ok()) << "still holds its slot";
+  EXPECT_FALSE(sessions_->create({"alice", 1min, std::nullopt, std::nullopt, {}}).ok()) << "still holds its slot";
   runtime_.fail_remove = false;
   ASSERT_TRUE(sessions_->reconcile().ok());
   EXPECT_EQ(sessions_->get(s.id)->status, SessionStatus::kEnded);

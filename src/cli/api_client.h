@@ -1,0 +1,29 @@
+// The CLI's side of the REST API: where the daemon is, its token, and one
+// call that prints the daemon's error message on failure. Thread-compatible.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace sandman {
+
+struct ClientOptions {
+  std::string server = "http://127.0.0.1:8080";
+  std::string token_file = "/var/lib/sandman/api-token";
+  std::string output = "table";
+};
+
+// --server, --token-file, -o/--output.
+void addClientOptions(CLI::App& app, ClientOptions& o);
+
+// Sends one call to /api/v1<path>; prints the daemon's error and returns
+// nullopt on failure.
+std::optional<nlohmann::json> call(const ClientOptions& o, const std::string& method, const std::string& path,
+                                   const std::string& body = "");
+
+// A JSON field as text for tables ("-" when absent or null).
+std::string str(const nlohmann::json& j, const char* key);
+
+}  // namespace sandman

@@ -1,0 +1,120 @@
+#include "core/gpu_leases.h"
+
+#include <set>
+
+#include "common/log.h"
+
+namespace sandman {
+
+Result<std::vector<GpuInfo>> GpuLeases::snapshot() const {
+  if (!backend_) return std::vector<GpuInfo>{};
+  return backend_->listGpus();
+}
+
+std::vector<HeldSlot> GpuLeases::heldSlots(const std::vector<Session>& active) {
+  std::vector<HeldSlot> held;
+  for (const auto& s : active) {
+    if (!s.gpu) continue;
+    held.push_back({s.gpu->gpu_uuid, s.gpu_uuid.value_or(""), s.gpu->placement_start, s.gpu->placement_size,
+                    s.gpu->whole, s.gpu->profile});
+  }
+  return held;
+}
+
+Status GpuLeases::reserve(StoreTx& tx, const std::vector<GpuInfo>& gpus, const SlotRequest& req, Session& s) const {
+  const bool asked = req.mig_profile || req.mig_instance_uuid;
+  if (!backend_ || gpus.empty()) {
+    if (!asked) return {};
+    return invalid(backend_ ? "this host has no GPUs: drop mig_profile / mig_instance_uuid"
+                            : "no GPU backend configured: this daemon hands out CPU-only sessions; "
+                              "drop mig_profile / mig_instance_uuid");
+  }
+  auto active = tx.activeSessions();
+  if (!active.ok()) return active.error();
+  auto a = allocate(gpus, heldSlots(active.value()), req, settings_.mig_mode, settings_.default_profile);
+  if (!a.ok()) return a.error();
+  GpuSlot slot;
+  slot.gpu_index = a->gpu_index;
+  slot.gpu_uuid = a->gpu_uuid;
+  slot.profile = a->profile;
+  slot.profile_id = a->profile_id;
+  slot.placement_start = a->placement_start;
+  slot.placement_size = a->placement_size;
+  slot.whole = a->whole;
+  slot.created = a->create;
+  slot.attach = settings_.device_requests ? "device-request" : "env-only";
+  if (!a->create) {
+    // An existing instance or a whole GPU: remember its GI id for reconciliation.
+    for (const auto& g : gpus) {
+      for (const auto& inst : g.instances) {
+        if (inst.uuid == a->device_uuid) slot.gpu_instance_id = inst.gpu_instance_id;
+      }
+    }
+    s.gpu_uuid = a->device_uuid;
+  }
+  s.gpu = slot;
+  return {};
+}
+
+Status GpuLeases::materialize(Session& s) const {
+  if (!backend_ || !s.gpu || !s.gpu->created) return {};
+  auto inst = backend_->createInstance(s.gpu->gpu_index, s.gpu->profile_id, s.gpu->placement_start);
+  if (!inst.ok()) return inst.error();
+  s.gpu_uuid = inst->uuid;
+  s.gpu->gpu_instance_id = inst->gpu_instance_id;
+  logInfo("MIG instance created", {{"session", s.id}, {"gpu", std::to_string(s.gpu->gpu_index)},
+                                   {"profile", s.gpu->profile}, {"placement", std::to_string(s.gpu->placement_start)},
+                                   {"uuid", inst->uuid}});
+  return {};
+}
+
+Status GpuLeases::release(Session& s) const {
+  if (!backend_ || !s.gpu || !s.gpu->created || s.gpu->released) return {};
+  int gi = s.gpu->gpu_instance_id;
+  if (gi < 0) {
+    // Created but not recorded (crash in between): find it by placement.
+    auto gpus = backend_->listGpus();
+    if (!gpus.ok()) return gpus.error();
+    for (const auto& g : gpus.value()) {
+      if (g.uuid != s.gpu->gpu_uuid) continue;
+      for (const auto& inst : g.instances) {
+        if (inst.placement_start == s.gpu->placement_start && inst.profile_id == s.gpu->profile_id) {
+          gi = inst.gpu_instance_id;
+        }
+      }
+    }
+  }
+  if (gi >= 0) {
+    if (auto st = backend_->destroyInstance(s.gpu->gpu_index, gi); !st.ok()) return st;
+    logInfo("MIG instance destroyed", {{"session", s.id}, {"gpu", std::to_string(s.gpu->gpu_index)},
+                                       {"gpu_instance", std::to_string(gi)}});
+  }
+  s.gpu->released = true;
+  return {};
+}
+
+void GpuLeases::attach(const Session& s, ContainerSpec& spec) const {
+  if (!s.gpu_uuid) return;
+  // Always in the environment, so an operator can see the slice even where
+  // the nvidia runtime is absent (then only the variable is set: "env-only").
+  spec.env.push_back("NVIDIA_VISIBLE_DEVICES=" + *s.gpu_uuid);
+  spec.env.push_back("NVIDIA_DRIVER_CAPABILITIES=compute,utility");
+  spec.labels["sandman.gpu"] = *s.gpu_uuid;
+  if (settings_.device_requests) spec.gpu_device_ids.push_back(*s.gpu_uuid);
+}
+
+std::vector<std::string> GpuLeases::vanished(const std::vector<Session>& running,
+                                             const std::vector<GpuInfo>& gpus) const {
+  std::set<std::string> present;
+  for (const auto& g : gpus) {
+    present.insert(g.uuid);
+    for (const auto& inst : g.instances) present.insert(inst.uuid);
+  }
+  std::vector<std::string> gone;
+  for (const auto& s : running) {
+    if (s.status == SessionStatus::kRunning && s.gpu_uuid && !present.count(*s.gpu_uuid)) gone.push_back(s.id);
+  }
+  return gone;
+}
+
+}  // namespace sandman

@@ -1,0 +1,59 @@
+// GpuLeases: the GPU side of a session's lifecycle: choosing its slice inside
+// the reservation transaction (gpu/allocator), creating and destroying
+// dynamic MIG instances, handing the device to the container, and finding
+// slices that vanished. Disabled (every call a no-op) without a GpuBackend.
+// Thread-safe: stateless apart from the backend, which is thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "gpu/allocator.h"
+#include "gpu/gpu_backend.h"
+#include "model/session.h"
+#include "runtime/runtime.h"
+#include "store/store.h"
+
+namespace sandman {
+
+struct GpuSettings {
+  MigMode mig_mode = MigMode::kDynamic;
+  std::string default_profile = "3g";  // a class ("3g") or a full name ("3g.40gb")
+  bool device_requests = false;        // Docker has the nvidia runtime: attach through DeviceRequests
+};
+
+class GpuLeases {
+ public:
+  GpuLeases(GpuBackend* backend, GpuSettings settings) : backend_(backend), settings_(std::move(settings)) {}
+
+  bool enabled() const { return backend_ != nullptr; }
+  const GpuSettings& settings() const { return settings_; }
+  GpuBackend* backend() const { return backend_; }
+
+  // The GPUs as NVML sees them now (read before the transaction: NVML is slow).
+  Result<std::vector<GpuInfo>> snapshot() const;
+  // Inside the reservation transaction: picks the slice, given what active
+  // sessions hold, and records it on `s`. Hosts without GPUs give CPU-only
+  // sessions; a GPU request there is a 400.
+  Status reserve(StoreTx& tx, const std::vector<GpuInfo>& gpus, const SlotRequest& req, Session& s) const;
+  // Creates the dynamic instance reserved on `s` (no-op otherwise) and fills
+  // in its MIG uuid and GPU-instance id.
+  Status materialize(Session& s) const;
+  // Destroys the dynamic instance `s` created (no-op otherwise), found by its
+  // GPU-instance id or, after a crash before that was recorded, by placement.
+  Status release(Session& s) const;
+  // Environment, label and device request that give the container its slice.
+  void attach(const Session& s, ContainerSpec& spec) const;
+  // Ids of running sessions whose MIG instance or GPU no longer exists.
+  std::vector<std::string> vanished(const std::vector<Session>& running, const std::vector<GpuInfo>& gpus) const;
+
+  static std::vector<HeldSlot> heldSlots(const std::vector<Session>& active);
+
+ private:
+  GpuBackend* backend_;
+  GpuSettings settings_;
+};
+
+}  // namespace sandman
