@@ -172,7 +172,12 @@ Status SessionManager::startContainer(Session& s, const UserAccount& account,
                                       const std::string& host_private_key) {
   auto ws = workspaces_.ensure(account);
   if (!ws.ok()) return ws.error();
-  auto dir = sshd_files_.write(s.id, {account, host_private_key, {s.user_public_key}});
+  std::vector<std::string> login_env = {"SANDMAN_SESSION_ID=" + s.id};
+  if (s.gpu_uuid) {
+    login_env.push_back("NVIDIA_VISIBLE_DEVICES=" + *s.gpu_uuid);
+    login_env.push_back("NVIDIA_DRIVER_CAPABILITIES=compute,utility");
+  }
+  auto dir = sshd_files_.write(s.id, {account, host_private_key, {s.user_public_key}, login_env});
   if (!dir.ok()) return dir.error();
   auto id = runtime_.createContainer(containerSpec(s, account, dir.value()));
   if (!id.ok()) return id.error();

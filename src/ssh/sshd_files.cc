@@ -23,7 +23,10 @@ Status writeFile(const std::string& path, const std::string& text, mode_t mode, 
 
 }  // namespace
 
-std::string SshdFiles::sshdConfig(const std::string& user_id) {
+std::string SshdFiles::sshdConfig(const std::string& user_id, const std::vector<std::string>& login_env) {
+  std::string set_env;
+  for (const auto& kv : login_env) set_env += (set_env.empty() ? "SetEnv " : " ") + kv;
+  if (!set_env.empty()) set_env += "\n";
   std::string d = kSshdDirInContainer;
   // sshd runs as the user with no capabilities: no privilege separation, no
   // PAM, no password; only this user, only keys Sandman wrote.
@@ -46,7 +49,7 @@ std::string SshdFiles::sshdConfig(const std::string& user_id) {
          "PrintMotd no\n"
          "ClientAliveInterval 30\n"
          "AcceptEnv LANG LC_*\n"
-         "Subsystem sftp internal-sftp\n";
+         "Subsystem sftp internal-sftp\n" + set_env;
 }
 
 std::string SshdFiles::passwd(const UserAccount& a) {
@@ -73,7 +76,7 @@ Result<std::string> SshdFiles::write(const std::string& session_id, const SshdFi
   for (const auto& k : spec.authorized_keys) keys += k + "\n";
   const UserAccount& a = spec.account;
   for (auto [name, text, mode] :
-       {std::tuple{"sshd_config", sshdConfig(a.user_id), 0400},
+       {std::tuple{"sshd_config", sshdConfig(a.user_id, spec.login_env), 0400},
         std::tuple{"ssh_host_ed25519_key", spec.host_private_key, 0400},
         std::tuple{"authorized_keys", keys, 0400}, std::tuple{"passwd", passwd(a), 0444},
         std::tuple{"group", group(a), 0444}}) {

@@ -19,6 +19,9 @@ struct SshdFilesSpec {
   UserAccount account;
   std::string host_private_key;  // OpenSSH format
   std::vector<std::string> authorized_keys;
+  // KEY=value pairs every login sees (sshd does not pass the container's
+  // environment on): the session id and the GPU slice.
+  std::vector<std::string> login_env;
 };
 
 class SshdFiles {
@@ -32,7 +35,7 @@ class SshdFiles {
   Status remove(const std::string& session_id) const;
   std::string dirFor(const std::string& session_id) const { return base_ + "/" + session_id; }
 
-  static std::string sshdConfig(const std::string& user_id);
+  static std::string sshdConfig(const std::string& user_id, const std::vector<std::string>& login_env = {});
   static std::string passwd(const UserAccount& a);
   static std::string group(const UserAccount& a);
 

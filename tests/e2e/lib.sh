@@ -119,10 +119,10 @@ e2e_cleanup() {
 }
 
 # The daemon's instance label: an FNV-1a-style 64-bit hash of the store path, with the offset basis
-# serve_command.cc uses (1469598103934665603). Only a cleanup safety net: labels seen on this run's
+# of FNV-1a (14695981039346656037, as a signed 64-bit value here). Only a cleanup safety net: labels seen on this run's
 # containers are collected too (create_session).
 fnv1a64() {
-  local s=$1 h=1469598103934665603 i c
+  local s=$1 h=-3750763034362895579 i c
   for ((i = 0; i < ${#s}; i++)); do
     printf -v c '%d' "'${s:i:1}"
     h=$(((h ^ c) * 1099511628211))
