@@ -32,9 +32,11 @@ bool checkSessionId(const std::string& id, httplib::Response& res) {
 
 }  // namespace
 
-ApiServer::ApiServer(ApiOptions options, SessionManager& sessions, Runtime& runtime, Store& store)
+ApiServer::ApiServer(ApiOptions options, SessionManager& sessions, UserKeys& user_keys, Runtime& runtime,
+                     Store& store)
     : options_(std::move(options)),
       sessions_(sessions),
+      user_keys_(user_keys),
       runtime_(runtime),
       store_(store),
       server_(std::make_unique<httplib::Server>()) {
@@ -102,6 +104,10 @@ void ApiServer::registerRoutes(const std::string& p) {
   server_->Delete(p + R"(/sessions/([^/]+))", [this](Req q, Res r) { deleteSession(q, r); });
   server_->Delete(p + "/sessions", [this](Req q, Res r) { deleteAllSessions(q, r); });
   server_->Patch(p + R"(/sessions/([^/]+))", [this](Req q, Res r) { patchSession(q, r); });
+  server_->Get(p + R"(/sessions/([^/]+)/connections)", [this](Req q, Res r) { sessionConnections(q, r); });
+  server_->Put(p + R"(/users/([^/]+)/keys)", [this](Req q, Res r) { putUserKey(q, r); });
+  server_->Get(p + R"(/users/([^/]+)/keys)", [this](Req q, Res r) { listUserKeys(q, r); });
+  server_->Delete(p + R"(/users/([^/]+)/keys/([0-9]{1,18}))", [this](Req q, Res r) { deleteUserKey(q, r); });
   server_->Get(p + "/gpus", [this](Req, Res r) { gpus(r, GpuView::kInventory); });
   server_->Get(p + "/gpus/profiles", [this](Req, Res r) { gpus(r, GpuView::kProfiles); });
   server_->Get(p + "/gpus/available", [this](Req, Res r) { gpus(r, GpuView::kAvailable); });
@@ -213,6 +219,38 @@ void ApiServer::gpus(httplib::Response& res, GpuView view) {
   }
   body["backend"] = leases.enabled() ? json(leases.backend()->description()) : json(nullptr);
   sendJson(res, 200, body);
+}
+
+void ApiServer::sessionConnections(const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  if (!checkSessionId(id, res)) return;
+  auto list = sessions_.connections(id);
+  if (!list.ok()) return sendError(res, list.error());
+  json arr = json::array();
+  for (const auto& c : list.value()) arr.push_back(connectionJson(c));
+  sendJson(res, 200, arr);
+}
+
+void ApiServer::putUserKey(const httplib::Request& req, httplib::Response& res) {
+  auto line = parseUserKeyRequest(req.body);
+  if (!line.ok()) return sendError(res, line.error());
+  auto key = user_keys_.add(req.matches[1], line.value());
+  if (!key.ok()) return sendError(res, key.error());
+  sendJson(res, 200, userKeyJson(key.value()));
+}
+
+void ApiServer::listUserKeys(const httplib::Request& req, httplib::Response& res) {
+  auto keys = user_keys_.list(req.matches[1]);
+  if (!keys.ok()) return sendError(res, keys.error());
+  json arr = json::array();
+  for (const auto& k : keys.value()) arr.push_back(userKeyJson(k));
+  sendJson(res, 200, arr);
+}
+
+void ApiServer::deleteUserKey(const httplib::Request& req, httplib::Response& res) {
+  auto st = user_keys_.remove(req.matches[1], std::stoll(std::string(req.matches[2])));
+  if (!st.ok()) return sendError(res, st.error());
+  sendJson(res, 200, {{"deleted", std::stoll(std::string(req.matches[2]))}});
 }
 
 void ApiServer::readyz(httplib::Response& res) {

@@ -9,6 +9,7 @@
 #include "api/json_mapping.h"
 #include "common/result.h"
 #include "core/session_manager.h"
+#include "core/user_keys.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 
@@ -28,7 +29,7 @@ struct ApiOptions {
 
 class ApiServer {
  public:
-  ApiServer(ApiOptions options, SessionManager& sessions, Runtime& runtime, Store& store);
+  ApiServer(ApiOptions options, SessionManager& sessions, UserKeys& user_keys, Runtime& runtime, Store& store);
   ~ApiServer();
   // Binds; kUnavailable when the address is taken.
   Status bind(const std::string& host, int port);
@@ -48,11 +49,16 @@ class ApiServer {
   enum class GpuView { kInventory, kProfiles, kAvailable };
   void gpus(httplib::Response& res, GpuView view);
   void readyz(httplib::Response& res);
+  void sessionConnections(const httplib::Request& req, httplib::Response& res);
+  void putUserKey(const httplib::Request& req, httplib::Response& res);
+  void listUserKeys(const httplib::Request& req, httplib::Response& res);
+  void deleteUserKey(const httplib::Request& req, httplib::Response& res);
   bool admissible(const httplib::Request& req, httplib::Response& res) const;
   bool authorized(const httplib::Request& req, httplib::Response& res) const;
 
   ApiOptions options_;
   SessionManager& sessions_;
+  UserKeys& user_keys_;
   Runtime& runtime_;
   Store& store_;
   std::unique_ptr<httplib::Server> server_;

@@ -122,6 +122,35 @@ nlohmann::json sessionToJson(const Session& s, const SessionView& view) {
   return j;
 }
 
+Result<std::string> parseUserKeyRequest(const std::string& body) {
+  auto parsed = parseObject(body, {"public_key"});
+  if (!parsed.ok()) return parsed.error();
+  auto key = optionalString(parsed.value(), "public_key");
+  if (!key.ok()) return key.error();
+  if (!key.value()) return invalid("public_key is required: one OpenSSH public key line");
+  return *key.value();
+}
+
+nlohmann::json userKeyJson(const UserKey& k) {
+  return {{"id", k.id}, {"user_id", k.user_id}, {"public_key", k.public_key},
+          {"fingerprint", k.fingerprint}, {"created_at", formatRfc3339(k.created_at)}};
+}
+
+nlohmann::json connectionJson(const ConnectionRecord& c) {
+  return {{"id", c.id},
+          {"user_id", c.user_id},
+          {"session_id", c.session_id.empty() ? json(nullptr) : json(c.session_id)},
+          {"source", c.source},
+          {"outcome", c.outcome},
+          {"reason", c.reason.empty() ? json(nullptr) : json(c.reason)},
+          {"started_at", formatRfc3339(c.started_at)},
+          {"ended_at", c.ended_at ? json(formatRfc3339(*c.ended_at)) : json(nullptr)},
+          {"duration_seconds", c.ended_at ? json(std::chrono::duration<double>(*c.ended_at - c.started_at).count())
+                                          : json(nullptr)},
+          {"bytes_in", c.bytes_in},
+          {"bytes_out", c.bytes_out}};
+}
+
 nlohmann::json errorJson(const Error& e) {
   return {{"error", e.message}, {"code", errorCode(e.kind)}};
 }

@@ -8,6 +8,7 @@
 
 #include "common/result.h"
 #include "core/session_manager.h"
+#include "model/connection.h"
 #include "model/session.h"
 
 namespace sandman {
@@ -30,5 +31,10 @@ Result<CreateRequest> parseCreateRequest(const std::string& body);
 Result<Millis> parseTtlPatch(const std::string& body);
 
 nlohmann::json errorJson(const Error& e);
+
+// PUT /users/{id}/keys body: {"public_key": "ssh-ed25519 AAAA... you@host"}.
+Result<std::string> parseUserKeyRequest(const std::string& body);
+nlohmann::json userKeyJson(const UserKey& k);
+nlohmann::json connectionJson(const ConnectionRecord& c);
 
 }  // namespace sandman

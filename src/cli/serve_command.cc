@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "config/serve_config.h"
 #include "core/reaper.h"
+#include "core/user_keys.h"
 #include "core/session_manager.h"
 #include "gpu/nvml_backend.h"
 #include "runtime/docker_runtime.h"
@@ -135,14 +136,16 @@ int runServe(int argc, char** argv) {
   const std::string state_dir = std::filesystem::path(cfg.db).parent_path().string();
   WorkspaceManager workspaces(cfg.workspace_root);
   SshdFiles sshd_files((state_dir.empty() ? "." : state_dir) + "/session-files");
-  SessionManager sessions(sessionSettings(cfg), *store.value(), *runtime.value(), workspaces, sshd_files, gpus,
-                          clock, probeSshKexInit);
+  GatewayKeyring keyring((state_dir.empty() ? "." : state_dir) + "/gateway-keys");
+  SessionManager sessions(sessionSettings(cfg), *store.value(), *runtime.value(), workspaces, sshd_files, keyring,
+                          gpus, clock, probeSshKexInit);
   Reaper reaper(sessions, clock);
   sessions.setScheduleListener([&reaper] { reaper.wake(); });
   if (auto st = sessions.reconcile(); !st.ok()) return fatal("start-up reconciliation failed", st.error());
   reaper.start();
 
-  ApiServer api({token, {cfg.ssh_host, cfg.workspace_root}}, sessions, *runtime.value(), *store.value());
+  UserKeys user_keys(*store.value(), clock);
+  ApiServer api({token, {cfg.ssh_host, cfg.workspace_root}}, sessions, user_keys, *runtime.value(), *store.value());
   if (auto st = api.bind(cfg.bind, cfg.port); !st.ok()) return fatal("cannot start the API", st.error());
   std::thread waiter([&] {
     int sig = 0;

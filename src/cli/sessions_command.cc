@@ -106,6 +106,8 @@ int runSessions(int argc, char** argv) {
   show->add_option("id", id)->required();
   auto* rm = app.add_subcommand("rm", "stop a session (its workspace is kept)");
   rm->add_option("id", id)->required();
+  auto* conns = app.add_subcommand("connections", "gateway logins, refusals and disconnects of a session");
+  conns->add_option("id", id)->required();
   auto* ext = app.add_subcommand("extend", "set a session's time left");
   ext->add_option("id", id)->required();
   ext->add_option("--ttl", ttl, "Minutes left from now")->required();
@@ -124,6 +126,21 @@ int runSessions(int argc, char** argv) {
     if (!list) return 1;
     if (o.output == "json") std::printf("%s\n", list->dump(2).c_str());
     else printTable(*list);
+    return 0;
+  }
+  if (conns->parsed()) {
+    auto list = call(o, "GET", "/sessions/" + id + "/connections");
+    if (!list) return 1;
+    if (o.output == "json") {
+      std::printf("%s\n", list->dump(2).c_str());
+      return 0;
+    }
+    std::printf("%-25s %-8s %-22s %-10s %-10s %s\n", "STARTED", "OUTCOME", "FROM", "IN", "OUT", "REASON");
+    for (const auto& c : *list) {
+      std::printf("%-25s %-8s %-22s %-10s %-10s %s\n", str(c, "started_at").c_str(), str(c, "outcome").c_str(),
+                  str(c, "source").c_str(), str(c, "bytes_in").c_str(), str(c, "bytes_out").c_str(),
+                  str(c, "reason").c_str());
+    }
     return 0;
   }
   std::optional<json> s;

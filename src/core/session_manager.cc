@@ -39,12 +39,14 @@ bool isSessionId(const std::string& s) {
 
 SessionManager::SessionManager(SessionSettings settings, Store& store, Runtime& runtime,
                                WorkspaceManager& workspaces, SshdFiles& sshd_files,
-                               const GpuLeases& gpus, const Clock& clock, ReadyProbe probe)
+                               const GatewayKeyring& keyring, const GpuLeases& gpus, const Clock& clock,
+                               ReadyProbe probe)
     : settings_(std::move(settings)),
       store_(store),
       runtime_(runtime),
       workspaces_(workspaces),
       sshd_files_(sshd_files),
+      keyring_(keyring),
       gpus_(gpus),
       clock_(clock),
       probe_(std::move(probe)),
@@ -72,6 +74,9 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
   }
   auto host = generateEd25519("sandman-host");
   if (!host.ok()) return host.error();
+  // The gateway's own way into this session; the user's key never leaves them.
+  auto gateway = generateEd25519("sandman-gateway");
+  if (!gateway.ok()) return gateway.error();
 
   auto gpus = gpus_.snapshot();
   if (!gpus.ok()) return gpus.error();
@@ -87,7 +92,11 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
     fail(s, "GPU slice: " + st.error().message);
     return st.error();
   }
-  if (auto st = startContainer(s, account, host->private_openssh); !st.ok()) {
+  if (auto st = keyring_.put(s.id, gateway->private_openssh); !st.ok()) {
+    fail(s, "gateway key: " + st.error().message);
+    return st.error();
+  }
+  if (auto st = startContainer(s, account, host->private_openssh, gateway->public_line); !st.ok()) {
     fail(s, "start failed: " + st.error().message);
     return st.error();
   }
@@ -169,7 +178,8 @@ ContainerSpec SessionManager::containerSpec(const Session& s, const UserAccount&
 }
 
 Status SessionManager::startContainer(Session& s, const UserAccount& account,
-                                      const std::string& host_private_key) {
+                                      const std::string& host_private_key,
+                                      const std::string& gateway_public_key) {
   auto ws = workspaces_.ensure(account);
   if (!ws.ok()) return ws.error();
   std::vector<std::string> login_env = {"SANDMAN_SESSION_ID=" + s.id};
@@ -177,7 +187,7 @@ Status SessionManager::startContainer(Session& s, const UserAccount& account,
     login_env.push_back("NVIDIA_VISIBLE_DEVICES=" + *s.gpu_uuid);
     login_env.push_back("NVIDIA_DRIVER_CAPABILITIES=compute,utility");
   }
-  auto dir = sshd_files_.write(s.id, {account, host_private_key, {s.user_public_key}, login_env});
+  auto dir = sshd_files_.write(s.id, {account, host_private_key, {s.user_public_key, gateway_public_key}, login_env});
   if (!dir.ok()) return dir.error();
   auto id = runtime_.createContainer(containerSpec(s, account, dir.value()));
   if (!id.ok()) return id.error();
@@ -276,6 +286,8 @@ void SessionManager::finishEnded(Session& s, SessionStatus final_status, const s
     }
   }
   (void)sshd_files_.remove(s.id);
+  keyring_.remove(s.id);
+  if (on_end_) on_end_(s.id, reason);
   if (auto st = gpus_.release(s); !st.ok()) {
     // The session still ends; reconcile() destroys the instance later.
     logError("MIG instance not destroyed; will retry", {{"session", s.id}, {"error", st.error().message}});
@@ -293,6 +305,11 @@ Result<Session> SessionManager::get(const std::string& id) { return store_.getSe
 
 Result<std::vector<Session>> SessionManager::list(const SessionFilter& filter) {
   return store_.listSessions(filter);
+}
+
+Result<std::vector<ConnectionRecord>> SessionManager::connections(const std::string& id) {
+  if (auto s = store_.getSession(id); !s.ok()) return s.error();
+  return store_.listConnections(id);
 }
 
 Result<Session> SessionManager::stop(const std::string& id, const std::string& reason) {

@@ -17,6 +17,7 @@
 #include "core/port_allocator.h"
 #include "model/session.h"
 #include "runtime/runtime.h"
+#include "ssh/gateway_keyring.h"
 #include "ssh/sshd_files.h"
 #include "store/store.h"
 #include "workspace/workspace_manager.h"
@@ -60,14 +61,16 @@ using ReadyProbe = std::function<Status(const std::string& host, int port, Milli
 class SessionManager {
  public:
   SessionManager(SessionSettings settings, Store& store, Runtime& runtime,
-                 WorkspaceManager& workspaces, SshdFiles& sshd_files, const GpuLeases& gpus,
-                 const Clock& clock, ReadyProbe probe);
+                 WorkspaceManager& workspaces, SshdFiles& sshd_files, const GatewayKeyring& keyring,
+                 const GpuLeases& gpus, const Clock& clock, ReadyProbe probe);
 
   // Reserves (store), then creates the workspace, files and container, and
   // returns once the container's sshd completes a handshake.
   Result<CreatedSession> create(const CreateRequest& req);
   Result<Session> get(const std::string& id);
   Result<std::vector<Session>> list(const SessionFilter& filter);
+  // Gateway connections of a session, newest first (kNotFound for an unknown session).
+  Result<std::vector<ConnectionRecord>> connections(const std::string& id);
   // Stops a session (container removed, workspace kept). Stopping an ended
   // session returns it unchanged.
   Result<Session> stop(const std::string& id, const std::string& reason);
@@ -88,6 +91,10 @@ class SessionManager {
 
   // Called whenever an expiry changes, so the reaper can re-arm its timer.
   void setScheduleListener(std::function<void()> fn) { on_schedule_ = std::move(fn); }
+  // Called when a session has ended (the gateway closes its connections).
+  void setEndListener(std::function<void(const std::string& id, const std::string& reason)> fn) {
+    on_end_ = std::move(fn);
+  }
   const SessionSettings& settings() const { return settings_; }
   const WorkspaceManager& workspaces() const { return workspaces_; }
   const GpuLeases& gpus() const { return gpus_; }
@@ -100,7 +107,8 @@ class SessionManager {
   // `starting` meanwhile (then the instance is destroyed again).
   Status materializeGpu(Session& s);
   void reconcileGpus();
-  Status startContainer(Session& s, const UserAccount& account, const std::string& host_private_key);
+  Status startContainer(Session& s, const UserAccount& account, const std::string& host_private_key,
+                        const std::string& gateway_public_key);
   Status waitReady(const Session& s);
   ContainerSpec containerSpec(const Session& s, const UserAccount& account, const std::string& files_dir) const;
   // Records the container id unless the session left `starting` meanwhile.
@@ -115,11 +123,13 @@ class SessionManager {
   Runtime& runtime_;
   WorkspaceManager& workspaces_;
   SshdFiles& sshd_files_;
+  const GatewayKeyring& keyring_;
   const GpuLeases& gpus_;
   const Clock& clock_;
   ReadyProbe probe_;
   PortAllocator ports_;
   std::function<void()> on_schedule_;
+  std::function<void(const std::string&, const std::string&)> on_end_;
   std::mutex transition_mu_;  // serialises read-check-write of a session's status
 };
 

@@ -266,3 +266,31 @@ Result<std::string> parsePublicKeyLine(const std::string& input) {
 }
 
 }  // namespace sandman
+
+namespace sandman {
+
+Result<std::string> publicKeyFingerprint(const std::string& line) {
+  auto parsed = parsePublicKeyLine(line);
+  if (!parsed.ok()) return parsed.error();
+  auto fields = splitSpaces(parsed.value());
+  ssh_key raw = nullptr;
+  std::string blob(fields[1]);
+  if (ssh_pki_import_pubkey_base64(blob.c_str(), ssh_key_type_from_name(std::string(fields[0]).c_str()), &raw) !=
+      SSH_OK) {
+    return invalid("ssh public key: cannot decode the key");
+  }
+  KeyPtr key(raw);
+  unsigned char* hash = nullptr;
+  size_t hlen = 0;
+  if (ssh_get_publickey_hash(key.get(), SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) != SSH_OK) {
+    return internal("cannot hash a public key");
+  }
+  char* fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
+  ssh_clean_pubkey_hash(&hash);
+  if (!fp) return internal("cannot format a key fingerprint");
+  std::string out(fp);
+  ssh_string_free_char(fp);
+  return out;
+}
+
+}  // namespace sandman

@@ -21,4 +21,7 @@ Result<SshKeyPair> generateEd25519(const std::string& comment);
 // normalised line. kInvalid with a message a user can act on otherwise.
 Result<std::string> parsePublicKeyLine(const std::string& line);
 
+// "SHA256:..." as `ssh-keygen -lf` prints it, for a valid public key line.
+Result<std::string> publicKeyFingerprint(const std::string& line);
+
 }  // namespace sandman

@@ -12,9 +12,13 @@
 
 #include "common/time_format.h"
 #include "store/gpu_slot_json.h"
+#include "store/sqlite_stmt.h"
 
 namespace sandman {
 namespace {
+
+using store_internal::Conn;
+using store_internal::Stmt;
 
 // Must list exactly the statuses for which isActive() is true; it is pasted
 // into the partial unique indexes and into the queries that should use them.
@@ -66,108 +70,36 @@ ALTER TABLE sessions ADD COLUMN gpu_slot TEXT;
 CREATE UNIQUE INDEX sessions_one_active_per_gpu_device ON sessions(gpu_uuid)
   WHERE status IN )sql" SANDMAN_ACTIVE_STATUSES R"sql(;
 )sql"},
+    // The SSH gateway: keys registered per user, and every connection.
+    {3, R"sql(
+CREATE TABLE user_keys (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  user_id     TEXT NOT NULL,
+  public_key  TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  UNIQUE (user_id, fingerprint)
+);
+CREATE TABLE connections (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  user_id    TEXT NOT NULL,
+  session_id TEXT NOT NULL DEFAULT '',
+  source     TEXT NOT NULL,
+  outcome    TEXT NOT NULL,
+  reason     TEXT NOT NULL DEFAULT '',
+  started_at INTEGER NOT NULL,
+  ended_at   INTEGER,
+  bytes_in   INTEGER NOT NULL DEFAULT 0,
+  bytes_out  INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX connections_by_session ON connections(session_id, started_at);
+)sql"},
 };
 
 constexpr const char* kSessionColumns =
     "id, user_id, status, image, container_id, ssh_port, user_public_key, host_public_key, "
     "gpu_uuid, created_at, expires_at, ended_at, end_reason, gpu_slot";
 
-// The connection plus what error messages need to name.
-struct Conn {
-  sqlite3* db;
-  const std::string& path;
-
-  Error error(int rc, const std::string& what) const {
-    std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    std::string msg = what + ": " + detail;
-    switch (rc & 0xff) {
-      case SQLITE_CONSTRAINT:
-        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
-          return conflict(msg);
-        }
-        return internal(msg);
-      case SQLITE_BUSY:
-      case SQLITE_LOCKED:
-      case SQLITE_IOERR:
-      case SQLITE_FULL:
-      case SQLITE_CANTOPEN:
-      case SQLITE_READONLY:
-      case SQLITE_CORRUPT:
-      case SQLITE_NOTADB:
-      case SQLITE_PERM:
-      case SQLITE_PROTOCOL:
-      case SQLITE_NOLFS:
-        return unavailable("store " + path + ": " + msg +
-                           "; check the file, its directory and free disk space");
-      default:
-        return internal("store " + path + ": " + msg);
-    }
-  }
-
-  // Static SQL only (schema, BEGIN/COMMIT): values always go through Stmt.
-  Status exec(const char* sql, const std::string& what) const {
-    int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
-    if (rc != SQLITE_OK) return error(rc, what);
-    return {};
-  }
-};
-
-// A prepared statement with positional binds; finalized on every path.
-class Stmt {
- public:
-  Stmt(const Conn& c, const char* sql) : c_(c) {
-    rc_ = sqlite3_prepare_v2(c.db, sql, -1, &st_, nullptr);
-  }
-  ~Stmt() { sqlite3_finalize(st_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& text(const std::string& v) {
-    return check(sqlite3_bind_text(st_, ++arg_, v.data(), static_cast<int>(v.size()),
-                                   SQLITE_TRANSIENT));
-  }
-  Stmt& int64(int64_t v) { return check(sqlite3_bind_int64(st_, ++arg_, v)); }
-  Stmt& optText(const std::optional<std::string>& v) {
-    return v ? text(*v) : check(sqlite3_bind_null(st_, ++arg_));
-  }
-  Stmt& optTime(const std::optional<TimePoint>& v) {
-    return v ? int64(toUnixMillis(*v)) : check(sqlite3_bind_null(st_, ++arg_));
-  }
-
-  // true: a row is ready; false: done.
-  Result<bool> next(const std::string& what) {
-    if (rc_ != SQLITE_OK) return c_.error(rc_, what);
-    int rc = sqlite3_step(st_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return c_.error(rc, what);
-  }
-  Status run(const std::string& what) {
-    auto r = next(what);
-    return r.status();
-  }
-
-  bool isNull(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
-  int64_t int64At(int col) const { return sqlite3_column_int64(st_, col); }
-  std::string textAt(int col) const {
-    const auto* p = sqlite3_column_text(st_, col);
-    int n = sqlite3_column_bytes(st_, col);
-    return p != nullptr ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(n))
-                        : std::string();
-  }
-  int changes() const { return sqlite3_changes(c_.db); }
-
- private:
-  Stmt& check(int rc) {
-    if (rc_ == SQLITE_OK && rc != SQLITE_OK) rc_ = rc;
-    return *this;
-  }
-
-  const Conn& c_;
-  sqlite3_stmt* st_ = nullptr;
-  int rc_ = SQLITE_OK;
-  int arg_ = 0;
-};
 
 Result<Session> readSession(const Stmt& st) {
   Session s;

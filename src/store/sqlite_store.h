@@ -38,6 +38,14 @@ class SqliteStore final : public Store {
   Result<UserAccount> getUser(const std::string& user_id) override;
   Status ping() override;
 
+  // sqlite_store_records.cc
+  Result<UserKey> addUserKey(const UserKey& key) override;
+  Result<std::vector<UserKey>> listUserKeys(const std::string& user_id) override;
+  Status deleteUserKey(const std::string& user_id, int64_t key_id) override;
+  Result<int64_t> insertConnection(const ConnectionRecord& c) override;
+  Status finishConnection(const ConnectionRecord& c) override;
+  Result<std::vector<ConnectionRecord>> listConnections(const std::string& session_id) override;
+
   const std::string& path() const { return path_; }
   int schemaVersion() const { return schema_version_; }
 

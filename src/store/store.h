@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "model/connection.h"
 #include "model/session.h"
 
 namespace sandman {
@@ -47,6 +48,17 @@ class Store {
   virtual Status updateSession(const Session& s) = 0;
   virtual Result<UserAccount> getUser(const std::string& user_id) = 0;
   virtual Status ping() = 0;  // for /readyz
+
+  // Keys registered for a user. Adding a key the user already has returns
+  // the existing entry.
+  virtual Result<UserKey> addUserKey(const UserKey& key) = 0;
+  virtual Result<std::vector<UserKey>> listUserKeys(const std::string& user_id) = 0;
+  virtual Status deleteUserKey(const std::string& user_id, int64_t key_id) = 0;  // kNotFound
+
+  // Gateway connections.
+  virtual Result<int64_t> insertConnection(const ConnectionRecord& c) = 0;
+  virtual Status finishConnection(const ConnectionRecord& c) = 0;  // by c.id
+  virtual Result<std::vector<ConnectionRecord>> listConnections(const std::string& session_id) = 0;  // newest first
 };
 
 using StorePtr = std::unique_ptr<Store>;

@@ -90,7 +90,7 @@ std::vector<std::string> ids(const std::vector<Session>& sessions) {
 TEST_F(SqliteStoreTest, CreatesPrivateDirectoryAndFile) {
   auto store = openStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->schemaVersion(), 2);
+  EXPECT_EQ(store->schemaVersion(), 3);
   struct stat sb {};
   ASSERT_EQ(stat((dir_ + "/state").c_str(), &sb), 0);
   EXPECT_EQ(sb.st_mode & 0777, 0700u);
@@ -319,6 +319,55 @@ TEST_F(SqliteStoreTest, GpuSlotRoundTripsAndADeviceIsHeldOnce) {
   EXPECT_TRUE(insert(*store, b).ok()) << "an ended session holds nothing";
 }
 
+TEST_F(SqliteStoreTest, UserKeysAreKeptOncePerFingerprint) {
+  auto store = openStore();
+  ASSERT_TRUE(store);
+  UserKey k{0, "alice", "ssh-ed25519 AAAAkey alice@laptop", "SHA256:abc", fromUnixMillis(1000)};
+  auto a = store->addUserKey(k);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  EXPECT_GT(a->id, 0);
+  auto again = store->addUserKey(k);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, a->id) << "the same key twice is one entry";
+  ASSERT_TRUE(store->addUserKey({0, "alice", "ssh-ed25519 AAAAother", "SHA256:def", fromUnixMillis(2000)}).ok());
+  ASSERT_TRUE(store->addUserKey({0, "bob", "ssh-ed25519 AAAAkey", "SHA256:abc", fromUnixMillis(3000)}).ok());
+  EXPECT_EQ(store->listUserKeys("alice")->size(), 2u);
+  EXPECT_EQ(store->deleteUserKey("bob", a->id).error().kind, ErrorKind::kNotFound) << "not bob's key";
+  ASSERT_TRUE(store->deleteUserKey("alice", a->id).ok());
+  auto left = store->listUserKeys("alice").value();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].fingerprint, "SHA256:def");
+}
+
+TEST_F(SqliteStoreTest, ConnectionsAreRecordedAndFinished) {
+  auto store = openStore();
+  ASSERT_TRUE(store);
+  ConnectionRecord c;
+  c.user_id = "alice";
+  c.session_id = "s-0000000000000001";
+  c.source = "127.0.0.1:5555";
+  c.outcome = "login";
+  c.started_at = fromUnixMillis(1000);
+  auto id = store->insertConnection(c);
+  ASSERT_TRUE(id.ok());
+  c.id = id.value();
+  c.outcome = "closed";
+  c.reason = "client disconnected";
+  c.ended_at = fromUnixMillis(4000);
+  c.bytes_in = 123;
+  c.bytes_out = 4567;
+  ASSERT_TRUE(store->finishConnection(c).ok());
+  ConnectionRecord refused{0, "mallory", "", "10.0.0.9:1", "refused", "bad key", fromUnixMillis(5000), fromUnixMillis(5000), 0, 0};
+  ASSERT_TRUE(store->insertConnection(refused).ok());
+  auto list = store->listConnections("s-0000000000000001").value();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].outcome, "closed");
+  EXPECT_EQ(list[0].bytes_out, 4567u);
+  EXPECT_EQ(list[0].ended_at, fromUnixMillis(4000));
+  c.id = 999;
+  EXPECT_EQ(store->finishConnection(c).error().kind, ErrorKind::kNotFound);
+}
+
 TEST_F(SqliteStoreTest, DuplicateSessionIdIsConflict) {
   auto store = openStore();
   ASSERT_TRUE(store);
@@ -371,7 +420,7 @@ TEST_F(SqliteStoreTest, DataSurvivesReopen) {
   }
   auto store = openStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->schemaVersion(), 2);
+  EXPECT_EQ(store->schemaVersion(), 3);
   auto got = store->getSession("s-p");
   ASSERT_TRUE(got.ok());
   expectSameSession(*got, s);

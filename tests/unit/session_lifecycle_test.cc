@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 
 #include "core/session_manager.h"
 #include "store/sqlite_store.h"
@@ -27,6 +28,7 @@ class SessionLifecycle : public ::testing::Test {
     store_ = SqliteStore::open(dir_ + "/sandman.db").value();
     workspaces_ = std::make_unique<WorkspaceManager>(dir_ + "/ws");
     files_ = std::make_unique<SshdFiles>(dir_ + "/session-files");
+    keyring_ = std::make_unique<GatewayKeyring>(dir_ + "/gateway-keys");
     settings_.instance = "test";
     settings_.ports = {40000, 40002};
     settings_.ready_timeout = 200ms;
@@ -38,7 +40,7 @@ class SessionLifecycle : public ::testing::Test {
 
   void rebuild() {
     sessions_ = std::make_unique<SessionManager>(
-        settings_, *store_, runtime_, *workspaces_, *files_, gpus_, clock_,
+        settings_, *store_, runtime_, *workspaces_, *files_, *keyring_, gpus_, clock_,
         [this](const std::string&, int, Millis) { return probe_ok_ ? Status() : unavailable("not yet"); });
   }
 
@@ -54,6 +56,7 @@ class SessionLifecycle : public ::testing::Test {
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<WorkspaceManager> workspaces_;
   std::unique_ptr<SshdFiles> files_;
+  std::unique_ptr<GatewayKeyring> keyring_;
   GpuLeases gpus_{nullptr, {}};
   SessionSettings settings_;
   std::unique_ptr<SessionManager> sessions_;
@@ -90,6 +93,14 @@ TEST_F(SessionLifecycle, CreateRunsAHardenedContainerWithTheUsersWorkspace) {
   EXPECT_EQ(static_cast<int>(st.st_uid), account.uid);
   ASSERT_EQ(stat((dir_ + "/session-files/" + s.id + "/ssh_host_ed25519_key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0400u);
+  // The gateway's key for this session: held by Sandman (0600, root), authorized inside.
+  ASSERT_EQ(stat((dir_ + "/gateway-keys/" + s.id).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::ifstream keys(dir_ + "/session-files/" + s.id + "/authorized_keys");
+  std::string line;
+  int n = 0;
+  while (std::getline(keys, line)) n += line.rfind("ssh-ed25519 ", 0) == 0;
+  EXPECT_EQ(n, 2) << "the user's key and the gateway's";
 }
 
 TEST_F(SessionLifecycle, GivenPublicKeyIsAuthorizedAndNoPairIsGenerated) {
@@ -143,6 +154,7 @@ TEST_F(SessionLifecycle, ExpiresExactlyAtExpiresAt) {
   EXPECT_EQ(after.ended_at, clock_.now());
   EXPECT_EQ(runtime_.count(), 0u);
   EXPECT_FALSE(std::filesystem::exists(dir_ + "/session-files/" + s.id));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/gateway-keys/" + s.id));
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/ws/alice")) << "the workspace is kept";
   EXPECT_FALSE(sessions_->nextExpiry());
 }
@@ -209,7 +221,7 @@ TEST_F(SessionLifecycle, NeverReadyFailsAfterTheTimeout) {
 TEST_F(SessionLifecycle, DeleteWhileStartingWinsAndTheContainerIsRemoved) {
   std::atomic<bool> stopped{false};
   sessions_ = std::make_unique<SessionManager>(
-      settings_, *store_, runtime_, *workspaces_, *files_, gpus_, clock_,
+      settings_, *store_, runtime_, *workspaces_, *files_, *keyring_, gpus_, clock_,
       [&](const std::string&, int, Millis) {
         if (!stopped.exchange(true)) {
           auto live = sessions_->list({"alice", SessionStatus::kStarting}).value();

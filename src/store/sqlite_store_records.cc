@@ -1,0 +1,135 @@
+// SqliteStore: registered user keys and gateway connection records.
+#include "common/time_format.h"
+#include "store/sqlite_stmt.h"
+#include "store/sqlite_store.h"
+
+namespace sandman {
+namespace {
+
+using store_internal::Conn;
+using store_internal::Stmt;
+
+constexpr const char* kConnectionColumns =
+    "id, user_id, session_id, source, outcome, reason, started_at, ended_at, bytes_in, bytes_out";
+
+UserKey readKey(const Stmt& st) {
+  return {st.int64At(0), st.textAt(1), st.textAt(2), st.textAt(3), fromUnixMillis(st.int64At(4))};
+}
+
+ConnectionRecord readConnection(const Stmt& st) {
+  ConnectionRecord c;
+  c.id = st.int64At(0);
+  c.user_id = st.textAt(1);
+  c.session_id = st.textAt(2);
+  c.source = st.textAt(3);
+  c.outcome = st.textAt(4);
+  c.reason = st.textAt(5);
+  c.started_at = fromUnixMillis(st.int64At(6));
+  if (!st.isNull(7)) c.ended_at = fromUnixMillis(st.int64At(7));
+  c.bytes_in = static_cast<uint64_t>(st.int64At(8));
+  c.bytes_out = static_cast<uint64_t>(st.int64At(9));
+  return c;
+}
+
+Result<std::optional<UserKey>> findKey(const Conn& c, const std::string& user_id, const std::string& fingerprint) {
+  Stmt st(c, "SELECT id, user_id, public_key, fingerprint, created_at FROM user_keys "
+             "WHERE user_id = ? AND fingerprint = ?");
+  st.text(user_id).text(fingerprint);
+  auto row = st.next("read key of " + user_id);
+  if (!row.ok()) return row.error();
+  if (!*row) return std::optional<UserKey>();
+  return std::optional<UserKey>(readKey(st));
+}
+
+}  // namespace
+
+Result<UserKey> SqliteStore::addUserKey(const UserKey& key) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered.error();
+  Conn c{db_, path_};
+  auto existing = findKey(c, key.user_id, key.fingerprint);
+  if (!existing.ok()) return existing.error();
+  if (*existing) return **existing;
+  Stmt st(c, "INSERT INTO user_keys (user_id, public_key, fingerprint, created_at) VALUES (?, ?, ?, ?)");
+  st.text(key.user_id).text(key.public_key).text(key.fingerprint).int64(toUnixMillis(key.created_at));
+  if (Status s = st.run("add key for " + key.user_id); !s.ok()) return s.error();
+  UserKey out = key;
+  out.id = sqlite3_last_insert_rowid(db_);
+  return out;
+}
+
+Result<std::vector<UserKey>> SqliteStore::listUserKeys(const std::string& user_id) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered.error();
+  Conn c{db_, path_};
+  Stmt st(c, "SELECT id, user_id, public_key, fingerprint, created_at FROM user_keys WHERE user_id = ? ORDER BY id");
+  st.text(user_id);
+  std::vector<UserKey> out;
+  for (;;) {
+    auto row = st.next("list keys of " + user_id);
+    if (!row.ok()) return row.error();
+    if (!*row) return out;
+    out.push_back(readKey(st));
+  }
+}
+
+Status SqliteStore::deleteUserKey(const std::string& user_id, int64_t key_id) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered;
+  Conn c{db_, path_};
+  Stmt st(c, "DELETE FROM user_keys WHERE user_id = ? AND id = ?");
+  st.text(user_id).int64(key_id);
+  if (Status s = st.run("delete key of " + user_id); !s.ok()) return s;
+  if (st.changes() == 0) return notFound("user " + user_id + " has no key " + std::to_string(key_id));
+  return {};
+}
+
+Result<int64_t> SqliteStore::insertConnection(const ConnectionRecord& r) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered.error();
+  Conn c{db_, path_};
+  Stmt st(c, "INSERT INTO connections (user_id, session_id, source, outcome, reason, started_at, ended_at, "
+             "bytes_in, bytes_out) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  st.text(r.user_id).text(r.session_id).text(r.source).text(r.outcome).text(r.reason);
+  st.int64(toUnixMillis(r.started_at)).optTime(r.ended_at);
+  st.int64(static_cast<int64_t>(r.bytes_in)).int64(static_cast<int64_t>(r.bytes_out));
+  if (Status s = st.run("record connection"); !s.ok()) return s.error();
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Status SqliteStore::finishConnection(const ConnectionRecord& r) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered;
+  Conn c{db_, path_};
+  Stmt st(c, "UPDATE connections SET outcome = ?, reason = ?, ended_at = ?, bytes_in = ?, bytes_out = ? WHERE id = ?");
+  st.text(r.outcome).text(r.reason).optTime(r.ended_at);
+  st.int64(static_cast<int64_t>(r.bytes_in)).int64(static_cast<int64_t>(r.bytes_out)).int64(r.id);
+  if (Status s = st.run("finish connection"); !s.ok()) return s;
+  if (st.changes() == 0) return notFound("no connection " + std::to_string(r.id));
+  return {};
+}
+
+Result<std::vector<ConnectionRecord>> SqliteStore::listConnections(const std::string& session_id) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered.error();
+  Conn c{db_, path_};
+  std::string sql = std::string("SELECT ") + kConnectionColumns +
+                    " FROM connections WHERE session_id = ? ORDER BY started_at DESC, id DESC";
+  Stmt st(c, sql.c_str());
+  st.text(session_id);
+  std::vector<ConnectionRecord> out;
+  for (;;) {
+    auto row = st.next("list connections of " + session_id);
+    if (!row.ok()) return row.error();
+    if (!*row) return out;
+    out.push_back(readConnection(st));
+  }
+}
+
+}  // namespace sandman
