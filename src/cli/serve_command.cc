@@ -13,10 +13,13 @@
 #include "common/log.h"
 #include "config/serve_config.h"
 #include "core/reaper.h"
+#include "core/session_directory.h"
+#include "gateway/ssh_gateway.h"
 #include "core/user_keys.h"
 #include "core/session_manager.h"
 #include "gpu/nvml_backend.h"
 #include "runtime/docker_runtime.h"
+#include "runtime/host_firewall.h"
 #include "ssh/kexinit_probe.h"
 #include "store/sqlite_store.h"
 
@@ -103,6 +106,12 @@ int runServe(int argc, char** argv) {
   if (auto st = runtime.value()->ensureNetwork(cfg.network); !st.ok()) {
     return fatal("cannot create network " + cfg.network, st.error());
   }
+  if (cfg.isolate_host) {
+    auto iface = runtime.value()->networkInterface(cfg.network);
+    if (!iface.ok()) return fatal("cannot find the interface of " + cfg.network, iface.error());
+    if (auto st = isolateBridgeFromHost(iface.value()); !st.ok()) return fatal("cannot isolate sessions from the host", st.error());
+    logInfo("sessions firewalled off the host", {{"interface", iface.value()}});
+  }
   if (auto img = runtime.value()->imageExists(cfg.image); img.ok() && !img.value()) {
     logWarn("default image missing; creates will fail until it is built (images/workspace/build.sh)",
             {{"image", cfg.image}});
@@ -141,6 +150,25 @@ int runServe(int argc, char** argv) {
                           gpus, clock, probeSshKexInit);
   Reaper reaper(sessions, clock);
   sessions.setScheduleListener([&reaper] { reaper.wake(); });
+
+  // The gateway reaches sessions where their direct ports answer.
+  SessionDirectory directory(*store.value(), keyring, cfg.ssh_bind == "0.0.0.0" ? "127.0.0.1" : cfg.ssh_bind);
+  GatewayOptions gateway_options;
+  gateway_options.bind = cfg.gateway_bind;
+  gateway_options.port = cfg.gateway_port;
+  gateway_options.host_key_path = cfg.gateway_host_key.empty()
+                                      ? (state_dir.empty() ? "." : state_dir) + "/gateway_host_ed25519_key"
+                                      : cfg.gateway_host_key;
+  gateway_options.expiry_warning = std::chrono::minutes(cfg.expiry_warning_min);
+  SshGateway gateway(gateway_options, directory, clock);
+  if (cfg.gateway) {
+    if (auto st = gateway.start(); !st.ok()) return fatal("cannot start the SSH gateway", st.error());
+    sessions.setEndListener([&gateway](const std::string& id, const std::string& reason) {
+      gateway.endSession(id, reason);
+    });
+    logInfo("SSH gateway listening", {{"address", cfg.gateway_bind + ":" + std::to_string(gateway.boundPort())},
+                                      {"host_key", gateway.hostPublicKey()}});
+  }
   if (auto st = sessions.reconcile(); !st.ok()) return fatal("start-up reconciliation failed", st.error());
   reaper.start();
 
@@ -160,6 +188,7 @@ int runServe(int argc, char** argv) {
   pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if serve() ended otherwise
   waiter.join();
   reaper.stop();
+  gateway.stop();
   return 0;
 }
 

@@ -25,12 +25,23 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   flag("--cpus", c.cpus, "SANDMAN_CPUS", "CPU limit per session container (0 = none)");
   flag("--pids-limit", c.pids_limit, "SANDMAN_PIDS_LIMIT", "Process limit per session container (0 = none)");
   flag("--network", c.network, "SANDMAN_NETWORK", "Docker bridge network for sessions (created, inter-container traffic off)");
+  app.add_option("--isolate-host", c.isolate_host,
+                 "Firewall the session network off the host's own services (iptables INPUT rules)")
+      ->envname("SANDMAN_ISOLATE_HOST")->capture_default_str();
   flag("--docker-host", c.docker_host, "SANDMAN_DOCKER_HOST", "Docker Engine API endpoint (unix:// only)");
   app.add_option("--auth", c.auth, "API authentication: token or none")
       ->envname("SANDMAN_AUTH")->capture_default_str()->check(CLI::IsMember({"token", "none"}));
   flag("--token-file", c.token_file, "SANDMAN_TOKEN_FILE", "API token file, generated (mode 0600) on first start");
   app.add_option("--log-format", c.log_format, "Log format: text or json")
       ->envname("SANDMAN_LOG_FORMAT")->capture_default_str()->check(CLI::IsMember({"text", "json"}));
+  app.add_option("--gateway", c.gateway, "Run the built-in SSH gateway (ssh <user>@<host> -p <gateway-port>)")
+      ->envname("SANDMAN_GATEWAY")->capture_default_str();
+  flag("--gateway-bind", c.gateway_bind, "SANDMAN_GATEWAY_BIND", "Address the SSH gateway listens on");
+  flag("--gateway-port", c.gateway_port, "SANDMAN_GATEWAY_PORT", "SSH gateway port (22 in the packaged service)");
+  flag("--gateway-host-key", c.gateway_host_key, "SANDMAN_GATEWAY_HOST_KEY",
+       "Gateway host key, generated once (mode 0600) and kept across restarts (default: beside --db)");
+  flag("--expiry-warning", c.expiry_warning_min, "SANDMAN_EXPIRY_WARNING",
+       "Minutes before expiry when open gateway shells get a warning");
   app.add_option("--gpu-backend", c.gpu_backend, "GPUs: auto (NVML if it loads, else CPU-only), nvml (required), none")
       ->envname("SANDMAN_GPU_BACKEND")->capture_default_str()->check(CLI::IsMember({"auto", "nvml", "none"}));
   flag("--nvml-library", c.nvml_library, "SANDMAN_NVML_LIBRARY", "NVML library to dlopen (a path, or a name the loader finds)");
@@ -76,6 +87,8 @@ Status finalizeServeConfig(CLI::App& app, ServeConfig& c) {
     c.ssh_host = ::gethostname(host, sizeof host - 1) == 0 ? host : "localhost";
   }
   if (c.port < 1 || c.port > 65535) return invalid("--port must be 1-65535");
+  if (c.gateway_port < 0 || c.gateway_port > 65535) return invalid("--gateway-port must be 0-65535 (0: any free port)");
+  if (c.expiry_warning_min < 0) return invalid("--expiry-warning must not be negative");
   if (c.ssh_port_start < 1 || c.ssh_port_end > 65535 || c.ssh_port_start > c.ssh_port_end) {
     return invalid("--ssh-port-start/--ssh-port-end must be a range within 1-65535");
   }

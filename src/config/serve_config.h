@@ -31,6 +31,12 @@ struct ServeConfig {
   std::string auth = "token";
   std::string token_file = "/var/lib/sandman/api-token";
   std::string log_format = "text";
+  bool isolate_host = true;
+  bool gateway = true;
+  std::string gateway_bind = "0.0.0.0";
+  int gateway_port = 2222;
+  std::string gateway_host_key;  // default: <db dir>/gateway_host_ed25519_key
+  int expiry_warning_min = 5;
   std::string gpu_backend = "auto";  // auto | nvml | none
   std::string nvml_library = "libnvidia-ml.so.1";
   std::string mig_mode = "dynamic";  // static | dynamic

@@ -235,6 +235,20 @@ Status DockerRuntime::ensureNetwork(const std::string& name) {
   return dockerError(*r, "network create of " + name);
 }
 
+Result<std::string> DockerRuntime::networkInterface(const std::string& name) {
+  auto r = call("GET", "/networks/" + urlEncode(name));
+  if (!r.ok()) return r.error();
+  if (r->status == 404) return notFound("no Docker network " + name);
+  if (r->status != 200) return dockerError(*r, "network inspect of " + name);
+  auto j = parseJson(*r, "network inspect");
+  if (!j.ok()) return j.error();
+  std::string named = stringMember(member(*j, "Options"), "com.docker.network.bridge.name");
+  if (!named.empty()) return named;
+  std::string id = stringMember(*j, "Id");
+  if (id.size() < 12) return internal("network " + name + " has no usable id");
+  return "br-" + id.substr(0, 12);  // Docker's own naming for user-defined bridges
+}
+
 Status DockerRuntime::removeNetwork(const std::string& name) {
   auto r = call("DELETE", "/networks/" + urlEncode(name));
   if (!r.ok()) return r.error();

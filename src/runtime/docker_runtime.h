@@ -22,6 +22,7 @@ class DockerRuntime final : public Runtime {
   Result<bool> hasNvidiaRuntime() override;
   Status ensureNetwork(const std::string& name) override;
   Status removeNetwork(const std::string& name) override;
+  Result<std::string> networkInterface(const std::string& name) override;
   Result<std::string> createContainer(const ContainerSpec& spec) override;
   Status startContainer(const std::string& id) override;
   Status removeContainer(const std::string& id) override;

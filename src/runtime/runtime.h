@@ -59,6 +59,8 @@ class Runtime {
   // A bridge network with inter-container traffic disabled; created if absent.
   virtual Status ensureNetwork(const std::string& name) = 0;
   virtual Status removeNetwork(const std::string& name) = 0;
+  // The host-side interface of a bridge network ("br-<id>"), for firewalling.
+  virtual Result<std::string> networkInterface(const std::string& name) = 0;
   virtual Result<std::string> createContainer(const ContainerSpec& spec) = 0;  // returns the id
   virtual Status startContainer(const std::string& id) = 0;
   // Force-removes; a container that is already gone is success.

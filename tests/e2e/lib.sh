@@ -76,6 +76,8 @@ e2e_init() {
   NET=e2e-$RUN
   INSTANCES+=("$(fnv1a64 "$DB")")  # what the daemon labels its containers with (see serve_command.cc)
   API_PORT=$(free_port) || fail "no free port for the API"
+  GW_PORT=$(free_port) || fail "no free port for the SSH gateway"
+  while [ "$GW_PORT" = "$API_PORT" ]; do GW_PORT=$(free_port); done
   API=http://127.0.0.1:$API_PORT
   pick_ssh_range || fail "could not find 10 free ports in 30000-39990"
   note "run $RUN: tmp=$E2E_TMP api=$API ssh ports $SSH_START-$SSH_END network $NET"
@@ -108,6 +110,12 @@ e2e_cleanup() {
     printf '%s\n' "${ids[@]}" | sort -u | xargs -r docker rm -f >/dev/null 2>&1
   fi
   if [ -n "$NET" ] && docker network inspect "$NET" >/dev/null 2>&1; then
+    # The daemon's host-isolation rules name this network's bridge; drop them with it.
+    local iface rule
+    iface=br-$(docker network inspect -f '{{.Id}}' "$NET" | cut -c1-12)
+    while read -r rule; do
+      [ -n "$rule" ] && eval "iptables -w ${rule/-A /-D }" 2>/dev/null
+    done < <(iptables -S INPUT 2>/dev/null | grep -- "-i $iface ")
     docker network rm "$NET" >/dev/null 2>&1 || echo "warning: could not remove network $NET"
   fi
   if [ -n "$E2E_TMP" ] && [ -d "$E2E_TMP" ]; then
@@ -184,6 +192,7 @@ start_daemon() {
   "$SANDMAN" serve --bind 127.0.0.1 --port "$API_PORT" --db "$DB" --workspace-root "$WS" \
     --token-file "$TOKEN_FILE" --ssh-bind 127.0.0.1 --ssh-host 127.0.0.1 \
     --ssh-port-start "$SSH_START" --ssh-port-end "$SSH_END" --network "$NET" --image "$IMAGE" \
+    --gateway-bind 127.0.0.1 --gateway-port "$GW_PORT" \
     "$@" >>"$DAEMON_LOG" 2>&1 </dev/null &
   DPID=$!
   ALL_DPIDS+=("$DPID")

@@ -19,6 +19,7 @@ class RecordingRuntime final : public Runtime {
   Result<bool> hasNvidiaRuntime() override { return false; }
   Status ensureNetwork(const std::string&) override { return {}; }
   Status removeNetwork(const std::string&) override { return {}; }
+  Result<std::string> networkInterface(const std::string&) override { return std::string("br-test"); }
 
   Result<std::string> createContainer(const ContainerSpec& spec) override {
     std::lock_guard l(mu_);

@@ -1,0 +1,122 @@
+// GatewayConnection: one client connection to the SSH gateway, from the key
+// exchange to the last byte: public-key auth against the directory, routing
+// by user name, the upstream login, its relayed channels, the login banner,
+// expiry warnings and the connection record. Owned and driven by SshGateway's
+// event-loop thread only (not thread-safe); libssh callbacks only record and
+// queue, the pump does the work.
+#pragma once
+
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gateway/gateway_directory.h"
+#include "gateway/gateway_options.h"
+#include "gateway/preauth_limits.h"
+#include "gateway/relay_channel.h"
+#include "gateway/upstream_connection.h"
+
+namespace sandman {
+
+// What a connection needs from the loop that owns it.
+class GatewayLoop {
+ public:
+  virtual ~GatewayLoop() = default;
+  virtual void markDirty(uint64_t connection_id) = 0;  // pump it after this poll
+  virtual void wakeAt(uint64_t connection_id, TimePoint when) = 0;  // call onTimer then
+};
+
+struct GatewayContext {
+  const GatewayOptions& options;
+  GatewayDirectory& directory;
+  const Clock& clock;
+  PreauthLimits& limits;
+  ssh_event event;
+  GatewayLoop& loop;
+};
+
+class GatewayConnection final : public RelayHost {
+ public:
+  // Takes `down`, an accepted session whose source address was admitted.
+  GatewayConnection(uint64_t id, ssh_session down, std::string source_ip, std::string source,
+                    GatewayContext& ctx);
+  ~GatewayConnection() override;  // relays, then upstream, then the client session
+  GatewayConnection(const GatewayConnection&) = delete;
+  GatewayConnection& operator=(const GatewayConnection&) = delete;
+
+  bool begin();  // starts the key exchange; false: drop the connection now
+  void pump();
+  bool needsPolling() const;  // waiting on upstream replies
+  void onTimer(TimePoint now);
+  void checkAlive();  // the sweep: notices a client or upstream that went away
+  // Tells every session channel `reason` on stderr and closes the connection.
+  void endWith(const std::string& reason);
+  bool done() const { return done_; }
+  const std::string& sessionId() const { return route_.session_id; }
+
+  // RelayHost
+  void relayDirty() override { ctx_.loop.markDirty(id_); }
+  void relayBytes(uint64_t to_session, uint64_t to_client) override;
+  std::string takeLoginBanner() override;
+  void relayNotice(const std::string& line) override;
+
+ private:
+  friend struct ConnectionTrampolines;
+  int onAuthPubkey(const char* user, ssh_key key, char state);
+  ssh_channel onSessionChannel();
+  int onMessage(ssh_message m);
+
+  bool keyAuthorized(const std::string& user, ssh_key key);
+  void authFailed(const std::string& user, const std::string& why);
+  void authenticated(const std::string& user);
+  void stepUpstream();
+  void scheduleNext();
+  void refuse(const std::string& reason);
+  void finish(const std::string& outcome, const std::string& reason);
+  void recordRefusal(const std::string& reason);
+  ConnectionRecord record(const std::string& outcome, const std::string& reason) const;
+  std::unique_ptr<RelayChannel> newRelay(RelayChannel::Kind kind, ssh_channel ch,
+                                         RelayChannel::Forward fwd);
+  int minutesLeft() const;
+
+  uint64_t id_;
+  ssh_session down_;
+  std::string source_ip_;
+  std::string source_;
+  GatewayContext& ctx_;
+  ssh_server_callbacks_struct server_cb_{};
+  bool in_event_ = false;
+
+  TimePoint started_at_;
+  int failures_ = 0;
+  std::string keys_user_;
+  std::vector<ssh_key> keys_;
+  bool no_keys_ = false;  // the user had no key at all: refuse after auth, with the reason
+  std::string last_user_;
+
+  bool authed_ = false;
+  std::string user_;
+  GatewayRoute route_;
+  std::string failure_;  // set when logged in without a usable session
+  std::unique_ptr<UpstreamConnection> upstream_;
+  std::optional<int64_t> record_id_;
+  uint64_t bytes_in_ = 0, bytes_out_ = 0;
+  std::vector<std::unique_ptr<RelayChannel>> relays_;
+  bool banner_taken_ = false;
+  std::vector<std::string> notices_;
+
+  bool warned_ = false;
+  bool closing_ = false;
+  std::string close_reason_;
+  std::optional<TimePoint> closing_deadline_;
+  std::optional<TimePoint> upstream_deadline_;
+  bool done_ = false;
+};
+
+}  // namespace sandman

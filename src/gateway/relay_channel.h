@@ -1,0 +1,136 @@
+// RelayChannel: one client channel (a session or a direct-tcpip forward) of
+// the gateway and its twin channel on the session's sshd. Requests are
+// replayed upstream in order (libssh serialises them), data is relayed within
+// the peer's window and never dropped on short writes, and EOF / exit status /
+// close follow the data of their direction. Used by the event-loop thread
+// only (not thread-safe); every libssh call happens outside callbacks or is a
+// write that cannot block.
+#pragma once
+
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+
+namespace sandman {
+
+// What a relay needs from the connection that owns it.
+class RelayHost {
+ public:
+  virtual ~RelayHost() = default;
+  virtual void relayDirty() = 0;  // pump this relay soon (outside callbacks)
+  virtual void relayBytes(uint64_t to_session, uint64_t to_client) = 0;
+  virtual std::string takeLoginBanner() = 0;  // non-empty once per connection
+  virtual void relayNotice(const std::string& line) = 0;  // refused feature
+};
+
+class RelayChannel {
+ public:
+  enum class Kind { kSession, kDirectTcpip };
+  struct Forward {
+    std::string host;
+    int port = 0;
+    std::string originator;
+    int originator_port = 0;
+  };
+
+  // Takes `down` (an open channel of the client's session) and registers the
+  // relay's callbacks on it.
+  RelayChannel(Kind kind, ssh_channel down, RelayHost& host, Forward forward);
+  ~RelayChannel();  // removes the callbacks, then frees both channels
+  RelayChannel(const RelayChannel&) = delete;
+  RelayChannel& operator=(const RelayChannel&) = delete;
+
+  // The upstream session is ready: open the twin channel and replay requests.
+  void attachUpstream(ssh_session up);
+  // There is no upstream: a session channel tells the client `message` on
+  // stderr and exits 1 once it asks for a shell/exec/subsystem.
+  void fail(const std::string& message);
+  // One line on stderr of a started shell/exec channel (warnings).
+  void notify(const std::string& line);
+  // One line on stderr, then both channels are closed.
+  void shutdown(const std::string& line);
+
+  void pump();
+  bool busy() const;      // waits on an upstream reply: pump after every poll
+  bool finished() const;  // both channels closed by us: safe to delete
+  bool interactive() const { return kind_ == Kind::kSession && shell_ && !down_closed_; }
+
+ private:
+  struct Request {
+    enum Type { kOpen, kStart, kOptional } type;
+    std::function<int(ssh_channel)> send;
+  };
+  struct Control {
+    enum Type { kEof, kExitStatus, kExitSignal, kClose } type = kEof;
+    static Control of(Type t) {
+      Control c;
+      c.type = t;
+      return c;
+    }
+    int status = 0;
+    std::string signal, errmsg, lang;
+    bool core = false;
+  };
+
+  // Callbacks (trampolines in the .cc call these).
+  int onData(ssh_channel ch, const char* data, uint32_t len, bool is_stderr);
+  void onEof(ssh_channel ch);
+  void onClose(ssh_channel ch);
+  void onExitStatus(int status);
+  void onExitSignal(const char* sig, int core, const char* errmsg, const char* lang);
+  void onWontBlock();
+  int onPty(const char* term, int cols, int rows, int px, int py);
+  int onWindowChange(int cols, int rows, int px, int py);
+  int onStart(Request::Type type, std::function<int(ssh_channel)> send, bool shell);
+  int onEnv(const char* name, const char* value);
+  void onSignal(const char* sig);
+  void onAgentRequest();
+  friend struct RelayTrampolines;
+
+  void queue(Request::Type type, std::function<int(ssh_channel)> send);
+  void runRequests();
+  void dropRequests();
+  void writeBanner();
+  void deliverFailure();
+  void drainToSession();
+  void drainToClient(bool is_stderr);
+  uint32_t writeTo(ssh_channel dst, const char* data, uint32_t len, bool is_stderr);
+  void runControls();
+  void closeBoth();
+  void writeLine(const std::string& line);
+  bool canSendUp() const { return up_ != nullptr && started_ && !failed_; }
+
+  Kind kind_;
+  RelayHost& host_;
+  Forward forward_;
+  ssh_channel down_;
+  ssh_channel up_ = nullptr;
+  ssh_channel_callbacks_struct down_cb_{};
+  ssh_channel_callbacks_struct up_cb_{};
+
+  std::deque<Request> requests_;
+  bool up_opening_ = false;
+  bool start_requested_ = false;
+  bool shell_ = false;  // a shell request (not exec/subsystem)
+  bool started_ = false;
+  bool has_pty_ = false;
+  bool failed_ = false;
+  bool failure_delivered_ = false;
+  std::string failure_;
+  std::string banner_;
+
+  // Bytes libssh still holds in the source channel's buffer, per direction.
+  uint32_t pending_up_ = 0;        // client -> session
+  uint32_t pending_down_[2] = {};  // session -> client: stdout, stderr
+  std::deque<Control> to_session_;  // after pending_up_
+  std::deque<Control> to_client_;   // after pending_down_
+  bool down_closed_ = false;
+  bool up_closed_ = false;
+  bool close_up_when_open_ = false;
+};
+
+}  // namespace sandman

@@ -1,0 +1,94 @@
+// SshGateway: Sandman's SSH entry point. `ssh alice@gateway` is routed to
+// Alice's running session: public-key auth against GatewayDirectory, then a
+// libssh client login into the session's sshd, with every channel relayed.
+// One event-loop thread serves all connections (ssh_event, dirty lists,
+// a timer heap). start/stop/endSession are thread-safe; the rest of the
+// public API may be called from any thread after start() returned.
+#pragma once
+
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "gateway/gateway_connection.h"
+#include "gateway/gateway_directory.h"
+#include "gateway/gateway_options.h"
+#include "gateway/preauth_limits.h"
+
+namespace sandman {
+
+class SshGateway final : private GatewayLoop {
+ public:
+  using Options = GatewayOptions;
+
+  SshGateway(Options options, GatewayDirectory& directory, const Clock& clock);
+  ~SshGateway() override;  // stops
+  SshGateway(const SshGateway&) = delete;
+  SshGateway& operator=(const SshGateway&) = delete;
+
+  // Loads or creates the host key, binds (port 0: the kernel picks; see
+  // boundPort) and starts the event-loop thread.
+  Status start();
+  // Closes every connection and joins the thread. Idempotent.
+  void stop();
+  int boundPort() const { return bound_port_; }
+  std::string hostPublicKey() const { return host_public_key_; }
+  // Called by core when a session ends: each connection of that session gets
+  // one line on stderr and is closed.
+  void endSession(const std::string& session_id, const std::string& reason);
+
+ private:
+  void markDirty(uint64_t id) override;
+  void wakeAt(uint64_t id, TimePoint when) override;
+
+  static int onAcceptReady(socket_t fd, int revents, void* self);
+  static int onWake(socket_t fd, int revents, void* self);
+  void run();
+  void acceptOne();
+  void refuseAtAccept(ssh_session s, const std::string& source, const std::string& why);
+  void runCommands();
+  void runTimers();
+  void pumpDirty();
+  void sweep();
+  int pollTimeoutMs() const;
+
+  Options options_;
+  GatewayDirectory& directory_;
+  const Clock& clock_;
+  PreauthLimits limits_;
+  std::string host_public_key_;
+  int bound_port_ = 0;
+
+  ssh_bind bind_ = nullptr;
+  ssh_event event_ = nullptr;
+  int wake_fd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<GatewayContext> ctx_;
+
+  std::mutex mu_;
+  std::vector<std::pair<std::string, std::string>> ended_sessions_;  // GUARDED_BY(mu_)
+
+  // Event-loop thread only.
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, std::unique_ptr<GatewayConnection>> connections_;
+  std::vector<uint64_t> dirty_;   // pump now
+  std::vector<uint64_t> polled_;  // pump after the next poll (waiting on a peer)
+  using Timer = std::pair<TimePoint, uint64_t>;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_;
+  TimePoint last_sweep_{};
+};
+
+}  // namespace sandman

@@ -1,0 +1,454 @@
+// SshGateway end to end: a real OpenSSH sshd as the "session", the gateway on
+// port 0 in front of it, and the real ssh / scp / sftp clients as children.
+// The directory is a recording fake; everything runs on loopback.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <algorithm>
+#include <vector>
+
+#include "gateway/ssh_gateway.h"
+#include "ssh/keys.h"
+
+namespace sandman {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using std::chrono::steady_clock;
+
+class RecordingDirectory final : public GatewayDirectory {
+ public:
+  Result<GatewayRoute> route(const std::string& user) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = routes.find(user);
+    if (it == routes.end()) return notFound("no session for " + user);
+    return it->second;
+  }
+  Result<std::vector<std::string>> authorizedKeys(const std::string& user) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++key_lookups[user];
+    return keys[user];
+  }
+  Result<int64_t> connectionStarted(const ConnectionRecord& c) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    started.push_back(c);
+    return static_cast<int64_t>(started.size());
+  }
+  Status connectionEnded(int64_t id, const ConnectionRecord& c) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ConnectionRecord r = c;
+    r.id = id;
+    ended.push_back(r);
+    return Status();
+  }
+  std::vector<ConnectionRecord> endedCopy() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ended;
+  }
+  std::vector<ConnectionRecord> startedCopy() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return started;
+  }
+  void setRoute(const std::string& user, GatewayRoute r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    routes[user] = std::move(r);
+  }
+
+  std::map<std::string, GatewayRoute> routes;  // set before start
+  std::map<std::string, std::vector<std::string>> keys;
+  std::map<std::string, int> key_lookups;
+
+ private:
+  std::mutex mu_;
+  std::vector<ConnectionRecord> started;
+  std::vector<ConnectionRecord> ended;
+};
+
+int freeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+int connectLoopback(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void writeFile(const fs::path& p, const std::string& text) {
+  std::ofstream(p, std::ios::binary) << text;
+  chmod(p.c_str(), 0600);
+}
+
+std::string readFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct CmdResult {
+  int rc = -1;
+  std::string out, err;
+  double seconds = 0;
+};
+
+class GatewayRelayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("sandman-gw-" + std::to_string(getpid()) + "-" +
+                                        std::to_string(steady_clock::now().time_since_epoch().count()));
+    fs::create_directories(dir_);
+    user_ = getpwuid(getuid())->pw_name;
+    auto host = generateEd25519("sshd-host");
+    auto upstream = generateEd25519("gateway-upstream");
+    auto client = generateEd25519("client");
+    auto wrong = generateEd25519("wrong");
+    ASSERT_TRUE(host.ok() && upstream.ok() && client.ok() && wrong.ok());
+    host_pub_ = host->public_line;
+    writeFile(dir_ / "sshd_host_key", host->private_openssh);
+    writeFile(dir_ / "authorized_keys", upstream->public_line + "\n");
+    writeFile(dir_ / "client_key", client->private_openssh);
+    writeFile(dir_ / "wrong_key", wrong->private_openssh);
+    writeFile(dir_ / "upstream_key", upstream->private_openssh);
+    startSshd();
+    if (HasFatalFailure()) return;
+
+    GatewayRoute r;
+    r.session_id = "s-1";
+    r.upstream_port = sshd_port_;
+    r.upstream_host_key = host->public_line;
+    r.upstream_private_key = upstream->private_openssh;
+    r.upstream_user = user_;
+    r.expires_at = std::chrono::system_clock::now() + 2h;
+    directory_.routes["alice"] = r;
+    GatewayRoute bad = r;
+    bad.session_id = "s-2";
+    bad.upstream_host_key = wrong->public_line;
+    directory_.routes["carol"] = bad;
+    for (const char* u : {"alice", "bob", "carol", "mallory"}) directory_.keys[u] = {client->public_line};
+
+    SshGateway::Options o;
+    o.bind = "127.0.0.1";
+    o.port = 0;
+    o.host_key_path = (dir_ / "gateway_host_key").string();
+    o.login_grace = 3s;
+    o.block_after_failures = 10;
+    o.block_for = 60s;
+    gateway_ = std::make_unique<SshGateway>(o, directory_, clock_);
+    Status s = gateway_->start();
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    ASSERT_GT(gateway_->boundPort(), 0);
+  }
+
+  void TearDown() override {
+    if (gateway_) gateway_->stop();
+    if (sshd_pid_ > 0) {
+      kill(sshd_pid_, SIGTERM);
+      waitpid(sshd_pid_, nullptr, 0);
+    }
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  void startSshd() {
+    fs::create_directories("/run/sshd");
+    sshd_port_ = freeLoopbackPort();
+    std::ostringstream cfg;
+    cfg << "ListenAddress 127.0.0.1\nPort " << sshd_port_ << "\nHostKey " << (dir_ / "sshd_host_key").string()
+        << "\nAuthorizedKeysFile " << (dir_ / "authorized_keys").string()
+        << "\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no"
+        << "\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\nPidFile none\nAllowTcpForwarding yes\n";
+    writeFile(dir_ / "sshd_config", cfg.str());
+    sshd_pid_ = fork();
+    if (sshd_pid_ == 0) {
+      std::string log = (dir_ / "sshd.log").string();
+      freopen(log.c_str(), "w", stderr);
+      execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-e", "-f", (dir_ / "sshd_config").c_str(), nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 100; ++i) {
+      int fd = connectLoopback(sshd_port_);
+      if (fd >= 0) {
+        close(fd);
+        return;
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    FAIL() << "sshd did not start: " << readFile(dir_ / "sshd.log");
+  }
+
+  std::string sshOpts(const std::string& key = "client_key") const {
+    return "-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -F /dev/null "
+           "-o LogLevel=ERROR -i " + (dir_ / key).string();
+  }
+  std::string ssh(const std::string& user, const std::string& extra = "", const std::string& key = "client_key") {
+    return "ssh " + sshOpts(key) + " -p " + std::to_string(gateway_->boundPort()) + " " + extra + " " + user +
+           "@127.0.0.1";
+  }
+
+  // Runs `cmd` through sh with stdout/stderr captured in files.
+  CmdResult run(const std::string& cmd, int timeout_s = 60) {
+    static int n = 0;
+    std::string tag = std::to_string(++n);
+    fs::path out = dir_ / ("out" + tag), err = dir_ / ("err" + tag);
+    std::string full = "timeout " + std::to_string(timeout_s) + " sh -c '" + cmd + "' >" + out.string() +
+                       " 2>" + err.string() + " </dev/null";
+    auto t0 = steady_clock::now();
+    int st = std::system(full.c_str());
+    CmdResult r;
+    r.seconds = std::chrono::duration<double>(steady_clock::now() - t0).count();
+    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    r.out = readFile(out);
+    r.err = readFile(err);
+    return r;
+  }
+
+  fs::path dir_;
+  std::string user_;
+  std::string host_pub_;
+  int sshd_port_ = 0;
+  pid_t sshd_pid_ = -1;
+  RecordingDirectory directory_;
+  SystemClock clock_;
+  std::unique_ptr<SshGateway> gateway_;
+};
+
+TEST_F(GatewayRelayTest, ExecKeepsExitStatusAndSeparatesStderr) {
+  CmdResult r = run(ssh("alice") + " \"echo out; echo err >&2; exit 7\"");
+  EXPECT_EQ(r.rc, 7) << r.err;
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n") << "exec stderr passes through unchanged, with no banner";
+  // The login and its end are recorded with the bytes relayed.
+  std::this_thread::sleep_for(500ms);
+  auto ended = directory_.endedCopy();
+  ASSERT_FALSE(ended.empty());
+  EXPECT_EQ(ended.back().user_id, "alice");
+  EXPECT_EQ(ended.back().session_id, "s-1");
+  EXPECT_EQ(ended.back().outcome, "closed");
+  EXPECT_GE(ended.back().bytes_out, 4u);
+  EXPECT_TRUE(ended.back().ended_at.has_value());
+}
+
+TEST_F(GatewayRelayTest, EightMegabytesOfStdoutArriveIntact) {
+  CmdResult mk = run("head -c 8388608 /dev/urandom > " + (dir_ / "big").string());
+  ASSERT_EQ(mk.rc, 0);
+  CmdResult r = run(ssh("alice") + " cat " + (dir_ / "big").string() + " > " + (dir_ / "big.copy").string());
+  EXPECT_EQ(r.rc, 0) << r.err;
+  CmdResult cmp = run("cmp " + (dir_ / "big").string() + " " + (dir_ / "big.copy").string());
+  EXPECT_EQ(cmp.rc, 0) << cmp.out << cmp.err;
+}
+
+TEST_F(GatewayRelayTest, ForcedTtyGetsAPseudoTerminal) {
+  CmdResult r = run(ssh("alice", "-tt") + " tty");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("/dev/pts/"), std::string::npos) << r.out;
+}
+
+TEST_F(GatewayRelayTest, ShellLoginShowsTheBannerOnce) {
+  CmdResult r = run("echo \"echo in-shell; exit 3\" | " + ssh("alice", "-tt"));
+  EXPECT_EQ(r.rc, 3) << r.err;
+  std::string both = r.out + r.err;
+  EXPECT_NE(both.find("sandman: session s-1, GPU none, 120 min left"), std::string::npos) << both;
+  EXPECT_NE(both.find("in-shell"), std::string::npos) << both;
+}
+
+TEST_F(GatewayRelayTest, ScpBothWaysAndSftpGetKeepChecksums) {
+  std::string src = (dir_ / "file16").string();
+  ASSERT_EQ(run("head -c 16777216 /dev/urandom > " + src).rc, 0);
+  std::string port = std::to_string(gateway_->boundPort());
+  std::string base = sshOpts() + " -P " + port;
+  CmdResult up = run("scp " + base + " " + src + " alice@127.0.0.1:" + (dir_ / "up").string());
+  EXPECT_EQ(up.rc, 0) << up.err;
+  CmdResult down = run("scp " + base + " alice@127.0.0.1:" + src + " " + (dir_ / "down").string());
+  EXPECT_EQ(down.rc, 0) << down.err;
+  CmdResult legacy = run("scp -O " + base + " alice@127.0.0.1:" + src + " " + (dir_ / "legacy").string());
+  EXPECT_EQ(legacy.rc, 0) << legacy.err;
+  writeFile(dir_ / "batch", "get " + src + " " + (dir_ / "sftp").string() + "\n");
+  CmdResult sftp = run("sftp " + base + " -b " + (dir_ / "batch").string() + " alice@127.0.0.1");
+  EXPECT_EQ(sftp.rc, 0) << sftp.err;
+  for (const char* copy : {"up", "down", "legacy", "sftp"}) {
+    EXPECT_EQ(run("cmp " + src + " " + (dir_ / copy).string()).rc, 0) << copy;
+  }
+}
+
+TEST_F(GatewayRelayTest, LocalForwardReachesALoopbackEchoServer) {
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len);
+  listen(lfd, 4);
+  int echo_port = ntohs(a.sin_port);
+  std::thread echo([lfd] {
+    int c = accept(lfd, nullptr, nullptr);
+    char buf[4096];
+    ssize_t n;
+    while (c >= 0 && (n = read(c, buf, sizeof buf)) > 0) (void)!write(c, buf, static_cast<size_t>(n));
+    if (c >= 0) close(c);
+  });
+  int local = freeLoopbackPort();
+  std::string fwd = "-L " + std::to_string(local) + ":127.0.0.1:" + std::to_string(echo_port);
+  std::thread client([&] { run(ssh("alice", fwd) + " sleep 4", 20); });
+  int fd = -1;
+  for (int i = 0; i < 60 && fd < 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+    fd = connectLoopback(local);
+  }
+  ASSERT_GE(fd, 0);
+  const std::string msg = "hello through the gateway";
+  ASSERT_EQ(write(fd, msg.data(), msg.size()), static_cast<ssize_t>(msg.size()));
+  std::string got;
+  char buf[256];
+  while (got.size() < msg.size()) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  EXPECT_EQ(got, msg);
+  client.join();
+  shutdown(lfd, SHUT_RDWR);
+  close(lfd);
+  echo.join();
+}
+
+TEST_F(GatewayRelayTest, UserWithoutSessionGetsMessageAndStatusOne) {
+  CmdResult r = run(ssh("bob") + " true", 10);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_LT(r.seconds, 5.0);
+  EXPECT_NE(r.err.find("sandman: no active session for bob; ask your admin or run: "
+                       "sandman sessions create --user bob"),
+            std::string::npos)
+      << r.err;
+  std::this_thread::sleep_for(300ms);
+  bool recorded = false;
+  for (const auto& c : directory_.endedCopy()) recorded |= c.user_id == "bob" && c.outcome == "refused";
+  EXPECT_TRUE(recorded);
+}
+
+TEST_F(GatewayRelayTest, WrongKeyAndInvalidUserNameAreRefused) {
+  CmdResult wrong = run(ssh("alice", "", "wrong_key") + " true", 10);
+  EXPECT_EQ(wrong.rc, 255);
+  EXPECT_NE(wrong.err.find("Permission denied"), std::string::npos) << wrong.err;
+  CmdResult invalid = run(ssh("Robert.Tables") + " true", 10);
+  EXPECT_EQ(invalid.rc, 255);
+  EXPECT_EQ(directory_.key_lookups.count("Robert.Tables"), 0u);
+}
+
+TEST_F(GatewayRelayTest, UpstreamHostKeyMismatchIsRefused) {
+  CmdResult r = run(ssh("carol") + " echo should-not-run", 10);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("host key does not match"), std::string::npos) << r.err;
+}
+
+TEST_F(GatewayRelayTest, EndSessionClosesAnOpenConnectionWithTheReason) {
+  CmdResult r;
+  std::thread client([&] { r = run(ssh("alice") + " sleep 30", 40); });
+  auto deadline = steady_clock::now() + 10s;
+  while (directory_.startedCopy().empty() && steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+  std::this_thread::sleep_for(500ms);  // the upstream login and exec
+  auto t0 = steady_clock::now();
+  gateway_->endSession("s-1", "session deleted by admin");
+  client.join();
+  double took = std::chrono::duration<double>(steady_clock::now() - t0).count();
+  EXPECT_LT(took, 2.0);
+  EXPECT_NE(r.err.find("session deleted by admin"), std::string::npos) << r.err;
+}
+
+TEST_F(GatewayRelayTest, GarbageAndTruncatedBannersDoNotStallOthers) {
+  int garbage = connectLoopback(gateway_->boundPort());
+  ASSERT_GE(garbage, 0);
+  std::string junk(8192, '\0');
+  for (size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<char>((i * 7919u) ^ 0x5a);
+  (void)!write(garbage, junk.data(), junk.size());
+  int truncated = connectLoopback(gateway_->boundPort());
+  ASSERT_GE(truncated, 0);
+  (void)!write(truncated, "SSH-2.0-Trunc", 13);
+  int bad_packet = connectLoopback(gateway_->boundPort());
+  std::string hello = "SSH-2.0-OpenSSH_9.2\r\n";
+  hello += std::string("\x00\x00\xff\xff\x10", 5) + junk.substr(0, 100);
+  (void)!write(bad_packet, hello.data(), hello.size());
+  CmdResult r = run(ssh("alice") + " echo still-serving", 10);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "still-serving\n");
+  close(garbage);
+  close(truncated);
+  close(bad_packet);
+}
+
+TEST_F(GatewayRelayTest, BruteForceBurstBlocksTheSourceAndOthersAreServed) {
+  // A user name of its own: failures also block the name they target.
+  std::string cmd = "for i in $(seq 30); do " + ssh("mallory", "-b 127.0.0.2", "wrong_key") +
+                    " true; done; exit 0";
+  CmdResult burst = run(cmd, 120);
+  EXPECT_EQ(burst.rc, 0);
+  std::this_thread::sleep_for(300ms);
+  int blocked = 0;
+  for (const auto& c : directory_.endedCopy()) {
+    if (c.source.rfind("127.0.0.2:", 0) == 0 && c.outcome == "refused" &&
+        c.reason.find("blocked") != std::string::npos) {
+      ++blocked;
+    }
+  }
+  EXPECT_GE(blocked, 15);
+  // The named user is blocked too, from any address.
+  CmdResult named = run(ssh("mallory") + " true", 10);
+  EXPECT_EQ(named.rc, 255);
+  CmdResult ok = run(ssh("alice") + " echo served", 10);
+  EXPECT_EQ(ok.rc, 0) << ok.err;
+  EXPECT_EQ(ok.out, "served\n");
+}
+
+TEST_F(GatewayRelayTest, HostKeyIsKeptAcrossRestarts) {
+  std::string before = gateway_->hostPublicKey();
+  struct stat st{};
+  ASSERT_EQ(stat((dir_ / "gateway_host_key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  gateway_->stop();
+  SshGateway::Options o;
+  o.bind = "127.0.0.1";
+  o.port = 0;
+  o.host_key_path = (dir_ / "gateway_host_key").string();
+  gateway_ = std::make_unique<SshGateway>(o, directory_, clock_);
+  ASSERT_TRUE(gateway_->start().ok());
+  EXPECT_EQ(gateway_->hostPublicKey(), before);
+  EXPECT_EQ(before.rfind("ssh-ed25519 ", 0), 0u);
+}
+
+}  // namespace
+}  // namespace sandman
