@@ -148,7 +148,7 @@ void RelayChannel::shutdown(const std::string& line) {
 
 int RelayChannel::onData(ssh_channel ch, const char* data, uint32_t len, bool is_stderr) {
   if (ch == down_) {
-    if (!canSendUp() || pending_up_ > 0) {
+    if (!canSendUp()) {
       pending_up_ = failed_ ? 0 : len;
       return failed_ ? static_cast<int>(len) : 0;  // a failed relay discards input
     }

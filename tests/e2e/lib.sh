@@ -325,6 +325,16 @@ sshc() {
   ssh "${SSH_OPTS[@]}" -i "$k" -p "$p" "$u@127.0.0.1" "$@" </dev/null
 }
 
+# sshg USER KEY [ssh options...] [cmd...]: the same through the SSH gateway ($GW_PORT, routed by
+# USER), bounded by `timeout ${SSHG_TIMEOUT:-120}` (status 124 when it ran out). stdin is the
+# caller's (give </dev/null where nothing should be read). For a background client whose pid goes
+# into BG_PIDS, run ssh itself: ssh "${SSH_OPTS[@]}" -p "$GW_PORT" ... &
+sshg() {
+  local u=$1 k=$2
+  shift 2
+  timeout "${SSHG_TIMEOUT:-120}" ssh "${SSH_OPTS[@]}" -i "$k" -p "$GW_PORT" "$u@127.0.0.1" "$@"
+}
+
 # scpc PORT KEY SRC DST
 scpc() {
   local p=$1 k=$2
