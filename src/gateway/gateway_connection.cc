@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "gateway/user_name.h"
+#include "ssh/libssh_keys.h"
 
 namespace sandman {
 namespace {
@@ -16,18 +17,6 @@ namespace {
 constexpr Millis kUpstreamTimeout{15000};
 constexpr Millis kCloseGrace{3000};
 
-ssh_key parseAuthorizedLine(const std::string& line) {
-  size_t sp = line.find(' ');
-  if (sp == std::string::npos) return nullptr;
-  std::string type = line.substr(0, sp);
-  std::string rest = line.substr(sp + 1);
-  std::string b64 = rest.substr(0, rest.find(' '));
-  ssh_key key = nullptr;
-  if (ssh_pki_import_pubkey_base64(b64.c_str(), ssh_key_type_from_name(type.c_str()), &key) != SSH_OK) {
-    return nullptr;
-  }
-  return key;
-}
 
 }  // namespace
 
@@ -83,7 +72,7 @@ bool GatewayConnection::keyAuthorized(const std::string& user, ssh_key key) {
     auto lines = ctx_.directory.authorizedKeys(user);
     if (lines.ok()) {
       for (const std::string& line : *lines) {
-        if (ssh_key k = parseAuthorizedLine(line)) keys_.push_back(k);
+        if (ssh_key k = importPublicKeyLine(line)) keys_.push_back(k);
       }
     }
   }

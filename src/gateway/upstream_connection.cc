@@ -1,4 +1,5 @@
 #include "gateway/upstream_connection.h"
+#include "ssh/libssh_keys.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,19 +10,6 @@
 namespace sandman {
 namespace {
 
-// "ssh-ed25519 AAAA... [comment]" -> key; nullptr when malformed.
-ssh_key parsePublicLine(const std::string& line) {
-  size_t sp = line.find(' ');
-  if (sp == std::string::npos) return nullptr;
-  std::string type = line.substr(0, sp);
-  std::string rest = line.substr(sp + 1);
-  std::string b64 = rest.substr(0, rest.find(' '));
-  ssh_key key = nullptr;
-  if (ssh_pki_import_pubkey_base64(b64.c_str(), ssh_key_type_from_name(type.c_str()), &key) != SSH_OK) {
-    return nullptr;
-  }
-  return key;
-}
 
 // Host key algorithms that make the sshd present the pinned key's type.
 const char* hostKeyAlgorithms(ssh_key pinned) {
@@ -37,7 +25,7 @@ const char* hostKeyAlgorithms(ssh_key pinned) {
 }  // namespace
 
 UpstreamConnection::UpstreamConnection(const GatewayRoute& route, ssh_event event) : event_(event) {
-  pinned_ = parsePublicLine(route.upstream_host_key);
+  pinned_ = importPublicKeyLine(route.upstream_host_key);
   if (pinned_ == nullptr) {
     failWith("sandman: the session's host key is not known", "bad pinned host key");
     return;
