@@ -279,6 +279,8 @@ void SessionManager::fail(Session& s, const std::string& reason) {
 // then records its final status. On a Docker error the session stays
 // `stopping` and reconcile() retries.
 void SessionManager::finishEnded(Session& s, SessionStatus final_status, const std::string& reason) {
+  // First, so gateway users read why (e.g. "deleted") before their sshd goes away.
+  if (on_end_) on_end_(s.id, reason);
   if (!s.container_id.empty()) {
     if (auto st = runtime_.removeContainer(s.container_id); !st.ok()) {
       logError("container removal failed; will retry", {{"session", s.id}, {"error", st.error().message}});
@@ -287,7 +289,6 @@ void SessionManager::finishEnded(Session& s, SessionStatus final_status, const s
   }
   (void)sshd_files_.remove(s.id);
   keyring_.remove(s.id);
-  if (on_end_) on_end_(s.id, reason);
   if (auto st = gpus_.release(s); !st.ok()) {
     // The session still ends; reconcile() destroys the instance later.
     logError("MIG instance not destroyed; will retry", {{"session", s.id}, {"error", st.error().message}});
