@@ -370,7 +370,28 @@ void GatewayConnection::checkAlive() {
   }
   if (upstream_ && upstream_->state() == UpstreamConnection::State::kReady && !upstream_->alive()) {
     endWith("the session's ssh server went away");
+    return;
   }
+  nudgeAfterTraffic();
+}
+
+// Known libssh-relay stall: a bulk upload can stop with both windows shut
+// and nothing left for poll() to report, until the next packet from the
+// session's sshd (its keepalive, up to 30 s later) restarts it. For two
+// seconds after traffic stops, each sweep sends a keepalive both ways; the
+// replies are that packet. Idle connections are never touched.
+void GatewayConnection::nudgeAfterTraffic() {
+  const uint64_t total = bytes_in_ + bytes_out_;
+  const TimePoint now = ctx_.clock.now();
+  if (total != swept_bytes_) {
+    swept_bytes_ = total;
+    last_traffic_ = now;
+    return;
+  }
+  if (!upstream_ || upstream_->state() != UpstreamConnection::State::kReady || swept_bytes_ == 0) return;
+  if (now - last_traffic_ > std::chrono::seconds(2)) return;
+  ssh_send_keepalive(upstream_->session());
+  ssh_send_keepalive(down_);
 }
 
 void GatewayConnection::finish(const std::string& outcome, const std::string& reason) {

@@ -106,7 +106,10 @@ class GatewayConnection final : public RelayHost {
   std::string failure_;  // set when logged in without a usable session
   std::unique_ptr<UpstreamConnection> upstream_;
   std::optional<int64_t> record_id_;
+  void nudgeAfterTraffic();
   uint64_t bytes_in_ = 0, bytes_out_ = 0;
+  uint64_t swept_bytes_ = 0;  // bytes_in_ + bytes_out_ at the last sweep
+  TimePoint last_traffic_{};
   std::vector<std::unique_ptr<RelayChannel>> relays_;
   bool banner_taken_ = false;
   std::vector<std::string> notices_;

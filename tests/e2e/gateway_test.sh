@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # e2e: the built-in SSH gateway (`ssh <user>@127.0.0.1 -p $GW_PORT`) with the real OpenSSH client against
 # the running daemon and real session containers: host key kept across a restart, no-session message,
-# interactive pty shell (banner, exit status), window change, exec with 8 MB stdout and separate stderr,
-# scp both ways and sftp (64 MB, checksums), rsync, ssh -L, wrong key, registered user keys,
-# a session deleted under an open connection (closed with the reason; other users unaffected),
-# pre-auth garbage and stalled handshakes, a brute-force burst, and the connection records.
+# interactive pty shell (banner, exit status), env/keepalive/exit-signal relay, -R refused with a
+# message, no agent forwarding, window change, exec with 8 MB stdout and separate stderr, scp both ways,
+# sftp and a 'cat > file' upload (64 MB, checksums, each within E2E_GW_XFER_MAX s), rsync, ssh -L,
+# wrong key, registered user keys, a session deleted under an open connection (closed with the reason
+# within 2 s; other users unaffected), pre-auth garbage and stalled handshakes, a brute-force burst,
+# and the connection records.
 # Usage: gateway_test.sh <path-to-sandman>
 #
 # Pre-auth limits are per source address (10 failures block an address for 5 minutes), so every
-# test that fails on purpose in bulk connects from its own loopback address (127.0.0.2-5); the
+# test that fails on purpose in bulk connects from its own loopback address (127.0.0.2-4); the
 # logins that must keep working come from 127.0.0.1, which collects only a few failures here.
 # shellcheck disable=SC2016  # remote commands are single-quoted on purpose: they expand in the session
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
-for t in sftp rsync ssh-keyscan python3 cmp; do
+for t in sftp rsync ssh-keyscan ssh-agent python3 cmp; do
   command -v "$t" >/dev/null 2>&1 || fail "required tool '$t' is not installed (rsync: apt-get install rsync)"
 done
 start_daemon --ttl-max 120
@@ -72,7 +74,7 @@ mkuser UA a
 mkuser UB b
 note "sessions for $UA and $UB"
 create_session "$UA" '"ttl_minutes":10'
-SID_A=$SID KEY_A=$KEY
+SID_A=$SID KEY_A=$KEY PORT_A=$SSH_PORT
 create_session "$UB" '"ttl_minutes":10'
 SID_B=$SID KEY_B=$KEY
 wait_gw "$UA" "$KEY_A" 20 || fail "no gateway login for $UA within 20 s"
@@ -94,6 +96,27 @@ assert_contains "$(<"$T/pty.err")" "sandman: session $SID_A" "login banner"
 banner_lines=$(grep -c 'sandman: session' "$T/pty.err")
 assert_eq "$banner_lines" 1 "banner lines ($(<"$T/pty.err"))"
 assert_match "$(tr -d '\r' <"$T/pty.err")" "sandman: session $SID_A, GPU [^,]+, [0-9]+ min left" "banner format"
+
+# ------------------------------------------------------------------ other relayed requests
+note "env, keepalives, exit signal, -R refused with a message, no agent forwarding"
+assert_eq "$(sshg "$UA" "$KEY_A" -o SetEnv="LC_E2E=v$RUN" 'echo "[$LC_E2E]"' </dev/null)" "[v$RUN]" "env request (SetEnv LC_*)"
+# the client gives up after 2 unanswered keepalives (2 s): the gateway must answer them
+assert_eq "$(sshg "$UA" "$KEY_A" -o ServerAliveInterval=1 -o ServerAliveCountMax=2 'sleep 4; echo kept' </dev/null 2>&1)" \
+  kept "a 4 s exec with 1 s client keepalives"
+sshc "$PORT_A" "$UA" "$KEY_A" 'kill -TERM $$' >/dev/null 2>&1
+direct_rc=$?
+sshg "$UA" "$KEY_A" 'kill -TERM $$' </dev/null >/dev/null 2>&1
+assert_eq "$?" "$direct_rc" "exit status of a command killed by SIGTERM (gateway vs direct)"
+sshg "$UA" "$KEY_A" -tt -R 0:127.0.0.1:9 <<<'exit 0' >/dev/null 2>"$T/r.err"
+assert_contains "$(<"$T/r.err")" "sandman: remote port forwarding (-R) is not available" "-R refused with a message"
+eval "$(ssh-agent -s)" >/dev/null || fail "ssh-agent"
+AGENT_PID=$SSH_AGENT_PID
+BG_PIDS+=("$AGENT_PID")
+out=$(sshg "$UA" "$KEY_A" -o ForwardAgent=yes -o IdentityAgent="$SSH_AUTH_SOCK" \
+  'echo "agent=[${SSH_AUTH_SOCK:-}]"' </dev/null 2>/dev/null)
+assert_eq "$out" "agent=[]" "agent forwarding is not relayed"
+kill "$AGENT_PID" 2>/dev/null
+unset SSH_AUTH_SOCK SSH_AGENT_PID
 
 # ------------------------------------------------------------------ window change
 note "pty size and window change (python pty: 30x100, then resized to 40x120)"
@@ -167,15 +190,32 @@ cmp -s "$T/in3" "$T/in3.back" || fail "3 MB through 'cat' came back changed"
 
 # ------------------------------------------------------------------ scp / sftp 64 MB
 note "scp up (sftp protocol), scp down (legacy scp protocol), sftp get: 64 MB, checksums"
+# Each transfer takes well under 5 s here; XFER_MAX catches a relay that stalls (waits for an
+# unrelated packet, e.g. the session sshd's 30 s keepalive, to move again) instead of only
+# being slow.
+XFER_MAX=${E2E_GW_XFER_MAX:-25}
+timed() { # WHAT CMD...: runs CMD (bounded by 120 s); fails when it fails or takes over XFER_MAX s
+  local what=$1 t0 dt
+  shift
+  t0=$(now)
+  timeout 120 "$@" || fail "$what through the gateway (status $?)"
+  dt=$(fsub "$(now)" "$t0")
+  fle "$dt" "$XFER_MAX" || fail "$what through the gateway took $dt s (> $XFER_MAX s: the relay stalled)"
+  note "  $what: $dt s"
+}
 head -c 67108864 /dev/urandom >"$T/f64" || fail "making the 64 MB file"
 sum64=$(local_sha "$T/f64")
-timeout 120 scp -q "${SSH_OPTS[@]}" -i "$KEY_A" -P "$GW_PORT" "$T/f64" "$UA@127.0.0.1:/workspace/f64" || fail "scp up through the gateway"
+timed "scp up" scp -q "${SSH_OPTS[@]}" -i "$KEY_A" -P "$GW_PORT" "$T/f64" "$UA@127.0.0.1:/workspace/f64"
 assert_eq "$(remote_sha "$UA" "$KEY_A" /workspace/f64)" "$sum64" "sha256 in the session after scp up"
-timeout 120 scp -q -O "${SSH_OPTS[@]}" -i "$KEY_A" -P "$GW_PORT" "$UA@127.0.0.1:/workspace/f64" "$T/f64.scp" || fail "scp -O down through the gateway"
+timed "scp -O down" scp -q -O "${SSH_OPTS[@]}" -i "$KEY_A" -P "$GW_PORT" "$UA@127.0.0.1:/workspace/f64" "$T/f64.scp"
 assert_eq "$(local_sha "$T/f64.scp")" "$sum64" "sha256 after scp -O down"
-printf 'get /workspace/f64 %s\n' "$T/f64.sftp" |
-  timeout 120 sftp -q -b - "${SSH_OPTS[@]}" -i "$KEY_A" -P "$GW_PORT" "$UA@127.0.0.1" >/dev/null || fail "sftp get through the gateway"
+printf 'get /workspace/f64 %s\n' "$T/f64.sftp" >"$T/sftp.batch"
+timed "sftp get" sftp -q -b "$T/sftp.batch" "${SSH_OPTS[@]}" -i "$KEY_A" -P "$GW_PORT" "$UA@127.0.0.1"
 assert_eq "$(local_sha "$T/f64.sftp")" "$sum64" "sha256 after sftp get"
+# an upload as a plain exec, too (the direction a stalled relay has been seen to hang in)
+timed "64 MB into 'cat > file'" sh -c 'ssh "$@" "cat > /workspace/f64.cat" <"$0"' "$T/f64" \
+  "${SSH_OPTS[@]}" -i "$KEY_A" -p "$GW_PORT" "$UA@127.0.0.1"
+assert_eq "$(remote_sha "$UA" "$KEY_A" /workspace/f64.cat)" "$sum64" "sha256 after 64 MB into 'cat > file'"
 rm -f "$T/f64.scp" "$T/f64.sftp"
 
 # ------------------------------------------------------------------ rsync
