@@ -7,6 +7,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssh-dev libsqlite3-dev nlohmann-json3-dev libcpp-httplib-dev
   libspdlog-dev libcli11-dev libssl-dev googletest libgtest-dev libgmock-dev
   docker.io debootstrap openssh-client openssh-server curl jq python3 sqlite3 procps
+  prometheus prometheus-alertmanager
 )
 
 need_root() {

@@ -5,21 +5,27 @@
 #include <set>
 
 #include "api/gpu_json.h"
+#include "api/http_util.h"
 #include "api/token_auth.h"
 #include "common/log.h"
 #include "core/validation.h"
 
 namespace sandman {
-namespace {
 
-using nlohmann::json;
-
-void sendJson(httplib::Response& res, int status, const json& body) {
+void sendJson(httplib::Response& res, int status, const nlohmann::json& body) {
   res.status = status;
   res.set_content(body.dump() + "\n", "application/json");
 }
 
 void sendError(httplib::Response& res, const Error& e) { sendJson(res, httpStatus(e.kind), errorJson(e)); }
+
+namespace {
+
+// When this worker thread's current request was routed, for the request
+// duration histogram (httplib runs each request on one pool thread).
+thread_local std::chrono::steady_clock::time_point t_request_start;
+
+using nlohmann::json;
 
 // Path ids are checked before any lookup: "../x" and friends are a 400.
 bool checkSessionId(const std::string& id, httplib::Response& res) {
@@ -44,6 +50,7 @@ ApiServer::ApiServer(ApiOptions options, SessionManager& sessions, UserKeys& use
   server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
   server_->set_payload_max_length(options_.max_body_bytes);
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    t_request_start = std::chrono::steady_clock::now();
     return admissible(req, res) && authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
                                                         : httplib::Server::HandlerResponse::Handled;
   });
@@ -61,7 +68,8 @@ ApiServer::ApiServer(ApiOptions options, SessionManager& sessions, UserKeys& use
     }
     return httplib::Server::HandlerResponse::Handled;
   }));
-  server_->set_logger([](const httplib::Request& req, const httplib::Response& res) {
+  server_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    request_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t_request_start).count());
     logInfo("http", {{"method", req.method}, {"path", req.path}, {"status", std::to_string(res.status)},
                      {"remote", req.remote_addr}});
   });
@@ -69,11 +77,12 @@ ApiServer::ApiServer(ApiOptions options, SessionManager& sessions, UserKeys& use
     sendJson(res, 200, {{"status", "healthy"}, {"service", "gpu-ssh-gateway-orchestrator"}});
   });
   server_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) { readyz(res); });
-  registerRoutes("/api/v1");
-  registerRoutes("");
+  for (const char* prefix : kApiPrefixes) registerRoutes(prefix);
 }
 
 ApiServer::~ApiServer() = default;
+
+void ApiServer::addRoutes(RouteModule& module) { module.registerRoutes(*server_); }
 
 // Runs before any body is read. cpp-httplib applies the 64 KiB limit only to
 // bodies with a Content-Length, so chunked bodies are refused outright.
@@ -86,6 +95,7 @@ bool ApiServer::admissible(const httplib::Request& req, httplib::Response& res) 
 
 bool ApiServer::authorized(const httplib::Request& req, httplib::Response& res) const {
   if (options_.token.empty() || req.path == "/healthz" || req.path == "/readyz") return true;
+  if (!options_.metrics_auth && req.path == "/metrics") return true;
   if (bearerMatches(req.get_header_value("Authorization"), options_.token)) return true;
   res.set_header("WWW-Authenticate", "Bearer");
   sendJson(res, 401, errorJson({ErrorKind::kUnauthorized,

@@ -6,18 +6,14 @@
 #include <memory>
 #include <string>
 
+#include "api/http_util.h"
 #include "api/json_mapping.h"
+#include "common/histogram.h"
 #include "common/result.h"
 #include "core/session_manager.h"
 #include "core/user_keys.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
-
-namespace httplib {
-class Server;
-struct Request;
-struct Response;
-}  // namespace httplib
 
 namespace sandman {
 
@@ -25,12 +21,17 @@ struct ApiOptions {
   std::string token;  // empty: --auth none
   SessionView view;
   size_t max_body_bytes = 64 * 1024;
+  bool metrics_auth = false;  // GET /metrics needs the token too (--metrics-auth)
 };
 
 class ApiServer {
  public:
   ApiServer(ApiOptions options, SessionManager& sessions, UserKeys& user_keys, Runtime& runtime, Store& store);
   ~ApiServer();
+  // Adds a module's routes; call before bind().
+  void addRoutes(RouteModule& module);
+  // Wall time of every request, routed or not (for /metrics).
+  const Histogram& requestSeconds() const { return request_seconds_; }
   // Binds; kUnavailable when the address is taken.
   Status bind(const std::string& host, int port);
   // Serves until stop(); call after bind().
@@ -62,6 +63,7 @@ class ApiServer {
   Runtime& runtime_;
   Store& store_;
   std::unique_ptr<httplib::Server> server_;
+  Histogram request_seconds_{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 };
 
 }  // namespace sandman

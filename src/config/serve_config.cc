@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 
+#include "common/duration.h"
+
 namespace sandman {
 
 void addServeFlags(CLI::App& app, ServeConfig& c) {
@@ -49,6 +51,37 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
       ->envname("SANDMAN_MIG_MODE")->capture_default_str()->check(CLI::IsMember({"static", "dynamic"}));
   flag("--default-mig-profile", c.default_mig_profile, "SANDMAN_DEFAULT_MIG_PROFILE",
        "Slice for requests that name none: a class (3g = 3g.20gb on A100-40GB, 3g.40gb on 80 GB GPUs) or a profile name");
+
+  flag("--telemetry-interval", c.telemetry_interval, "SANDMAN_TELEMETRY_INTERVAL",
+       "How often every GPU and MIG instance is sampled (e.g. 5s, 1s)");
+  flag("--metrics-raw-retention", c.metrics_raw_retention, "SANDMAN_METRICS_RAW_RETENTION",
+       "How long raw telemetry samples are kept in the store");
+  flag("--metrics-retention", c.metrics_retention, "SANDMAN_METRICS_RETENTION",
+       "How long per-minute min/avg/max telemetry is kept in the store");
+  app.add_option("--metrics-auth", c.metrics_auth, "GET /metrics requires the API token too")
+      ->envname("SANDMAN_METRICS_AUTH")->capture_default_str();
+  flag("--gpu-hourly-rates", c.gpu_hourly_rates, "SANDMAN_GPU_HOURLY_RATES",
+       "Price of a whole GPU per hour by model, e.g. A100=2.50,H100=4.00 (a slice costs its share); "
+       "empty: built-in list prices");
+  flag("--alert-rules", c.alert_rules, "SANDMAN_ALERT_RULES",
+       "Alert rule file (JSON, see deploy/alert-rules.json); empty: the built-in rules");
+  flag("--alert-webhook", c.alert_webhook, "SANDMAN_ALERT_WEBHOOK",
+       "URL that receives a JSON POST on every alert state change (retried with back-off)");
+  flag("--alertmanager", c.alertmanager, "SANDMAN_ALERTMANAGER",
+       "Alertmanager base URL (e.g. http://127.0.0.1:9093); firing and resolved alerts are posted to its v2 API");
+  flag("--idle-stop-after", c.idle_stop_after, "SANDMAN_IDLE_STOP_AFTER",
+       "Stop a session idle for this long (no GPU work, no recent SSH traffic); empty: never");
+  flag("--idle-warning", c.idle_warning, "SANDMAN_IDLE_WARNING",
+       "Warn a session's open shells this long before an idle stop");
+  flag("--idle-utilization", c.idle_utilization, "SANDMAN_IDLE_UTILIZATION",
+       "GPU utilisation (%) at or below which a slice with no compute processes counts as idle");
+  flag("--idle-traffic-window", c.idle_traffic_window, "SANDMAN_IDLE_TRAFFIC_WINDOW",
+       "SSH traffic through the gateway this recent keeps a session busy");
+  app.add_option("--auto-extend", c.auto_extend, "Extend busy sessions nearing expiry, in steps, never past --ttl-max")
+      ->envname("SANDMAN_AUTO_EXTEND")->capture_default_str();
+  flag("--auto-extend-step", c.auto_extend_step, "SANDMAN_AUTO_EXTEND_STEP", "Time added by each automatic extension");
+  flag("--auto-extend-before", c.auto_extend_before, "SANDMAN_AUTO_EXTEND_BEFORE",
+       "Extend a busy session once it has less than this left");
 }
 
 Result<int64_t> parseByteSize(const std::string& s) {
@@ -97,6 +130,34 @@ Status finalizeServeConfig(CLI::App& app, ServeConfig& c) {
   }
   if (auto m = parseByteSize(c.memory); !m.ok()) return invalid("--memory: " + m.error().message);
   if (c.cpus < 0 || c.pids_limit < 0) return invalid("--cpus and --pids-limit must not be negative");
+  struct DurationFlag {
+    const char* flag;
+    const std::string& text;
+    Millis& out;
+    Millis min;
+  };
+  const DurationFlag durations[] = {
+      {"--telemetry-interval", c.telemetry_interval, c.telemetry_interval_ms, Millis(100)},
+      {"--metrics-raw-retention", c.metrics_raw_retention, c.metrics_raw_retention_ms, std::chrono::minutes(1)},
+      {"--metrics-retention", c.metrics_retention, c.metrics_retention_ms, std::chrono::minutes(1)},
+      {"--idle-warning", c.idle_warning, c.idle_warning_ms, Millis(0)},
+      {"--idle-traffic-window", c.idle_traffic_window, c.idle_traffic_window_ms, Millis(0)},
+      {"--auto-extend-step", c.auto_extend_step, c.auto_extend_step_ms, Millis(1000)},
+      {"--auto-extend-before", c.auto_extend_before, c.auto_extend_before_ms, Millis(0)},
+  };
+  for (const auto& d : durations) {
+    auto v = parseDuration(d.text);
+    if (!v.ok()) return invalid(std::string(d.flag) + ": " + v.error().message);
+    if (v.value() < d.min) return invalid(std::string(d.flag) + " must be at least " + formatDuration(d.min));
+    d.out = v.value();
+  }
+  if (!c.idle_stop_after.empty()) {
+    auto v = parseDuration(c.idle_stop_after);
+    if (!v.ok()) return invalid("--idle-stop-after: " + v.error().message);
+    if (v.value() < Millis(1000)) return invalid("--idle-stop-after must be at least 1s");
+    c.idle_stop_after_ms = v.value();
+  }
+  if (c.idle_utilization < 0 || c.idle_utilization > 100) return invalid("--idle-utilization must be 0-100");
   if (c.docker_host.rfind("unix://", 0) != 0) {
     return invalid("--docker-host must be a unix:// socket (got '" + c.docker_host + "')");
   }

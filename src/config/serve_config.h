@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/clock.h"
 #include "common/result.h"
 
 namespace sandman {
@@ -41,6 +42,37 @@ struct ServeConfig {
   std::string nvml_library = "libnvidia-ml.so.1";
   std::string mig_mode = "dynamic";  // static | dynamic
   std::string default_mig_profile = "3g";
+
+  // Telemetry, history, /metrics (durations as "5s", "24h", "30d"; parsed into *_ms below).
+  std::string telemetry_interval = "5s";
+  std::string metrics_raw_retention = "24h";
+  std::string metrics_retention = "30d";
+  bool metrics_auth = false;
+  std::string gpu_hourly_rates;  // "A100=2.50,H100=4.00": price of a whole GPU per hour, by model substring
+
+  // Alerts.
+  std::string alert_rules;   // rule file; empty: the built-in defaults
+  std::string alert_webhook;  // URL receiving JSON on every state change
+  std::string alertmanager;   // Alertmanager base URL (its /api/v2/alerts is posted to)
+
+  // Idle policy (both off by default).
+  std::string idle_stop_after;          // empty: never stop idle sessions
+  std::string idle_warning = "10m";     // warn open shells this long before an idle stop
+  double idle_utilization = 5;          // % at or below which a slice without processes is idle
+  std::string idle_traffic_window = "10m";  // SSH traffic this recent counts as busy
+  bool auto_extend = false;
+  std::string auto_extend_step = "30m";  // each automatic extension
+  std::string auto_extend_before = "10m";  // extend a busy session this long before it expires
+
+  // Parsed by finalizeServeConfig.
+  Millis telemetry_interval_ms{5000};
+  Millis metrics_raw_retention_ms{};
+  Millis metrics_retention_ms{};
+  Millis idle_stop_after_ms{0};  // 0: off
+  Millis idle_warning_ms{};
+  Millis idle_traffic_window_ms{};
+  Millis auto_extend_step_ms{};
+  Millis auto_extend_before_ms{};
 };
 
 // Registers the flags on `app` (each with its SANDMAN_ env name).

@@ -53,6 +53,7 @@ SessionManager::SessionManager(SessionSettings settings, Store& store, Runtime& 
       ports_(settings_.ports) {}
 
 Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
+  const auto started = std::chrono::steady_clock::now();
   if (auto s = validateUserId(req.user_id); !s.ok()) return s.error();
   if (auto s = validateTtl(req.ttl.value_or(settings_.ttl_default), settings_.ttl_max); !s.ok()) {
     return s.error();
@@ -105,6 +106,7 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
     return st.error();
   }
   if (auto st = markRunning(s); !st.ok()) return st.error();
+  create_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   logInfo("session running", {{"session", s.id}, {"user", s.user_id}, {"container", s.container_id.substr(0, 12)}});
   out.session = std::move(s);
   return out;
@@ -406,6 +408,7 @@ Status SessionManager::reconcile(ReconcileMode mode) {
       continue;
     }
     logWarn("removing orphan container", {{"container", c.id.substr(0, 12)}, {"session", sid}});
+    countRepair(kOrphanContainer);
     (void)runtime_.removeContainer(c.id);
   }
   for (auto s : active.value()) {
@@ -415,11 +418,14 @@ Status SessionManager::reconcile(ReconcileMode mode) {
       if (mode == ReconcileMode::kPeriodic) continue;  // a create is in flight
       // The daemon died mid-create: nobody is waiting for this session any more.
       if (it != by_session.end()) (void)runtime_.removeContainer(it->second.id);
+      countRepair(kInterruptedCreate);
       fail(s, "daemon restarted while the session was starting");
     } else if (s.status == SessionStatus::kStopping) {
+      countRepair(kInterruptedStop);
       finishEnded(s, SessionStatus::kEnded, s.end_reason.empty() ? "deleted" : s.end_reason);
     } else if (!alive) {
       logWarn("session container gone; ending session", {{"session", s.id}, {"user", s.user_id}});
+      countRepair(kContainerGone);
       (void)stop(s.id, "container gone");
     }
   }
@@ -441,6 +447,7 @@ void SessionManager::reconcileGpus() {
       logWarn("leaked MIG instance not destroyed yet", {{"session", s.id}, {"error", st.error().message}});
       continue;
     }
+    countRepair(kLeakedInstance);
     std::lock_guard lock(transition_mu_);
     (void)store_.updateSession(s);
   }
@@ -449,8 +456,17 @@ void SessionManager::reconcileGpus() {
   if (!gpus.ok() || !active.ok()) return;
   for (const auto& id : gpus_.vanished(active.value(), gpus.value())) {
     logWarn("GPU slice of a running session vanished; ending it", {{"session", id}});
+    countRepair(kVanishedSlice);
     (void)stop(id, "GPU slice gone");
   }
+}
+
+std::map<std::string, uint64_t> SessionManager::reconcileRepairs() const {
+  static constexpr const char* kNames[kRepairKinds] = {"orphan_container", "container_gone", "interrupted_create",
+                                                       "interrupted_stop", "leaked_instance", "vanished_slice"};
+  std::map<std::string, uint64_t> out;
+  for (int i = 0; i < kRepairKinds; ++i) out[kNames[i]] = repairs_[i].load(std::memory_order_relaxed);
+  return out;
 }
 
 void SessionManager::notifySchedule() {

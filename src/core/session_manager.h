@@ -11,7 +11,12 @@
 #include <string>
 #include <vector>
 
+#include <array>
+#include <atomic>
+#include <map>
+
 #include "common/clock.h"
+#include "common/histogram.h"
 #include "common/result.h"
 #include "core/gpu_leases.h"
 #include "core/port_allocator.h"
@@ -96,6 +101,12 @@ class SessionManager {
     on_end_ = std::move(fn);
   }
   const SessionSettings& settings() const { return settings_; }
+  // Seconds from a create request to a session whose sshd answered (successes only).
+  const Histogram& createSeconds() const { return create_seconds_; }
+  // What reconciliation had to repair since start, by kind ("orphan_container",
+  // "container_gone", "interrupted_create", "interrupted_stop",
+  // "leaked_instance", "vanished_slice").
+  std::map<std::string, uint64_t> reconcileRepairs() const;
   const WorkspaceManager& workspaces() const { return workspaces_; }
   const GpuLeases& gpus() const { return gpus_; }
 
@@ -131,6 +142,11 @@ class SessionManager {
   std::function<void()> on_schedule_;
   std::function<void(const std::string&, const std::string&)> on_end_;
   std::mutex transition_mu_;  // serialises read-check-write of a session's status
+  Histogram create_seconds_{0.25, 0.5, 1, 2, 5, 10, 30, 60};
+  enum Repair { kOrphanContainer, kContainerGone, kInterruptedCreate, kInterruptedStop, kLeakedInstance,
+                kVanishedSlice, kRepairKinds };
+  void countRepair(Repair r) { repairs_[r].fetch_add(1, std::memory_order_relaxed); }
+  std::array<std::atomic<uint64_t>, kRepairKinds> repairs_{};
 };
 
 // "s-" followed by 16 random hex digits.

@@ -36,6 +36,11 @@ struct MigInstance {
   int placement_size = 0;
   uint64_t memory_total_mib = 0;
   uint64_t memory_used_mib = 0;
+  // Busy-ness of this instance alone: SM utilisation over the last sample
+  // period where the driver can tell (GPM on Hopper and later), and the CUDA
+  // processes running in it.
+  std::optional<unsigned> utilization_gpu;
+  int compute_processes = 0;
 };
 
 struct GpuTelemetry {
@@ -44,6 +49,7 @@ struct GpuTelemetry {
   std::optional<unsigned> temperature_c;
   std::optional<unsigned> power_usage_mw;
   std::optional<unsigned> power_limit_mw;      // enforced limit
+  int compute_processes = 0;                   // CUDA processes on the whole GPU (all instances)
 };
 
 struct GpuInfo {

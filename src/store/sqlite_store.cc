@@ -94,6 +94,75 @@ CREATE TABLE connections (
 );
 CREATE INDEX connections_by_session ON connections(session_id, started_at);
 )sql"},
+    // Telemetry history: raw samples (kept --metrics-raw-retention) and
+    // per-minute min/avg/max (kept --metrics-retention), per device.
+    {4, R"sql(
+CREATE TABLE gpu_samples (
+  ts                 INTEGER NOT NULL,
+  device             TEXT NOT NULL,
+  gpu_uuid           TEXT NOT NULL,
+  session_id         TEXT NOT NULL DEFAULT '',
+  user_id            TEXT NOT NULL DEFAULT '',
+  utilization        REAL,
+  memory_utilization REAL,
+  temperature        REAL,
+  power_w            REAL,
+  memory_used_mib    INTEGER NOT NULL DEFAULT 0,
+  memory_total_mib   INTEGER NOT NULL DEFAULT 0,
+  processes          INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX gpu_samples_by_device ON gpu_samples(device, ts);
+CREATE INDEX gpu_samples_by_ts ON gpu_samples(ts);
+CREATE TABLE gpu_samples_minute (
+  minute           INTEGER NOT NULL,
+  device           TEXT NOT NULL,
+  gpu_uuid         TEXT NOT NULL,
+  model            TEXT NOT NULL DEFAULT '',
+  profile          TEXT NOT NULL DEFAULT '',
+  session_id       TEXT NOT NULL DEFAULT '',
+  user_id          TEXT NOT NULL DEFAULT '',
+  samples          INTEGER NOT NULL,
+  util_min REAL, util_avg REAL, util_max REAL,
+  temp_min REAL, temp_avg REAL, temp_max REAL,
+  power_min REAL, power_avg REAL, power_max REAL,
+  mem_used_min REAL, mem_used_avg REAL, mem_used_max REAL,
+  PRIMARY KEY (device, minute)
+);
+CREATE INDEX gpu_samples_minute_by_minute ON gpu_samples_minute(minute);
+)sql"},
+    // Alerts: one row per firing episode of a rule on one device (fingerprint).
+    {5, R"sql(
+CREATE TABLE alerts (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  rule        TEXT NOT NULL,
+  severity    TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  labels      TEXT NOT NULL,
+  state       TEXT NOT NULL CHECK (state IN ('pending','firing','resolved')),
+  value       REAL,
+  summary     TEXT NOT NULL DEFAULT '',
+  pending_at  INTEGER NOT NULL,
+  fired_at    INTEGER,
+  resolved_at INTEGER,
+  acked_at    INTEGER,
+  acked_by    TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX alerts_one_open_per_fingerprint ON alerts(fingerprint)
+  WHERE state IN ('pending','firing');
+CREATE INDEX alerts_by_pending ON alerts(pending_at);
+)sql"},
+    // Decisions taken about a session after it started (idle warnings,
+    // idle stops, automatic extensions), newest last.
+    {6, R"sql(
+CREATE TABLE session_events (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  session_id TEXT NOT NULL,
+  at         INTEGER NOT NULL,
+  kind       TEXT NOT NULL,
+  detail     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX session_events_by_session ON session_events(session_id, at);
+)sql"},
 };
 
 constexpr const char* kSessionColumns =
@@ -459,6 +528,22 @@ Result<UserAccount> SqliteStore::getUser(const std::string& user_id) {
   if (!found.ok()) return found.error();
   if (!found->has_value()) return notFound("no user " + user_id);
   return **found;
+}
+
+Result<std::map<std::string, int64_t>> SqliteStore::countSessionsByStatus() {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered.error();
+  Conn c{db_, path_};
+  Stmt st(c, "SELECT status, count(*) FROM sessions GROUP BY status");
+  std::map<std::string, int64_t> out;
+  while (true) {
+    auto row = st.next("count sessions by status");
+    if (!row.ok()) return row.error();
+    if (!row.value()) break;
+    out[st.textAt(0)] = st.int64At(1);
+  }
+  return out;
 }
 
 Status SqliteStore::ping() {

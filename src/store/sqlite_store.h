@@ -36,6 +36,7 @@ class SqliteStore final : public Store {
   Result<std::vector<Session>> activeSessions() override;  // oldest first
   Status updateSession(const Session& s) override;
   Result<UserAccount> getUser(const std::string& user_id) override;
+  Result<std::map<std::string, int64_t>> countSessionsByStatus() override;
   Status ping() override;
 
   // sqlite_store_records.cc

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -47,6 +48,8 @@ class Store {
   // end_reason, gpu_uuid, gpu).
   virtual Status updateSession(const Session& s) = 0;
   virtual Result<UserAccount> getUser(const std::string& user_id) = 0;
+  // Number of sessions in each status that has any ("running" -> 3).
+  virtual Result<std::map<std::string, int64_t>> countSessionsByStatus() = 0;
   virtual Status ping() = 0;  // for /readyz
 
   // Keys registered for a user. Adding a key the user already has returns

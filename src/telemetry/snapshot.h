@@ -1,0 +1,60 @@
+// TelemetrySnapshot: one sample of every GPU and MIG instance, attributed to
+// the session and user holding it. The sampler produces one per interval;
+// /metrics, history, alerts and the idle policy all read the same snapshot.
+// Plain value types; a published snapshot is immutable (SnapshotPtr).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+
+namespace sandman {
+
+// One physical GPU or one MIG instance.
+struct DeviceReading {
+  std::string uuid;        // "GPU-..." or "MIG-..."
+  std::string gpu_uuid;    // the physical GPU (== uuid for a GPU)
+  int gpu_index = 0;       // NVML index of the physical GPU
+  std::string model_name;  // "NVIDIA A100-SXM4-80GB"
+  bool is_mig = false;
+  bool mig_enabled = false;  // GPU rows: MIG mode is on (its own utilisation is then unknown)
+  std::string profile;       // MIG rows: "1g.10gb"
+  int gpu_instance_id = -1;  // MIG rows
+  int compute_slices = 0;    // MIG rows: the profile's share of the GPU's 7 (4 on A30)
+  // Absent when the driver does not report it (utilisation of a MIG-mode GPU,
+  // per-instance utilisation without GPM). MIG rows carry their parent's
+  // temperature; power is per GPU only.
+  std::optional<double> utilization_pct;
+  std::optional<double> memory_utilization_pct;
+  std::optional<double> temperature_c;
+  std::optional<double> power_w;
+  std::optional<double> power_limit_w;
+  uint64_t memory_used_mib = 0;
+  uint64_t memory_total_mib = 0;
+  int compute_processes = 0;  // running CUDA processes on this device
+  // Holder, when an active session holds this device (for a MIG-mode GPU row:
+  // empty; its instances carry the holders).
+  std::string session_id;
+  std::string user_id;
+};
+
+struct TelemetrySnapshot {
+  TimePoint taken_at{};
+  // The backend failed this cycle (NVML error, driver gone): the device lists
+  // are empty and backend_error says why.
+  bool backend_ok = true;
+  std::string backend_error;
+  bool mig_dynamic = false;  // instances without a holder are leaks in dynamic mode
+  std::vector<DeviceReading> gpus;       // one per physical GPU, by index
+  std::vector<DeviceReading> instances;  // MIG instances, by GPU index then instance id
+  std::vector<std::string> lost_gpus;    // UUIDs seen by an earlier sample, absent now
+  double sample_seconds = 0;             // how long this cycle took (backend + attribution)
+};
+
+using SnapshotPtr = std::shared_ptr<const TelemetrySnapshot>;
+
+}  // namespace sandman
