@@ -172,9 +172,20 @@ int runServe(int argc, char** argv) {
   if (auto st = sessions.reconcile(); !st.ok()) return fatal("start-up reconciliation failed", st.error());
   reaper.start();
 
+  // wiring:telemetry:build
+  // wiring:alerts:build
+  // wiring:idle:build
+
   UserKeys user_keys(*store.value(), clock);
-  ApiServer api({token, {cfg.ssh_host, cfg.workspace_root}}, sessions, user_keys, *runtime.value(), *store.value());
+  ApiOptions api_options{token, {cfg.ssh_host, cfg.workspace_root}};
+  api_options.metrics_auth = cfg.metrics_auth;
+  ApiServer api(api_options, sessions, user_keys, *runtime.value(), *store.value());
+  // wiring:telemetry:routes
+  // wiring:alerts:routes
+  // wiring:idle:routes
+  // wiring:metrics:routes
   if (auto st = api.bind(cfg.bind, cfg.port); !st.ok()) return fatal("cannot start the API", st.error());
+  // wiring:telemetry:start
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
@@ -187,6 +198,8 @@ int runServe(int argc, char** argv) {
   api.serve();
   pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if serve() ended otherwise
   waiter.join();
+  // wiring:telemetry:stop
+  // wiring:alerts:stop
   reaper.stop();
   gateway.stop();
   return 0;

@@ -1,0 +1,79 @@
+// TelemetrySampler: reads every GPU and MIG instance through the GpuBackend
+// every interval on its own thread, attributes each device to the session and
+// user holding it, publishes the result as the latest snapshot, appends it to
+// the history, and hands it to listeners (alerts, idle policy). API requests
+// only ever read the published snapshot, so a slow driver never blocks them.
+// Thread-safe: latest() from any thread; listeners run on the sampler thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "gpu/gpu_backend.h"
+#include "store/store.h"
+#include "telemetry/snapshot.h"
+
+namespace sandman {
+
+class MetricsHistory;
+
+struct SamplerOptions {
+  Millis interval{5000};
+  bool mig_dynamic = true;  // --mig-mode dynamic: an instance no session holds is a leak
+};
+
+class TelemetrySampler {
+ public:
+  using Listener = std::function<void(const TelemetrySnapshot&)>;
+
+  // backend may be null (CPU-only host): snapshots then hold no devices.
+  // history may be null (no persistence, e.g. in benchmarks).
+  TelemetrySampler(SamplerOptions options, GpuBackend* backend, Store& store, const Clock& clock,
+                   MetricsHistory* history);
+  ~TelemetrySampler();  // stops
+  TelemetrySampler(const TelemetrySampler&) = delete;
+  TelemetrySampler& operator=(const TelemetrySampler&) = delete;
+
+  // Register before start(). Listeners must return quickly (queue slow work).
+  void addListener(Listener fn);
+  void start();  // first cycle runs at once
+  void stop();   // idempotent
+
+  // Runs one cycle on the caller's thread: sample, publish, record, notify.
+  SnapshotPtr sampleOnce();
+  // The last published snapshot; null before the first cycle.
+  SnapshotPtr latest() const;
+  // CPU time (thread) spent in cycles so far, and how many cycles ran.
+  double cpuSeconds() const;
+  uint64_t cycles() const { return cycles_.load(); }
+
+ private:
+  TelemetrySnapshot collect();
+  void run();
+
+  const SamplerOptions options_;
+  GpuBackend* const backend_;
+  Store& store_;
+  const Clock& clock_;
+  MetricsHistory* const history_;
+  std::vector<Listener> listeners_;
+
+  mutable std::mutex mu_;
+  SnapshotPtr latest_;  // GUARDED_BY(mu_)
+  std::set<std::string> seen_gpus_;  // sampler thread / sampleOnce callers only
+  std::mutex cycle_mu_;  // one cycle at a time
+  std::condition_variable wake_;
+  bool stopping_ = false;  // GUARDED_BY(mu_)
+  std::thread thread_;
+  std::atomic<uint64_t> cycles_{0};
+  std::atomic<int64_t> cpu_ns_{0};
+};
+
+}  // namespace sandman
