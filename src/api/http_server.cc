@@ -115,6 +115,7 @@ void ApiServer::registerRoutes(const std::string& p) {
   server_->Delete(p + "/sessions", [this](Req q, Res r) { deleteAllSessions(q, r); });
   server_->Patch(p + R"(/sessions/([^/]+))", [this](Req q, Res r) { patchSession(q, r); });
   server_->Get(p + R"(/sessions/([^/]+)/connections)", [this](Req q, Res r) { sessionConnections(q, r); });
+  server_->Get(p + R"(/sessions/([^/]+)/events)", [this](Req q, Res r) { sessionEvents(q, r); });
   server_->Put(p + R"(/users/([^/]+)/keys)", [this](Req q, Res r) { putUserKey(q, r); });
   server_->Get(p + R"(/users/([^/]+)/keys)", [this](Req q, Res r) { listUserKeys(q, r); });
   server_->Delete(p + R"(/users/([^/]+)/keys/([0-9]{1,18}))", [this](Req q, Res r) { deleteUserKey(q, r); });
@@ -238,6 +239,16 @@ void ApiServer::sessionConnections(const httplib::Request& req, httplib::Respons
   if (!list.ok()) return sendError(res, list.error());
   json arr = json::array();
   for (const auto& c : list.value()) arr.push_back(connectionJson(c));
+  sendJson(res, 200, arr);
+}
+
+void ApiServer::sessionEvents(const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  if (!checkSessionId(id, res)) return;
+  auto list = sessions_.events(id);
+  if (!list.ok()) return sendError(res, list.error());
+  json arr = json::array();
+  for (const auto& e : list.value()) arr.push_back(sessionEventJson(e));
   sendJson(res, 200, arr);
 }
 

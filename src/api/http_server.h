@@ -51,6 +51,7 @@ class ApiServer {
   void gpus(httplib::Response& res, GpuView view);
   void readyz(httplib::Response& res);
   void sessionConnections(const httplib::Request& req, httplib::Response& res);
+  void sessionEvents(const httplib::Request& req, httplib::Response& res);
   void putUserKey(const httplib::Request& req, httplib::Response& res);
   void listUserKeys(const httplib::Request& req, httplib::Response& res);
   void deleteUserKey(const httplib::Request& req, httplib::Response& res);

@@ -136,6 +136,10 @@ nlohmann::json userKeyJson(const UserKey& k) {
           {"fingerprint", k.fingerprint}, {"created_at", formatRfc3339(k.created_at)}};
 }
 
+nlohmann::json sessionEventJson(const SessionEvent& e) {
+  return {{"at", formatRfc3339(e.at)}, {"kind", e.kind}, {"detail", e.detail}};
+}
+
 nlohmann::json connectionJson(const ConnectionRecord& c) {
   return {{"id", c.id},
           {"user_id", c.user_id},

@@ -36,5 +36,6 @@ nlohmann::json errorJson(const Error& e);
 Result<std::string> parseUserKeyRequest(const std::string& body);
 nlohmann::json userKeyJson(const UserKey& k);
 nlohmann::json connectionJson(const ConnectionRecord& c);
+nlohmann::json sessionEventJson(const SessionEvent& e);
 
 }  // namespace sandman

@@ -2,11 +2,16 @@
 // Session containers outlive the daemon; the next start reconciles them.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <thread>
 
+#include "alerts/alert_engine.h"
+#include "alerts/alert_notifier.h"
+#include "alerts/rule_file.h"
+#include "api/alert_routes.h"
 #include "api/http_server.h"
 #include "api/token_auth.h"
 #include "cli/commands.h"
@@ -17,11 +22,17 @@
 #include "gateway/ssh_gateway.h"
 #include "core/user_keys.h"
 #include "core/session_manager.h"
+#include "policy/idle_policy.h"
 #include "gpu/nvml_backend.h"
 #include "runtime/docker_runtime.h"
 #include "runtime/host_firewall.h"
 #include "ssh/kexinit_probe.h"
 #include "store/sqlite_store.h"
+#include "store/metrics_history.h"
+#include "telemetry/sampler.h"
+#include "api/telemetry_routes.h"
+#include "telemetry/metrics_exporter.h"
+#include "api/metrics_routes.h"
 
 namespace sandman {
 namespace {
@@ -173,19 +184,96 @@ int runServe(int argc, char** argv) {
   reaper.start();
 
   // wiring:telemetry:build
+  // History gets its own connections to the file the store just migrated.
+  MetricsHistoryOptions history_options;
+  history_options.raw_retention = cfg.metrics_raw_retention_ms;
+  history_options.retention = cfg.metrics_retention_ms;
+  auto history = MetricsHistory::open(cfg.db, history_options, clock);
+  if (!history.ok()) return fatal("cannot open the telemetry history", history.error());
+  SamplerOptions sampler_options;
+  sampler_options.interval = cfg.telemetry_interval_ms;
+  sampler_options.mig_dynamic = gpu_settings.mig_mode == MigMode::kDynamic;
+  TelemetrySampler sampler(sampler_options, gpu_backend.value().get(), *store.value(), clock,
+                           history.value().get());
   // wiring:alerts:build
+  // Rules first: a typo in the rule file stops start-up, naming file, rule and field.
+  auto alert_rules = loadAlertRules(cfg.alert_rules);
+  if (!alert_rules.ok()) return fatal("bad --alert-rules", alert_rules.error());
+  for (const auto* url : {&cfg.alert_webhook, &cfg.alertmanager}) {
+    if (!url->empty() && url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
+      return fatal("bad alert receiver URL", invalid("'" + *url + "' must start with http:// or https://"));
+    }
+  }
+  auto alert_store = AlertStore::open(cfg.db);
+  if (!alert_store.ok()) return fatal("cannot open the alert store", alert_store.error());
+  NotifierOptions notifier_options;
+  notifier_options.webhook_url = cfg.alert_webhook;
+  notifier_options.alertmanager_url = cfg.alertmanager;
+  AlertNotifier notifier(notifier_options, clock);
+  AlertEngineOptions alert_options;
+  {
+    char host[256] = {0};
+    if (gethostname(host, sizeof host - 1) == 0) alert_options.host = host;
+  }
+  const bool deliver_alerts = !cfg.alert_webhook.empty() || !cfg.alertmanager.empty();
+  AlertEngine alerts(std::move(alert_rules).value(), *alert_store.value(), clock,
+                     deliver_alerts ? &notifier : nullptr, alert_options);
+  // Open alerts of the previous run continue (no duplicates after a restart).
+  if (auto st = alerts.restore(); !st.ok()) return fatal("cannot load open alerts", st.error());
+  if (deliver_alerts) notifier.start();
+  sampler.addListener([&alerts](const TelemetrySnapshot& snap) { alerts.evaluate(snap); });
+  logInfo("alert engine ready", {{"rules", std::to_string(alerts.rules().size())},
+                                 {"rule_file", cfg.alert_rules.empty() ? "built-in" : cfg.alert_rules},
+                                 {"webhook", cfg.alert_webhook}, {"alertmanager", cfg.alertmanager}});
   // wiring:idle:build
+  IdlePolicyOptions idle_options;
+  idle_options.stop_after = cfg.idle_stop_after_ms;
+  idle_options.warning = cfg.idle_warning_ms;
+  idle_options.utilization_threshold = cfg.idle_utilization;
+  idle_options.traffic_window = cfg.idle_traffic_window_ms;
+  idle_options.auto_extend = cfg.auto_extend;
+  idle_options.extend_step = cfg.auto_extend_step_ms;
+  idle_options.extend_before = cfg.auto_extend_before_ms;
+  idle_options.ttl_max = std::chrono::minutes(cfg.ttl_max_min);
+  IdlePolicy idle(idle_options, sessions, *store.value(), cfg.gateway ? &gateway : nullptr, clock);
+  if (idle_options.enabled()) {
+    sampler.addListener([&idle](const TelemetrySnapshot& snap) { idle.onSample(snap); });
+    idle.start();
+    logInfo("idle policy on", {{"idle_stop_after", cfg.idle_stop_after.empty() ? "off" : cfg.idle_stop_after},
+                               {"auto_extend", cfg.auto_extend ? "on" : "off"}});
+  }
 
   UserKeys user_keys(*store.value(), clock);
   ApiOptions api_options{token, {cfg.ssh_host, cfg.workspace_root}};
   api_options.metrics_auth = cfg.metrics_auth;
   ApiServer api(api_options, sessions, user_keys, *runtime.value(), *store.value());
   // wiring:telemetry:routes
+  TelemetryRoutes telemetry_routes(sampler, history.value().get(), clock);
+  api.addRoutes(telemetry_routes);
   // wiring:alerts:routes
+  AlertRoutes alert_routes(alerts);
+  api.addRoutes(alert_routes);
   // wiring:idle:routes
   // wiring:metrics:routes
+  auto cost_rates = CostRates::parse(cfg.gpu_hourly_rates);
+  if (!cost_rates.ok()) return fatal("cannot price GPUs", cost_rates.error());
+  char host_name[256] = {};
+  gethostname(host_name, sizeof host_name - 1);  // the Hostname label, as dcgm-exporter sets it
+  MetricsSources metrics_sources;
+  metrics_sources.snapshot = [&sampler] { return sampler.latest(); };
+  metrics_sources.sessions_by_status = [&store] { return store.value()->countSessionsByStatus(); };
+  metrics_sources.create_seconds = [&sessions] { return sessions.createSeconds().snapshot(); };
+  metrics_sources.request_seconds = [&api] { return api.requestSeconds().snapshot(); };
+  if (cfg.gateway) metrics_sources.gateway = [&gateway] { return gateway.stats(); };  // off: zeros
+  metrics_sources.reconcile_repairs = [&sessions] { return sessions.reconcileRepairs(); };
+  if (idle_options.enabled()) metrics_sources.idle_decisions = [&idle] { return idle.decisions(); };
+  MetricsExporter metrics({host_name, std::move(cost_rates).value()}, std::move(metrics_sources));
+  MetricsRoutes metrics_routes(metrics);
+  api.addRoutes(metrics_routes);
   if (auto st = api.bind(cfg.bind, cfg.port); !st.ok()) return fatal("cannot start the API", st.error());
   // wiring:telemetry:start
+  sampler.start();
+  logInfo("telemetry sampler started", {{"interval_ms", std::to_string(cfg.telemetry_interval_ms.count())}});
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
@@ -199,7 +287,10 @@ int runServe(int argc, char** argv) {
   pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if serve() ended otherwise
   waiter.join();
   // wiring:telemetry:stop
+  sampler.stop();
+  idle.stop();
   // wiring:alerts:stop
+  notifier.stop();  // after the sampler: nothing queues behind it
   reaper.stop();
   gateway.stop();
   return 0;

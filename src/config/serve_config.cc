@@ -58,7 +58,7 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
        "How long raw telemetry samples are kept in the store");
   flag("--metrics-retention", c.metrics_retention, "SANDMAN_METRICS_RETENTION",
        "How long per-minute min/avg/max telemetry is kept in the store");
-  app.add_option("--metrics-auth", c.metrics_auth, "GET /metrics requires the API token too")
+  app.add_flag("--metrics-auth", c.metrics_auth, "GET /metrics requires the API token too")
       ->envname("SANDMAN_METRICS_AUTH")->capture_default_str();
   flag("--gpu-hourly-rates", c.gpu_hourly_rates, "SANDMAN_GPU_HOURLY_RATES",
        "Price of a whole GPU per hour by model, e.g. A100=2.50,H100=4.00 (a slice costs its share); "
@@ -77,7 +77,8 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
        "GPU utilisation (%) at or below which a slice with no compute processes counts as idle");
   flag("--idle-traffic-window", c.idle_traffic_window, "SANDMAN_IDLE_TRAFFIC_WINDOW",
        "SSH traffic through the gateway this recent keeps a session busy");
-  app.add_option("--auto-extend", c.auto_extend, "Extend busy sessions nearing expiry, in steps, never past --ttl-max")
+  app.add_flag("--auto-extend", c.auto_extend,
+               "Extend busy sessions nearing expiry, in steps, never past created_at + --ttl-max")
       ->envname("SANDMAN_AUTO_EXTEND")->capture_default_str();
   flag("--auto-extend-step", c.auto_extend_step, "SANDMAN_AUTO_EXTEND_STEP", "Time added by each automatic extension");
   flag("--auto-extend-before", c.auto_extend_before, "SANDMAN_AUTO_EXTEND_BEFORE",

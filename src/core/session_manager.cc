@@ -315,6 +315,11 @@ Result<std::vector<ConnectionRecord>> SessionManager::connections(const std::str
   return store_.listConnections(id);
 }
 
+Result<std::vector<SessionEvent>> SessionManager::events(const std::string& id) {
+  if (auto s = store_.getSession(id); !s.ok()) return s.error();
+  return store_.listSessionEvents(id);
+}
+
 Result<Session> SessionManager::stop(const std::string& id, const std::string& reason) {
   Session s;
   {

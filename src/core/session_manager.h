@@ -76,6 +76,8 @@ class SessionManager {
   Result<std::vector<Session>> list(const SessionFilter& filter);
   // Gateway connections of a session, newest first (kNotFound for an unknown session).
   Result<std::vector<ConnectionRecord>> connections(const std::string& id);
+  // Idle-policy decisions about a session, oldest first (kNotFound for an unknown session).
+  Result<std::vector<SessionEvent>> events(const std::string& id);
   // Stops a session (container removed, workspace kept). Stopping an ended
   // session returns it unchanged.
   Result<Session> stop(const std::string& id, const std::string& reason);

@@ -147,6 +147,7 @@ void GatewayConnection::authenticated(const std::string& user) {
   rec.ended_at.reset();
   auto id = ctx_.directory.connectionStarted(rec);
   if (id.ok()) record_id_ = *id;
+  ++ctx_.counters.logins;
   logInfo("gateway_login", {{"user", user_}, {"session", route_.session_id}, {"source", source_}});
   upstream_ = std::make_unique<UpstreamConnection>(route_, ctx_.event);
   upstream_deadline_ = ctx_.clock.now() + kUpstreamTimeout;
@@ -168,7 +169,22 @@ ConnectionRecord GatewayConnection::record(const std::string& outcome, const std
   return rec;
 }
 
+namespace {
+// Refusal reasons -> the few kinds /metrics labels them with.
+std::string refusalKind(const std::string& reason) {
+  if (reason == "no active session") return "no_session";
+  if (reason == "login grace time exceeded") return "login_grace";
+  if (reason == "too many authentication attempts") return "auth_failed";
+  return "other";
+}
+}  // namespace
+
+void GatewayConnection::notifyChannels(const std::string& line) {
+  for (auto& r : relays_) r->notify(line);
+}
+
 void GatewayConnection::recordRefusal(const std::string& reason) {
+  ++ctx_.counters.refusals[refusalKind(reason)];
   ConnectionRecord rec = record("refused", reason);
   rec.user_id = last_user_;
   auto id = ctx_.directory.connectionStarted(rec);
@@ -397,6 +413,8 @@ void GatewayConnection::nudgeAfterTraffic() {
 void GatewayConnection::finish(const std::string& outcome, const std::string& reason) {
   if (done_) return;
   done_ = true;
+  ctx_.counters.closed_bytes_in += bytes_in_;
+  ctx_.counters.closed_bytes_out += bytes_out_;
   if (!authed_) {
     ctx_.limits.closedUnauthenticated(source_ip_);
     if (failures_ > 0 || reason == "login grace time exceeded") recordRefusal(reason);

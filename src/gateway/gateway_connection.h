@@ -11,6 +11,7 @@
 #include <libssh/server.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +33,14 @@ class GatewayLoop {
   virtual void wakeAt(uint64_t connection_id, TimePoint when) = 0;  // call onTimer then
 };
 
+// Totals kept by the event-loop thread; SshGateway publishes them for /metrics.
+struct GatewayCounters {
+  uint64_t logins = 0;
+  std::map<std::string, uint64_t> refusals;  // by kind: auth_failed, no_session, login_grace, ...
+  uint64_t closed_bytes_in = 0;   // bytes of connections that have finished
+  uint64_t closed_bytes_out = 0;
+};
+
 struct GatewayContext {
   const GatewayOptions& options;
   GatewayDirectory& directory;
@@ -39,6 +48,7 @@ struct GatewayContext {
   PreauthLimits& limits;
   ssh_event event;
   GatewayLoop& loop;
+  GatewayCounters& counters;
 };
 
 class GatewayConnection final : public RelayHost {
@@ -59,6 +69,15 @@ class GatewayConnection final : public RelayHost {
   void endWith(const std::string& reason);
   bool done() const { return done_; }
   const std::string& sessionId() const { return route_.session_id; }
+  bool relaying() const { return authed_ && !route_.session_id.empty() && !done_; }
+  uint64_t bytesIn() const { return bytes_in_; }
+  uint64_t bytesOut() const { return bytes_out_; }
+  // When traffic was last seen by a sweep (sweep resolution, 250 ms); empty before any.
+  std::optional<TimePoint> lastTraffic() const {
+    return swept_bytes_ == 0 ? std::nullopt : std::optional<TimePoint>(last_traffic_);
+  }
+  // One line on stderr of every started shell/exec channel.
+  void notifyChannels(const std::string& line);
 
   // RelayHost
   void relayDirty() override { ctx_.loop.markDirty(id_); }

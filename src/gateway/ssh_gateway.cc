@@ -89,7 +89,7 @@ Status SshGateway::start() {
     stop();
     return internal("gateway: cannot set up the event loop");
   }
-  ctx_ = std::make_unique<GatewayContext>(GatewayContext{options_, directory_, clock_, limits_, event_, *this});
+  ctx_ = std::make_unique<GatewayContext>(GatewayContext{options_, directory_, clock_, limits_, event_, *this, counters_});
   stopping_ = false;
   thread_ = std::thread([this] { run(); });
   logInfo("gateway_listening", {{"bind", options_.bind}, {"port", std::to_string(bound_port_)}});
@@ -184,6 +184,7 @@ void SshGateway::acceptOne() {
 
 void SshGateway::refuseAtAccept(ssh_session s, const std::string& source, const std::string& why) {
   logWarn("gateway_refused", {{"source", source}, {"reason", why}});
+  ++counters_.refusals[why.find("blocked") != std::string::npos ? "blocked" : "preauth_limit"];
   ConnectionRecord rec;
   rec.source = source;
   rec.outcome = "refused";
@@ -196,12 +197,66 @@ void SshGateway::refuseAtAccept(ssh_session s, const std::string& source, const 
   ssh_free(s);
 }
 
+GatewayStats SshGateway::stats() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return stats_;
+}
+
+std::map<std::string, SessionTraffic> SshGateway::traffic() {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return traffic_;
+}
+
+void SshGateway::notify(const std::string& session_id, const std::string& line) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    notices_.emplace_back(session_id, line);
+  }
+  uint64_t one = 1;
+  if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof one);
+}
+
+void SshGateway::publishStats() {
+  GatewayStats st;
+  st.logins_total = counters_.logins;
+  st.refusals_total = counters_.refusals;
+  st.bytes_in_total = counters_.closed_bytes_in;
+  st.bytes_out_total = counters_.closed_bytes_out;
+  std::map<std::string, SessionTraffic> traffic;
+  for (const auto& [id, conn] : connections_) {
+    st.bytes_in_total += conn->bytesIn();
+    st.bytes_out_total += conn->bytesOut();
+    if (!conn->relaying()) {
+      if (!conn->done()) ++st.preauth_connections;
+      continue;
+    }
+    ++st.open_connections;
+    ++traffic[conn->sessionId()].open_connections;
+    if (auto t = conn->lastTraffic()) {
+      auto& last = last_traffic_by_session_[conn->sessionId()];
+      last = std::max(last, *t);
+    }
+  }
+  for (const auto& [sid, t] : last_traffic_by_session_) traffic[sid].last_traffic_at = t;
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_ = std::move(st);
+  traffic_ = std::move(traffic);
+}
+
 void SshGateway::runCommands() {
   std::vector<std::pair<std::string, std::string>> ended;
+  std::vector<std::pair<std::string, std::string>> notices;
   {
     std::lock_guard<std::mutex> lock(mu_);
     ended.swap(ended_sessions_);
+    notices.swap(notices_);
   }
+  for (const auto& [session_id, line] : notices) {
+    for (auto& [id, conn] : connections_) {
+      if (conn->relaying() && conn->sessionId() == session_id) conn->notifyChannels(line);
+    }
+  }
+  for (const auto& [session_id, reason] : ended) last_traffic_by_session_.erase(session_id);
   // Rare (a session ends): a scan of the connections is fine here.
   for (const auto& [session_id, reason] : ended) {
     for (auto& [id, conn] : connections_) {
@@ -247,6 +302,7 @@ void SshGateway::sweep() {
     it->second->checkAlive();
     it = it->second->done() ? connections_.erase(it) : std::next(it);
   }
+  publishStats();
 }
 
 }  // namespace sandman

@@ -10,6 +10,7 @@
 #include <libssh/server.h>
 
 #include <atomic>
+#include <map>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -22,6 +23,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "core/session_activity.h"
 #include "gateway/gateway_connection.h"
 #include "gateway/gateway_directory.h"
 #include "gateway/gateway_options.h"
@@ -29,7 +31,17 @@
 
 namespace sandman {
 
-class SshGateway final : private GatewayLoop {
+// Counters for /metrics. Totals count since the gateway started.
+struct GatewayStats {
+  int open_connections = 0;     // authenticated, relaying to a session
+  int preauth_connections = 0;  // accepted, not authenticated yet
+  uint64_t logins_total = 0;
+  std::map<std::string, uint64_t> refusals_total;  // by outcome ("auth_failed", "no_session", "limit", ...)
+  uint64_t bytes_in_total = 0;   // user -> session
+  uint64_t bytes_out_total = 0;  // session -> user
+};
+
+class SshGateway final : private GatewayLoop, public SessionActivity {
  public:
   using Options = GatewayOptions;
 
@@ -48,6 +60,11 @@ class SshGateway final : private GatewayLoop {
   // Called by core when a session ends: each connection of that session gets
   // one line on stderr and is closed.
   void endSession(const std::string& session_id, const std::string& reason);
+
+  GatewayStats stats() const;
+  // SessionActivity (for the idle policy).
+  std::map<std::string, SessionTraffic> traffic() override;
+  void notify(const std::string& session_id, const std::string& line) override;
 
  private:
   void markDirty(uint64_t id) override;
@@ -80,9 +97,18 @@ class SshGateway final : private GatewayLoop {
 
   std::mutex mu_;
   std::vector<std::pair<std::string, std::string>> ended_sessions_;  // GUARDED_BY(mu_)
+  std::vector<std::pair<std::string, std::string>> notices_;         // GUARDED_BY(mu_): session, line
+
+  // Published by the sweep for other threads.
+  mutable std::mutex stats_mu_;
+  GatewayStats stats_;                                // GUARDED_BY(stats_mu_)
+  std::map<std::string, SessionTraffic> traffic_;     // GUARDED_BY(stats_mu_)
+  void publishStats();
 
   // Event-loop thread only.
   uint64_t next_id_ = 1;
+  GatewayCounters counters_;
+  std::map<std::string, TimePoint> last_traffic_by_session_;  // survives the connections
   std::unordered_map<uint64_t, std::unique_ptr<GatewayConnection>> connections_;
   std::vector<uint64_t> dirty_;   // pump now
   std::vector<uint64_t> polled_;  // pump after the next poll (waiting on a peer)

@@ -196,6 +196,46 @@ typedef struct nvmlProcessInfo_st {
   unsigned int computeInstanceId;
 } nvmlProcessInfo_t;
 
+// GPU Performance Monitoring (GPM, Hopper and later): the only NVML source of
+// a MIG instance's own utilisation. Two samples of the same instance taken at
+// different times give the metrics over the period between them. Layouts as
+// nvml.h declares them (metrics-get version 1 with NVML_GPM_METRIC_MAX 98):
+// the driver writes at most numMetrics entries, so the array bound only has
+// to hold what we ask for.
+typedef struct nvmlGpmSample_st* nvmlGpmSample_t;
+
+#define NVML_GPM_METRIC_SM_UTIL 2  // % of SMs busy over the period, 0.0-100.0
+#define NVML_GPM_METRIC_MAX 98
+#define NVML_GPM_METRICS_GET_VERSION 1
+#define NVML_GPM_SUPPORT_VERSION 1
+
+typedef struct {
+  unsigned int metricId;    // IN: NVML_GPM_METRIC_*
+  nvmlReturn_t nvmlReturn;  // OUT: status of this metric; value is valid only on success
+  double value;             // OUT
+  struct {
+    char* shortName;
+    char* longName;
+    char* unit;
+  } metricInfo;  // OUT: may be NULL
+} nvmlGpmMetric_t;
+
+typedef struct {
+  unsigned int version;     // IN: NVML_GPM_METRICS_GET_VERSION
+  unsigned int numMetrics;  // IN: entries of metrics[] to fill
+  nvmlGpmSample_t sample1;  // IN: the earlier sample
+  nvmlGpmSample_t sample2;  // IN: the later sample
+  nvmlGpmMetric_t metrics[NVML_GPM_METRIC_MAX];
+} nvmlGpmMetricsGet_t;
+
+typedef struct {
+  unsigned int version;            // IN: NVML_GPM_SUPPORT_VERSION
+  unsigned int isSupportedDevice;  // OUT
+} nvmlGpmSupport_t;
+
+static_assert(sizeof(nvmlGpmMetric_t) == 40);
+static_assert(sizeof(nvmlGpmMetricsGet_t) == 24 + 40 * NVML_GPM_METRIC_MAX);
+static_assert(sizeof(nvmlGpmSupport_t) == 8);
 static_assert(sizeof(nvmlMemory_t) == 24);
 static_assert(sizeof(nvmlGpuInstancePlacement_t) == 8);
 static_assert(sizeof(nvmlGpuInstanceProfileInfo_t) == 48);
@@ -281,4 +321,15 @@ typedef nvmlReturn_t (*nvmlDeviceGetMigDeviceHandleByIndex_fn)(nvmlDevice_t devi
                                                                nvmlDevice_t* migDevice);
 typedef nvmlReturn_t (*nvmlDeviceGetDeviceHandleFromMigDeviceHandle_fn)(nvmlDevice_t migDevice,
                                                                         nvmlDevice_t* device);
+typedef nvmlReturn_t (*nvmlDeviceGetComputeRunningProcesses_v2_fn)(nvmlDevice_t device,
+                                                                   unsigned int* infoCount,
+                                                                   nvmlProcessInfo_t* infos);
+typedef nvmlReturn_t (*nvmlGpmQueryDeviceSupport_fn)(nvmlDevice_t device,
+                                                     nvmlGpmSupport_t* gpmSupport);
+typedef nvmlReturn_t (*nvmlGpmSampleAlloc_fn)(nvmlGpmSample_t* gpmSample);
+typedef nvmlReturn_t (*nvmlGpmSampleFree_fn)(nvmlGpmSample_t gpmSample);
+// device: the parent GPU's handle; gpuInstanceId: the MIG instance to sample.
+typedef nvmlReturn_t (*nvmlGpmMigSampleGet_fn)(nvmlDevice_t device, unsigned int gpuInstanceId,
+                                               nvmlGpmSample_t gpmSample);
+typedef nvmlReturn_t (*nvmlGpmMetricsGet_fn)(nvmlGpmMetricsGet_t* metricsGet);
 }  // extern "C"

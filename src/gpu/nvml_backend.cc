@@ -8,6 +8,9 @@
 #include <utility>
 
 namespace sandman {
+namespace nvml_internal {
+void releaseExtras(const void* backend);  // nvml_inventory.cc
+}  // namespace nvml_internal
 namespace {
 
 // Binds one symbol; records the first missing name.
@@ -103,6 +106,7 @@ NvmlBackend::NvmlBackend(void* dl, std::string library, const Api& api)
 }
 
 NvmlBackend::~NvmlBackend() {
+  nvml_internal::releaseExtras(this);  // GPM samples go before NVML does
   api_.Shutdown();
   dlclose(dl_);
 }

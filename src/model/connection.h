@@ -24,6 +24,16 @@ struct ConnectionRecord {
   uint64_t bytes_out = 0;  // session -> client
 };
 
+// A decision taken about a running session (idle warning, idle stop,
+// automatic extension), kept with the session's history.
+struct SessionEvent {
+  int64_t id = 0;
+  std::string session_id;
+  TimePoint at{};
+  std::string kind;    // "idle_warning", "idle_stop", "auto_extend", "auto_extend_limit", "busy_again"
+  std::string detail;  // one human sentence
+};
+
 // A public key registered for a user (PUT /users/{id}/keys): it may log in
 // through the gateway to any of the user's sessions.
 struct UserKey {

@@ -129,6 +129,16 @@ CREATE TABLE gpu_samples_minute (
   PRIMARY KEY (device, minute)
 );
 CREATE INDEX gpu_samples_minute_by_minute ON gpu_samples_minute(minute);
+-- What each device is (model, profile: a MIG profile, "whole" for a GPU
+-- without MIG, "" for a MIG-mode GPU's own row), written once per device
+-- rather than on every raw sample; the minute rollup copies it.
+CREATE TABLE gpu_devices (
+  device    TEXT PRIMARY KEY NOT NULL,
+  gpu_uuid  TEXT NOT NULL,
+  model     TEXT NOT NULL DEFAULT '',
+  profile   TEXT NOT NULL DEFAULT '',
+  last_seen INTEGER NOT NULL
+);
 )sql"},
     // Alerts: one row per firing episode of a rule on one device (fingerprint).
     {5, R"sql(

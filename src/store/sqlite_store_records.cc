@@ -132,4 +132,30 @@ Result<std::vector<ConnectionRecord>> SqliteStore::listConnections(const std::st
   }
 }
 
+Status SqliteStore::addSessionEvent(const SessionEvent& e) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered;
+  Conn c{db_, path_};
+  Stmt st(c, "INSERT INTO session_events (session_id, at, kind, detail) VALUES (?, ?, ?, ?)");
+  st.text(e.session_id).int64(toUnixMillis(e.at)).text(e.kind).text(e.detail);
+  return st.run("record event of " + e.session_id);
+}
+
+Result<std::vector<SessionEvent>> SqliteStore::listSessionEvents(const std::string& session_id) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered.error();
+  Conn c{db_, path_};
+  Stmt st(c, "SELECT id, session_id, at, kind, detail FROM session_events WHERE session_id = ? ORDER BY at, id");
+  st.text(session_id);
+  std::vector<SessionEvent> out;
+  for (;;) {
+    auto row = st.next("list events of " + session_id);
+    if (!row.ok()) return row.error();
+    if (!*row) return out;
+    out.push_back({st.int64At(0), st.textAt(1), fromUnixMillis(st.int64At(2)), st.textAt(3), st.textAt(4)});
+  }
+}
+
 }  // namespace sandman

@@ -62,6 +62,10 @@ class Store {
   virtual Result<int64_t> insertConnection(const ConnectionRecord& c) = 0;
   virtual Status finishConnection(const ConnectionRecord& c) = 0;  // by c.id
   virtual Result<std::vector<ConnectionRecord>> listConnections(const std::string& session_id) = 0;  // newest first
+
+  // Decisions about a session (idle policy), oldest first.
+  virtual Status addSessionEvent(const SessionEvent& e) = 0;
+  virtual Result<std::vector<SessionEvent>> listSessionEvents(const std::string& session_id) = 0;
 };
 
 using StorePtr = std::unique_ptr<Store>;

@@ -35,6 +35,8 @@ struct Model {
   std::span<const GiProfile> profiles;
 
   bool migCapable() const { return memory_slices > 0; }
+  // GPU Performance Monitoring arrived with Hopper (H100, H200).
+  bool hasGpm() const { return key[0] == 'H'; }
   const GiProfile* profileByIndex(unsigned index) const;
   const GiProfile* profileById(unsigned id) const;
   const GiProfile* profileByName(std::string_view name) const;

@@ -38,6 +38,11 @@ Telemetry parseTelemetry(const json& t, const Model& model) {
       tel.processes.push_back(proc);
     }
   }
+  if (t.contains("mig_utilization")) {
+    for (const auto& [uuid, value] : t.at("mig_utilization").items()) {
+      tel.mig_utilization[uuid] = value.get<unsigned>();
+    }
+  }
   return tel;
 }
 
@@ -89,6 +94,17 @@ bool parseGpu(const json& g, size_t index, GpuConfig* gpu, std::string* error) {
     return false;
   }
   gpu->telemetry = parseTelemetry(g.value("telemetry", json::object()), *gpu->model);
+  for (const auto& [uuid, value] : gpu->telemetry.mig_utilization) {
+    if (uuid.rfind("MIG-", 0) != 0 || value > 100) {
+      *error = where + ".telemetry.mig_utilization: keys are \"MIG-...\" uuids and values 0-100";
+      return false;
+    }
+  }
+  gpu->gpm = g.value("gpm", gpu->model->hasGpm());
+  if (gpu->gpm && !gpu->model->migCapable()) {
+    *error = where + ": \"gpm\" needs a MIG-capable model (it only adds per-instance utilisation)";
+    return false;
+  }
   return true;
 }
 

@@ -3,6 +3,7 @@
 // telemetry. Parsed and validated here; value types, not shared.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ struct Telemetry {
   std::optional<unsigned> power_limit_mw;
   unsigned long long memory_used_mib = 0;
   std::vector<SimProcess> processes;
+  // SM utilisation of each MIG device, by its "MIG-..." uuid, as GPM reports
+  // it (devices not listed: 0). Only read where the GPU has GPM.
+  std::map<std::string, unsigned> mig_utilization;
 };
 
 struct GpuConfig {
@@ -39,6 +43,9 @@ struct GpuConfig {
   std::vector<SeedInstance> seeds;
   GpuMigState seed_state;  // the seeds, laid out and checked
   Telemetry telemetry;
+  // GPU Performance Monitoring (per-MIG-instance utilisation): Hopper and
+  // later have it; "gpm" in the config overrides the model's default.
+  bool gpm = false;
 };
 
 struct SimConfig {

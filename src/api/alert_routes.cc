@@ -1,0 +1,107 @@
+#include "api/alert_routes.h"
+
+#include <charconv>
+#include <string>
+
+#include "alerts/alert_json.h"
+#include "alerts/rule_file.h"
+
+namespace sandman {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kDefaultLimit = 100;
+constexpr size_t kMaxLimit = 1000;
+constexpr size_t kMaxAckerLength = 64;
+
+// Whole decimal numbers only: "12", not "+12", "1e3" or "12abc".
+std::optional<int64_t> parseId(const std::string& s) {
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v <= 0) return std::nullopt;
+  return v;
+}
+
+Result<int64_t> pathId(const httplib::Request& req) {
+  auto id = parseId(req.matches[1].str());
+  if (!id) return invalid("alert id must be a positive whole number: " + req.matches[1].str().substr(0, 32));
+  return *id;
+}
+
+// "by" names who acknowledged; printable ASCII so it is safe in logs and UIs.
+Result<std::string> ackerFrom(const std::string& body) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return std::string("api");
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return invalid("ack body must be a JSON object, e.g. {\"by\": \"alice\"}, or empty");
+  for (const auto& [key, _] : j.items()) {
+    if (key != "by") return invalid("unknown field '" + key.substr(0, 40) + "' in ack body (only \"by\")");
+  }
+  if (!j.contains("by")) return std::string("api");
+  if (!j["by"].is_string()) return invalid("'by' must be a string");
+  std::string by = j["by"].get<std::string>();
+  if (by.empty() || by.size() > kMaxAckerLength) return invalid("'by' must be 1 to 64 characters");
+  for (unsigned char c : by) {
+    if (c < 0x20 || c > 0x7e) return invalid("'by' must be printable ASCII");
+  }
+  return by;
+}
+
+}  // namespace
+
+void AlertRoutes::registerRoutes(httplib::Server& server) {
+  for (const char* prefix : kApiPrefixes) {
+    std::string base = std::string(prefix) + "/alerts";
+    server.Get(base, [this](const httplib::Request& req, httplib::Response& res) { list(req, res); });
+    // Before the {id} route, which would otherwise claim "rules".
+    server.Get(base + "/rules", [this](const httplib::Request&, httplib::Response& res) { rules(res); });
+    server.Get(base + "/([^/]+)", [this](const httplib::Request& req, httplib::Response& res) { get(req, res); });
+    server.Post(base + "/([^/]+)/ack",
+                [this](const httplib::Request& req, httplib::Response& res) { ack(req, res); });
+  }
+}
+
+void AlertRoutes::list(const httplib::Request& req, httplib::Response& res) {
+  std::string state = req.has_param("state") ? req.get_param_value("state") : "active";
+  auto filter = parseAlertFilter(state);
+  if (!filter) {
+    return sendError(res, invalid("state must be one of active, pending, firing, resolved, all (got '" +
+                                  state.substr(0, 32) + "')"));
+  }
+  size_t limit = kDefaultLimit;
+  if (req.has_param("limit")) {
+    auto n = parseId(req.get_param_value("limit"));
+    if (!n || *n > static_cast<int64_t>(kMaxLimit)) {
+      return sendError(res, invalid("limit must be a whole number from 1 to " + std::to_string(kMaxLimit)));
+    }
+    limit = static_cast<size_t>(*n);
+  }
+  auto alerts = engine_.list(*filter, limit);
+  if (!alerts.ok()) return sendError(res, alerts.error());
+  json arr = json::array();
+  for (const auto& a : alerts.value()) arr.push_back(alertJson(a));
+  sendJson(res, 200, {{"alerts", arr}, {"count", arr.size()}, {"state", state}});
+}
+
+void AlertRoutes::get(const httplib::Request& req, httplib::Response& res) {
+  auto id = pathId(req);
+  if (!id.ok()) return sendError(res, id.error());
+  auto a = engine_.get(*id);
+  if (!a.ok()) return sendError(res, a.error());
+  sendJson(res, 200, alertJson(a.value()));
+}
+
+void AlertRoutes::ack(const httplib::Request& req, httplib::Response& res) {
+  auto id = pathId(req);
+  if (!id.ok()) return sendError(res, id.error());
+  auto by = ackerFrom(req.body);
+  if (!by.ok()) return sendError(res, by.error());
+  auto a = engine_.ack(*id, *by);
+  if (!a.ok()) return sendError(res, a.error());
+  sendJson(res, 200, alertJson(a.value()));
+}
+
+void AlertRoutes::rules(httplib::Response& res) { sendJson(res, 200, alertRulesJson(engine_.rules())); }
+
+}  // namespace sandman

@@ -1,0 +1,241 @@
+#include "api/telemetry_routes.h"
+
+#include <charconv>
+#include <cmath>
+#include <string>
+
+#include "common/duration.h"
+#include "common/time_format.h"
+
+namespace sandman {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kDefaultWindowMs = 3'600'000;
+// The default step aims at about this many points for the window asked.
+constexpr int64_t kDefaultPoints = 360;
+
+// Values carry 3 decimals at most: averages would otherwise print as
+// 43.333333333333336, which no dashboard wants.
+json num(const std::optional<double>& v) {
+  if (!v) return nullptr;
+  return std::round(*v * 1000.0) / 1000.0;
+}
+json holder(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+json deviceJson(const DeviceReading& d) {
+  json j = {
+      {"uuid", d.uuid},
+      {"gpu_uuid", d.gpu_uuid},
+      {"gpu_index", d.gpu_index},
+      {"model", d.model_name},
+      {"utilization_pct", num(d.utilization_pct)},
+      {"temperature_c", num(d.temperature_c)},
+      {"memory_used_mib", d.memory_used_mib},
+      {"memory_total_mib", d.memory_total_mib},
+      {"compute_processes", d.compute_processes},
+      {"session_id", holder(d.session_id)},
+      {"user_id", holder(d.user_id)},
+  };
+  if (d.is_mig) {
+    j["profile"] = d.profile;
+    j["gpu_instance_id"] = d.gpu_instance_id;
+    j["compute_slices"] = d.compute_slices;
+  } else {
+    j["mig_enabled"] = d.mig_enabled;
+    j["memory_utilization_pct"] = num(d.memory_utilization_pct);
+    j["power_w"] = num(d.power_w);
+    j["power_limit_w"] = num(d.power_limit_w);
+  }
+  return j;
+}
+
+// GPU-<uuid> or MIG-<uuid> (NVML's forms: hex digits and dashes), checked
+// before the name reaches a lookup, a log line or SQL.
+bool isDeviceUuid(const std::string& s) {
+  if (s.size() < 5 || s.size() > 80) return false;
+  if (s.rfind("GPU-", 0) != 0 && s.rfind("MIG-", 0) != 0) return false;
+  for (size_t i = 4; i < s.size(); ++i) {
+    char c = s[i];
+    bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (!hex && c != '-') return false;
+  }
+  return true;
+}
+
+// RFC 3339 in UTC ("2026-11-23T12:00:00Z", fraction optional) or unix
+// seconds ("1795000000", fraction optional).
+Result<TimePoint> parseTime(const std::string& name, const std::string& v) {
+  if (!v.empty() && v.size() <= 20 && v.find_first_not_of("0123456789.") == std::string::npos) {
+    double secs = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
+    if (ec == std::errc() && end == v.data() + v.size() && secs < 1e11) {
+      return fromUnixMillis(static_cast<int64_t>(std::llround(secs * 1000.0)));
+    }
+  }
+  if (auto t = parseRfc3339(v)) return *t;
+  return invalid("'" + name + "' must be RFC 3339 UTC (2026-11-23T12:00:00Z) or unix seconds, not '" +
+                 v.substr(0, 40) + "'");
+}
+
+std::string param(const httplib::Request& req, const char* name) {
+  return req.has_param(name) ? req.get_param_value(name) : std::string();
+}
+
+json stat(const std::optional<double>& lo, const std::optional<double>& avg,
+          const std::optional<double>& hi) {
+  return {{"min", num(lo)}, {"avg", num(avg)}, {"max", num(hi)}};
+}
+
+}  // namespace
+
+json TelemetryRoutes::snapshotJson(const TelemetrySnapshot& snap) {
+  json gpus = json::array();
+  for (const auto& d : snap.gpus) gpus.push_back(deviceJson(d));
+  json instances = json::array();
+  for (const auto& d : snap.instances) instances.push_back(deviceJson(d));
+  return {
+      {"taken_at", formatRfc3339(snap.taken_at)},
+      {"backend_ok", snap.backend_ok},
+      {"backend_error", holder(snap.backend_error)},
+      {"sample_seconds", std::round(snap.sample_seconds * 1e6) / 1e6},
+      {"mig_dynamic", snap.mig_dynamic},
+      {"gpus", std::move(gpus)},
+      {"instances", std::move(instances)},
+      {"lost_gpus", snap.lost_gpus},
+  };
+}
+
+void TelemetryRoutes::registerRoutes(httplib::Server& server) {
+  for (const char* prefix : kApiPrefixes) {
+    std::string p = prefix;
+    server.Get(p + "/metrics/realtime",
+               [this](const httplib::Request&, httplib::Response& res) { realtime(res); });
+    server.Get(p + "/metrics/trends",
+               [this](const httplib::Request& req, httplib::Response& res) { trends(req, res); });
+    server.Get(p + "/gpus/([^/]+)/metrics",
+               [this](const httplib::Request& req, httplib::Response& res) { deviceMetrics(req, res); });
+  }
+}
+
+void TelemetryRoutes::realtime(httplib::Response& res) const {
+  SnapshotPtr snap = sampler_.latest();
+  if (!snap) return sendError(res, unavailable("no telemetry sample yet; retry after one interval"));
+  sendJson(res, 200, snapshotJson(*snap));
+}
+
+void TelemetryRoutes::deviceMetrics(const httplib::Request& req, httplib::Response& res) const {
+  const std::string uuid = req.matches[1].str();
+  if (!isDeviceUuid(uuid)) {
+    return sendError(res, invalid("not a device UUID: '" + uuid.substr(0, 40) +
+                                  "' (expected GPU-... or MIG-..., as GET /metrics/realtime lists)"));
+  }
+  const TimePoint now = clock_.now();
+  TimePoint to = now;
+  if (std::string v = param(req, "to"); !v.empty()) {
+    auto t = parseTime("to", v);
+    if (!t.ok()) return sendError(res, t.error());
+    to = *t;
+  }
+  TimePoint from = to - Millis(kDefaultWindowMs);
+  if (std::string v = param(req, "from"); !v.empty()) {
+    auto t = parseTime("from", v);
+    if (!t.ok()) return sendError(res, t.error());
+    from = *t;
+  }
+  if (from >= to) return sendError(res, invalid("'from' must be before 'to'"));
+  const int64_t span_ms = std::chrono::duration_cast<Millis>(to - from).count();
+  Millis step{};
+  if (std::string v = param(req, "step"); !v.empty()) {
+    auto s = parseDuration(v);
+    if (!s.ok()) return sendError(res, invalid("'step': " + s.error().message));
+    step = *s;
+    if (step < Millis(1000)) return sendError(res, invalid("'step' must be at least 1s"));
+  } else {
+    int64_t secs = (span_ms / kDefaultPoints + 999) / 1000;
+    step = Millis(std::max<int64_t>(secs, 1) * 1000);
+  }
+  const int64_t points = (span_ms + step.count() - 1) / step.count();
+  if (points > limits_.max_points) {
+    return sendError(res, invalid("from/to/step ask for " + std::to_string(points) + " points; at most " +
+                                  std::to_string(limits_.max_points) + " per request: use a larger step "
+                                  "or a shorter window"));
+  }
+  if (history_ == nullptr) return sendError(res, unavailable("telemetry history is off in this daemon"));
+
+  bool present = false;
+  if (SnapshotPtr snap = sampler_.latest()) {
+    for (const auto* list : {&snap->gpus, &snap->instances}) {
+      for (const auto& d : *list) present = present || d.uuid == uuid;
+    }
+  }
+  if (!present) {
+    auto known = history_->knows(uuid);
+    if (!known.ok()) return sendError(res, known.error());
+    if (!known.value()) {
+      return sendError(res, notFound("no GPU or MIG device " + uuid + " now or in the history; "
+                                     "GET /metrics/realtime lists the devices"));
+    }
+  }
+  auto series = history_->query(uuid, from, to, step);
+  if (!series.ok()) return sendError(res, series.error());
+  json pts = json::array();
+  for (const auto& p : series->points) {
+    pts.push_back({
+        {"t", formatRfc3339(p.at)},
+        {"samples", p.samples},
+        {"utilization_pct", stat(p.util_min, p.util_avg, p.util_max)},
+        {"temperature_c", stat(p.temp_min, p.temp_avg, p.temp_max)},
+        {"power_w", stat(p.power_min, p.power_avg, p.power_max)},
+        {"memory_used_mib", stat(p.mem_used_min, p.mem_used_avg, p.mem_used_max)},
+        {"session_id", holder(p.session_id)},
+        {"user_id", holder(p.user_id)},
+    });
+  }
+  sendJson(res, 200,
+           {{"uuid", uuid},
+            {"from", formatRfc3339(from)},
+            {"to", formatRfc3339(to)},
+            {"step", formatDuration(series->step)},
+            {"step_seconds", static_cast<double>(series->step.count()) / 1000.0},
+            {"resolution", series->resolution},
+            {"points", std::move(pts)}});
+}
+
+void TelemetryRoutes::trends(const httplib::Request& req, httplib::Response& res) const {
+  int hours = 24;
+  if (std::string v = param(req, "hours"); !v.empty()) {
+    int h = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), h);
+    if (ec != std::errc() || end != v.data() + v.size() || h < 1 || h > limits_.max_trend_hours) {
+      return sendError(res, invalid("'hours' must be a whole number from 1 to " +
+                                    std::to_string(limits_.max_trend_hours) + ", not '" + v.substr(0, 20) + "'"));
+    }
+    hours = h;
+  }
+  if (history_ == nullptr) return sendError(res, unavailable("telemetry history is off in this daemon"));
+  const TimePoint to = clock_.now();
+  const TimePoint from = to - std::chrono::hours(hours);
+  auto t = history_->trends(from, to);
+  if (!t.ok()) return sendError(res, t.error());
+  auto rows = [](const std::vector<TrendRow>& in, const char* key) {
+    json out = json::array();
+    for (const auto& r : in) {
+      out.push_back({{key, r.key},
+                     {"avg_utilization_pct", num(r.avg_utilization)},
+                     {"slice_hours", std::round(r.slice_hours * 1000.0) / 1000.0},
+                     {"devices", r.devices},
+                     {"device_minutes", r.device_minutes}});
+    }
+    return out;
+  };
+  sendJson(res, 200,
+           {{"from", formatRfc3339(from)},
+            {"to", formatRfc3339(to)},
+            {"hours", hours},
+            {"by_model", rows(t->by_model, "model")},
+            {"by_profile", rows(t->by_profile, "profile")}});
+}
+
+}  // namespace sandman

@@ -1,0 +1,488 @@
+#include "store/metrics_history.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "common/log.h"
+#include "store/sqlite_stmt.h"
+
+namespace sandman {
+namespace {
+
+using store_internal::Conn;
+
+constexpr int kBusyTimeoutMs = 5000;
+constexpr int64_t kMinuteMs = 60'000;
+// gpu_devices.last_seen is refreshed this often while a device is seen, so
+// pruning devices by last_seen never drops one still present.
+constexpr int64_t kDeviceRefreshMs = 3'600'000;
+
+int64_t floorMinute(int64_t ms) { return ms - (((ms % kMinuteMs) + kMinuteMs) % kMinuteMs); }
+
+// What the device is, for the per-profile trends: a MIG profile, "whole" for
+// a GPU handed out whole, "" for a MIG-mode GPU's own row (not a slice).
+std::string profileOf(const DeviceReading& d) {
+  if (d.is_mig) return d.profile;
+  return d.mig_enabled ? std::string() : std::string("whole");
+}
+
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* st) const { sqlite3_finalize(st); }
+};
+using OwnedStmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+void bindText(sqlite3_stmt* st, int i, const std::string& v) {
+  sqlite3_bind_text(st, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+void bindOpt(sqlite3_stmt* st, int i, const std::optional<double>& v) {
+  if (v) {
+    sqlite3_bind_double(st, i, *v);
+  } else {
+    sqlite3_bind_null(st, i);
+  }
+}
+std::optional<double> colOpt(sqlite3_stmt* st, int i) {
+  if (sqlite3_column_type(st, i) == SQLITE_NULL) return std::nullopt;
+  return sqlite3_column_double(st, i);
+}
+std::string colText(sqlite3_stmt* st, int i) {
+  const auto* p = sqlite3_column_text(st, i);
+  return p != nullptr ? std::string(reinterpret_cast<const char*>(p),
+                                    static_cast<size_t>(sqlite3_column_bytes(st, i)))
+                      : std::string();
+}
+
+Result<sqlite3*> openConnection(const std::string& path, bool reader) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string why = raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
+    sqlite3_close(raw);
+    return unavailable("metrics history: cannot open " + path + ": " + why +
+                       "; the store must be opened (and migrated) first");
+  }
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+  Conn c{raw, path};
+  // WAL is already the file's mode (SqliteStore set it); asking again is
+  // harmless and keeps this class correct on its own. History is derived
+  // data: NORMAL sync loses at most the last cycles on power loss.
+  Status st = c.exec(reader ? "PRAGMA query_only=ON;" : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                     "set pragmas");
+  if (st.ok()) {
+    // The tables come from schema v4; refuse an older file rather than fail on every cycle.
+    sqlite3_stmt* probe = nullptr;
+    rc = sqlite3_prepare_v2(raw, "SELECT 1 FROM gpu_samples, gpu_samples_minute, gpu_devices LIMIT 0",
+                            -1, &probe, nullptr);
+    sqlite3_finalize(probe);
+    if (rc != SQLITE_OK) {
+      st = unavailable("metrics history: " + path + " lacks the telemetry tables (schema v4); open it "
+                       "with this build's store first");
+    }
+  }
+  if (!st.ok()) {
+    sqlite3_close(raw);
+    return st.error();
+  }
+  return raw;
+}
+
+constexpr const char* kInsertSample =
+    "INSERT INTO gpu_samples (ts, device, gpu_uuid, session_id, user_id, utilization, "
+    "memory_utilization, temperature, power_w, memory_used_mib, memory_total_mib, processes) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+constexpr const char* kUpsertDevice =
+    "INSERT INTO gpu_devices (device, gpu_uuid, model, profile, last_seen) VALUES (?1, ?2, ?3, ?4, ?5) "
+    "ON CONFLICT(device) DO UPDATE SET gpu_uuid = excluded.gpu_uuid, model = excluded.model, "
+    "profile = excluded.profile, last_seen = excluded.last_seen";
+// One minute of raw samples -> one row per device. Aggregates skip NULLs, so
+// a metric the driver never reported stays NULL. A device held by a session
+// for part of the minute counts as held (max() prefers a non-empty id).
+constexpr const char* kRollupMinute =
+    "INSERT OR REPLACE INTO gpu_samples_minute (minute, device, gpu_uuid, model, profile, session_id, "
+    "user_id, samples, util_min, util_avg, util_max, temp_min, temp_avg, temp_max, power_min, "
+    "power_avg, power_max, mem_used_min, mem_used_avg, mem_used_max) "
+    "SELECT ?1, s.device, s.gpu_uuid, COALESCE(d.model, ''), COALESCE(d.profile, ''), "
+    "max(s.session_id), max(s.user_id), count(*), min(s.utilization), avg(s.utilization), "
+    "max(s.utilization), min(s.temperature), avg(s.temperature), max(s.temperature), min(s.power_w), "
+    "avg(s.power_w), max(s.power_w), min(s.memory_used_mib), avg(s.memory_used_mib), "
+    "max(s.memory_used_mib) "
+    "FROM gpu_samples s LEFT JOIN gpu_devices d ON d.device = s.device "
+    "WHERE s.ts >= ?1 AND s.ts < ?1 + 60000 GROUP BY s.device";
+constexpr const char* kNextRawTs = "SELECT min(ts) FROM gpu_samples WHERE ts >= ?1";
+constexpr const char* kLastMinute = "SELECT max(minute) FROM gpu_samples_minute";
+// rowid batches keep each DELETE (and so each write lock) short.
+constexpr const char* kPruneRaw =
+    "DELETE FROM gpu_samples WHERE rowid IN (SELECT rowid FROM gpu_samples WHERE ts < ?1 LIMIT ?2)";
+constexpr const char* kPruneMinute =
+    "DELETE FROM gpu_samples_minute WHERE rowid IN "
+    "(SELECT rowid FROM gpu_samples_minute WHERE minute < ?1 LIMIT ?2)";
+constexpr const char* kPruneDevices =
+    "DELETE FROM gpu_devices WHERE rowid IN "
+    "(SELECT rowid FROM gpu_devices WHERE last_seen < ?1 LIMIT ?2)";
+
+}  // namespace
+
+Result<std::unique_ptr<MetricsHistory>> MetricsHistory::open(const std::string& path,
+                                                             MetricsHistoryOptions options,
+                                                             const Clock& clock) {
+  if (options.prune_batch < 1 || options.max_prune_batches < 1 || options.max_rollup_minutes < 1) {
+    return invalid("metrics history: batch sizes must be >= 1");
+  }
+  if (options.raw_retention.count() < kMinuteMs || options.retention < options.raw_retention) {
+    return invalid("metrics history: raw retention must be >= 1m and the minute retention at least as long"
+                   " (--metrics-raw-retention, --metrics-retention)");
+  }
+  auto writer = openConnection(path, false);
+  if (!writer.ok()) return writer.error();
+  auto reader = openConnection(path, true);
+  if (!reader.ok()) {
+    sqlite3_close(writer.value());
+    return reader.error();
+  }
+  return std::unique_ptr<MetricsHistory>(
+      new MetricsHistory(writer.value(), reader.value(), path, options, clock));
+}
+
+MetricsHistory::MetricsHistory(sqlite3* writer, sqlite3* reader, std::string path,
+                               MetricsHistoryOptions options, const Clock& clock)
+    : path_(std::move(path)), options_(options), clock_(clock), writer_(writer), reader_(reader) {}
+
+MetricsHistory::~MetricsHistory() {
+  for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
+  sqlite3_close(writer_);
+  sqlite3_close(reader_);
+}
+
+sqlite3_stmt* MetricsHistory::prepared(const char* sql) {
+  auto it = stmts_.find(sql);
+  if (it != stmts_.end()) {
+    sqlite3_reset(it->second);
+    sqlite3_clear_bindings(it->second);
+    return it->second;
+  }
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(writer_, sql, -1, &st, nullptr) != SQLITE_OK) {
+    sqlite3_finalize(st);
+    return nullptr;
+  }
+  stmts_.emplace(sql, st);
+  return st;
+}
+
+Status MetricsHistory::rememberDevices(const TelemetrySnapshot& snap) {
+  const int64_t now = toUnixMillis(snap.taken_at);
+  auto remember = [&](const DeviceReading& d) -> Status {
+    std::string what = d.model_name + "\n" + profileOf(d);
+    auto it = known_.find(d.uuid);
+    if (it != known_.end() && it->second.what == what && now - it->second.written_ms < kDeviceRefreshMs) {
+      return {};
+    }
+    Conn c{writer_, path_};
+    sqlite3_stmt* st = prepared(kUpsertDevice);
+    if (st == nullptr) return c.error(sqlite3_errcode(writer_), "prepare device upsert");
+    bindText(st, 1, d.uuid);
+    bindText(st, 2, d.gpu_uuid);
+    bindText(st, 3, d.model_name);
+    bindText(st, 4, profileOf(d));
+    sqlite3_bind_int64(st, 5, now);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) return c.error(rc, "record device " + d.uuid);
+    known_[d.uuid] = Known{std::move(what), now};
+    return {};
+  };
+  for (const auto& d : snap.gpus) {
+    if (Status s = remember(d); !s.ok()) return s;
+  }
+  for (const auto& d : snap.instances) {
+    if (Status s = remember(d); !s.ok()) return s;
+  }
+  return {};
+}
+
+Status MetricsHistory::record(const TelemetrySnapshot& snap) {
+  if (!snap.backend_ok) return {};
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    Conn c{writer_, path_};
+    const int64_t ts = toUnixMillis(snap.taken_at);
+    // One transaction per cycle: one fsync-free WAL append for all devices.
+    if (Status s = c.exec("BEGIN IMMEDIATE", "begin telemetry write"); !s.ok()) return s;
+    Status st = rememberDevices(snap);
+    auto insert = [&](const DeviceReading& d) -> Status {
+      sqlite3_stmt* q = prepared(kInsertSample);
+      if (q == nullptr) return c.error(sqlite3_errcode(writer_), "prepare sample insert");
+      sqlite3_bind_int64(q, 1, ts);
+      bindText(q, 2, d.uuid);
+      bindText(q, 3, d.gpu_uuid);
+      bindText(q, 4, d.session_id);
+      bindText(q, 5, d.user_id);
+      bindOpt(q, 6, d.utilization_pct);
+      bindOpt(q, 7, d.memory_utilization_pct);
+      bindOpt(q, 8, d.temperature_c);
+      bindOpt(q, 9, d.power_w);
+      sqlite3_bind_int64(q, 10, static_cast<int64_t>(d.memory_used_mib));
+      sqlite3_bind_int64(q, 11, static_cast<int64_t>(d.memory_total_mib));
+      sqlite3_bind_int64(q, 12, d.compute_processes);
+      int rc = sqlite3_step(q);
+      if (rc != SQLITE_DONE) return c.error(rc, "record sample of " + d.uuid);
+      return {};
+    };
+    for (size_t i = 0; st.ok() && i < snap.gpus.size(); ++i) st = insert(snap.gpus[i]);
+    for (size_t i = 0; st.ok() && i < snap.instances.size(); ++i) st = insert(snap.instances[i]);
+    if (st.ok()) st = c.exec("COMMIT", "commit telemetry write");
+    if (!st.ok()) {
+      (void)c.exec("ROLLBACK", "roll back telemetry write");
+      known_.clear();  // the device rows may not have been written after all
+      return st;
+    }
+    last_ts_ = std::max(last_ts_, ts);
+  }
+  if (Status s = rollup(snap.taken_at); !s.ok()) return s;
+  auto pruned = prune(snap.taken_at);
+  return pruned.status();
+}
+
+Result<std::optional<int64_t>> MetricsHistory::nextRawTs(int64_t from_ms) {
+  Conn c{writer_, path_};
+  sqlite3_stmt* st = prepared(kNextRawTs);
+  if (st == nullptr) return c.error(sqlite3_errcode(writer_), "prepare rollup scan");
+  sqlite3_bind_int64(st, 1, from_ms);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) return c.error(rc, "scan raw samples");
+  std::optional<int64_t> out;
+  if (sqlite3_column_type(st, 0) != SQLITE_NULL) out = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return out;
+}
+
+Status MetricsHistory::rollupMinute(int64_t minute_ms) {
+  Conn c{writer_, path_};
+  sqlite3_stmt* st = prepared(kRollupMinute);
+  if (st == nullptr) return c.error(sqlite3_errcode(writer_), "prepare rollup");
+  sqlite3_bind_int64(st, 1, minute_ms);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE) return c.error(rc, "roll up minute " + formatRfc3339(fromUnixMillis(minute_ms)));
+  return {};
+}
+
+Status MetricsHistory::rollup(TimePoint upto) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  Conn c{writer_, path_};
+  if (!rolled_until_) {
+    // Resume where the last run stopped; its last minute may have been
+    // flushed partial, so it is rolled up again.
+    OwnedStmt last;
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(writer_, kLastMinute, -1, &raw, nullptr);
+    last.reset(raw);
+    if (rc != SQLITE_OK) return c.error(rc, "prepare rollup start");
+    rc = sqlite3_step(raw);
+    if (rc != SQLITE_ROW) return c.error(rc, "find the last rolled-up minute");
+    if (sqlite3_column_type(raw, 0) != SQLITE_NULL) {
+      rolled_until_ = sqlite3_column_int64(raw, 0);
+    } else {
+      auto first = nextRawTs(0);
+      if (!first.ok()) return first.status();
+      if (!first.value()) return {};  // nothing recorded yet
+      rolled_until_ = floorMinute(*first.value());
+    }
+  }
+  const int64_t end = floorMinute(toUnixMillis(upto));
+  for (int done = 0; *rolled_until_ < end && done < options_.max_rollup_minutes; ++done) {
+    auto next = nextRawTs(*rolled_until_);
+    if (!next.ok()) return next.status();
+    if (!next.value() || *next.value() >= end) {
+      rolled_until_ = end;  // no samples in between: nothing to roll
+      break;
+    }
+    const int64_t minute = floorMinute(*next.value());
+    if (Status s = rollupMinute(minute); !s.ok()) return s;
+    rolled_until_ = minute + kMinuteMs;
+  }
+  return {};
+}
+
+Status MetricsHistory::flush() {
+  std::optional<int64_t> last;
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (last_ts_ == 0) return {};
+    last = last_ts_;
+  }
+  // Complete minutes first (may take several calls' worth), then the partial one.
+  for (int i = 0; i < 1000; ++i) {
+    if (Status s = rollup(fromUnixMillis(*last)); !s.ok()) return s;
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (!rolled_until_ || *rolled_until_ >= floorMinute(*last)) break;
+  }
+  std::lock_guard<std::mutex> lock(write_mu_);
+  return rollupMinute(floorMinute(*last));
+}
+
+Result<int64_t> MetricsHistory::deleteBatch(const char* sql, int64_t cutoff_ms) {
+  Conn c{writer_, path_};
+  sqlite3_stmt* st = prepared(sql);
+  if (st == nullptr) return c.error(sqlite3_errcode(writer_), "prepare prune");
+  sqlite3_bind_int64(st, 1, cutoff_ms);
+  sqlite3_bind_int64(st, 2, options_.prune_batch);
+  int rc = sqlite3_step(st);
+  if (rc != SQLITE_DONE) return c.error(rc, "prune telemetry history");
+  return static_cast<int64_t>(sqlite3_changes(writer_));
+}
+
+Result<int64_t> MetricsHistory::prune(TimePoint now) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  const int64_t now_ms = toUnixMillis(now);
+  // Raw rows go only once their minute is rolled up.
+  int64_t raw_cutoff = now_ms - options_.raw_retention.count();
+  if (rolled_until_) {
+    raw_cutoff = std::min(raw_cutoff, *rolled_until_);
+  } else {
+    raw_cutoff = std::min<int64_t>(raw_cutoff, 0);  // unknown: keep everything for now
+  }
+  const int64_t minute_cutoff = now_ms - options_.retention.count();
+  int64_t deleted = 0;
+  int batches = 0;
+  struct Target {
+    const char* sql;
+    int64_t cutoff;
+  };
+  for (const Target& t : {Target{kPruneRaw, raw_cutoff}, Target{kPruneMinute, minute_cutoff},
+                          Target{kPruneDevices, minute_cutoff}}) {
+    while (batches < options_.max_prune_batches) {
+      ++batches;
+      auto n = deleteBatch(t.sql, t.cutoff);
+      if (!n.ok()) return n.error();
+      deleted += n.value();
+      if (n.value() < options_.prune_batch) break;
+    }
+  }
+  if (deleted > 0) known_.clear();  // a pruned device row is rewritten on its next sample
+  return deleted;
+}
+
+Result<MetricSeries> MetricsHistory::query(const std::string& device, TimePoint from, TimePoint to,
+                                           Millis step) {
+  if (step.count() <= 0) return invalid("step must be positive");
+  MetricSeries out;
+  out.device = device;
+  const int64_t from_ms = toUnixMillis(from);
+  const int64_t to_ms = toUnixMillis(to);
+  const int64_t raw_start = toUnixMillis(clock_.now()) - options_.raw_retention.count();
+  const bool raw = step.count() < kMinuteMs && from_ms >= raw_start;
+  int64_t step_ms = step.count();
+  if (!raw) step_ms = ((step_ms + kMinuteMs - 1) / kMinuteMs) * kMinuteMs;
+  out.resolution = raw ? "raw" : "minute";
+  out.step = Millis(step_ms);
+
+  // Buckets are aligned to multiples of step since the epoch, so the same
+  // step always yields the same bucket edges.
+  const char* sql =
+      raw ? "SELECT ts / ?4, count(*), min(utilization), avg(utilization), max(utilization), "
+            "min(temperature), avg(temperature), max(temperature), min(power_w), avg(power_w), "
+            "max(power_w), min(memory_used_mib), avg(memory_used_mib), max(memory_used_mib), "
+            "max(session_id), max(user_id) FROM gpu_samples "
+            "WHERE device = ?1 AND ts >= ?2 AND ts < ?3 GROUP BY 1 ORDER BY 1"
+          : "SELECT minute / ?4, sum(samples), min(util_min), "
+            "sum(util_avg * samples) / sum(CASE WHEN util_avg IS NULL THEN 0 ELSE samples END), "
+            "max(util_max), min(temp_min), "
+            "sum(temp_avg * samples) / sum(CASE WHEN temp_avg IS NULL THEN 0 ELSE samples END), "
+            "max(temp_max), min(power_min), "
+            "sum(power_avg * samples) / sum(CASE WHEN power_avg IS NULL THEN 0 ELSE samples END), "
+            "max(power_max), min(mem_used_min), sum(mem_used_avg * samples) / sum(samples), "
+            "max(mem_used_max), max(session_id), max(user_id) FROM gpu_samples_minute "
+            "WHERE device = ?1 AND minute >= ?2 AND minute < ?3 GROUP BY 1 ORDER BY 1";
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Conn c{reader_, path_};
+  sqlite3_stmt* raw_st = nullptr;
+  int rc = sqlite3_prepare_v2(reader_, sql, -1, &raw_st, nullptr);
+  OwnedStmt st(raw_st);
+  if (rc != SQLITE_OK) return c.error(rc, "prepare metrics query");
+  bindText(raw_st, 1, device);
+  sqlite3_bind_int64(raw_st, 2, raw ? from_ms : floorMinute(from_ms));
+  sqlite3_bind_int64(raw_st, 3, to_ms);
+  sqlite3_bind_int64(raw_st, 4, step_ms);
+  while ((rc = sqlite3_step(raw_st)) == SQLITE_ROW) {
+    MetricPoint p;
+    p.at = fromUnixMillis(sqlite3_column_int64(raw_st, 0) * step_ms);
+    p.samples = sqlite3_column_int64(raw_st, 1);
+    p.util_min = colOpt(raw_st, 2);
+    p.util_avg = colOpt(raw_st, 3);
+    p.util_max = colOpt(raw_st, 4);
+    p.temp_min = colOpt(raw_st, 5);
+    p.temp_avg = colOpt(raw_st, 6);
+    p.temp_max = colOpt(raw_st, 7);
+    p.power_min = colOpt(raw_st, 8);
+    p.power_avg = colOpt(raw_st, 9);
+    p.power_max = colOpt(raw_st, 10);
+    p.mem_used_min = colOpt(raw_st, 11);
+    p.mem_used_avg = colOpt(raw_st, 12);
+    p.mem_used_max = colOpt(raw_st, 13);
+    p.session_id = colText(raw_st, 14);
+    p.user_id = colText(raw_st, 15);
+    out.points.push_back(std::move(p));
+  }
+  if (rc != SQLITE_DONE) return c.error(rc, "query metrics of " + device);
+  return out;
+}
+
+Result<Trends> MetricsHistory::trends(TimePoint from, TimePoint to) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Conn c{reader_, path_};
+  // Only slice rows (profile != ''): a MIG-mode GPU's own row is not
+  // something a session holds, and its utilisation is unknown anyway.
+  auto group = [&](const char* sql, std::vector<TrendRow>* rows) -> Status {
+    sqlite3_stmt* raw = nullptr;
+    int rc = sqlite3_prepare_v2(reader_, sql, -1, &raw, nullptr);
+    OwnedStmt st(raw);
+    if (rc != SQLITE_OK) return c.error(rc, "prepare trends query");
+    sqlite3_bind_int64(raw, 1, floorMinute(toUnixMillis(from)));
+    sqlite3_bind_int64(raw, 2, toUnixMillis(to));
+    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+      TrendRow r;
+      r.key = colText(raw, 0);
+      r.avg_utilization = colOpt(raw, 1);
+      r.slice_hours = static_cast<double>(sqlite3_column_int64(raw, 2)) / 60.0;
+      r.devices = sqlite3_column_int64(raw, 3);
+      r.device_minutes = sqlite3_column_int64(raw, 4);
+      rows->push_back(std::move(r));
+    }
+    if (rc != SQLITE_DONE) return c.error(rc, "query trends");
+    return {};
+  };
+  Trends out;
+  Status st = group(
+      "SELECT model, avg(util_avg), sum(session_id <> ''), count(DISTINCT device), count(*) "
+      "FROM gpu_samples_minute WHERE minute >= ?1 AND minute < ?2 AND profile <> '' "
+      "GROUP BY model ORDER BY model",
+      &out.by_model);
+  if (!st.ok()) return st.error();
+  st = group(
+      "SELECT profile, avg(util_avg), sum(session_id <> ''), count(DISTINCT device), count(*) "
+      "FROM gpu_samples_minute WHERE minute >= ?1 AND minute < ?2 AND profile <> '' "
+      "GROUP BY profile ORDER BY profile",
+      &out.by_profile);
+  if (!st.ok()) return st.error();
+  return out;
+}
+
+Result<bool> MetricsHistory::knows(const std::string& device) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Conn c{reader_, path_};
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(
+      reader_,
+      "SELECT EXISTS (SELECT 1 FROM gpu_devices WHERE device = ?1) OR "
+      "EXISTS (SELECT 1 FROM gpu_samples_minute WHERE device = ?1)",
+      -1, &raw, nullptr);
+  OwnedStmt st(raw);
+  if (rc != SQLITE_OK) return c.error(rc, "prepare device lookup");
+  bindText(raw, 1, device);
+  rc = sqlite3_step(raw);
+  if (rc != SQLITE_ROW) return c.error(rc, "look up device " + device);
+  return sqlite3_column_int64(raw, 0) != 0;
+}
+
+}  // namespace sandman

@@ -1,0 +1,220 @@
+#include "telemetry/metrics_exporter.h"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "common/log.h"
+#include "telemetry/prometheus_text.h"
+
+namespace sandman {
+namespace {
+
+constexpr double kBytesPerMib = 1024.0 * 1024.0;
+
+// Always exported, at zero when absent, so that dashboards and rate() see a
+// series from the first scrape instead of one that appears on the first event.
+constexpr const char* kSessionStatuses[] = {"pending", "starting", "running", "stopping", "ended", "failed"};
+constexpr const char* kRepairKinds[] = {"orphan_container",  "container_gone",  "interrupted_create",
+                                        "interrupted_stop", "leaked_instance", "vanished_slice"};
+
+// One device's label values, owned here so that Labels (views) can point at them.
+// Label names follow dcgm-exporter (gpu, UUID, Hostname, GPU_I_PROFILE,
+// GPU_I_ID) so its dashboards translate, except modelName: promtool's lint
+// rejects camelCase label names, so it is model_name here.
+struct DeviceRow {
+  const DeviceReading* d = nullptr;
+  std::string gpu;    // NVML index of the physical GPU
+  std::string gi_id;  // MIG rows
+  Labels labels;
+};
+
+std::vector<DeviceRow> rowsOf(const std::vector<DeviceReading>& devices, const std::string& hostname) {
+  std::vector<DeviceRow> rows(devices.size());
+  for (size_t i = 0; i < devices.size(); ++i) {
+    const DeviceReading& d = devices[i];
+    DeviceRow& r = rows[i];
+    r.d = &d;
+    r.gpu = std::to_string(d.gpu_index);
+    if (d.is_mig) r.gi_id = std::to_string(d.gpu_instance_id);
+  }
+  // Views are taken once the strings no longer move.
+  for (auto& r : rows) {
+    const DeviceReading& d = *r.d;
+    r.labels = {{"gpu", r.gpu}, {"UUID", d.is_mig ? d.gpu_uuid : d.uuid}, {"model_name", d.model_name},
+                {"Hostname", hostname}};
+    if (d.is_mig) {
+      r.labels.push_back({"GPU_I_PROFILE", d.profile});
+      r.labels.push_back({"GPU_I_ID", r.gi_id});
+      r.labels.push_back({"mig_uuid", d.uuid});
+    }
+    r.labels.push_back({"session_id", d.session_id});
+    r.labels.push_back({"user_id", d.user_id});
+  }
+  return rows;
+}
+
+// Compute slices held by sessions over the GPU's total; without MIG, whether
+// a session holds the whole GPU.
+double allocationRatio(const DeviceReading& gpu, const std::vector<DeviceReading>& instances) {
+  if (!gpu.mig_enabled) return gpu.session_id.empty() ? 0.0 : 1.0;
+  int held = 0;
+  for (const auto& m : instances) {
+    if (m.gpu_uuid == gpu.uuid && !m.session_id.empty()) held += m.compute_slices;
+  }
+  int total = CostRates::computeSlicesOf(gpu.model_name);
+  return std::min(1.0, static_cast<double>(held) / total);
+}
+
+void gpuFamilies(PrometheusText& w, const TelemetrySnapshot& s, const MetricsOptions& o) {
+  const auto gpus = rowsOf(s.gpus, o.hostname);
+  const auto migs = rowsOf(s.instances, o.hostname);
+  auto each = [&](const std::vector<DeviceRow>& rows, auto value) {
+    for (const auto& r : rows) {
+      if (std::optional<double> v = value(*r.d)) w.sample(r.labels, *v);
+    }
+  };
+
+  w.begin("gpu_temperature", MetricType::kGauge,
+          "GPU core temperature in degrees Celsius, per physical GPU (MIG instances share it).");
+  each(gpus, [](const DeviceReading& d) { return d.temperature_c; });
+
+  w.begin("gpu_utilization", MetricType::kGauge,
+          "Percent of time (0-100) a kernel ran over the last sample period: per GPU without MIG, per MIG "
+          "instance where the driver reports it (GPM). Absent where unknown, e.g. a MIG-mode GPU as a whole.");
+  each(gpus, [](const DeviceReading& d) { return d.utilization_pct; });
+  each(migs, [](const DeviceReading& d) { return d.utilization_pct; });
+
+  w.begin("gpu_power_usage_watts", MetricType::kGauge, "Power draw of the physical GPU in watts.");
+  each(gpus, [](const DeviceReading& d) { return d.power_w; });
+  w.begin("gpu_power_limit_watts", MetricType::kGauge, "Enforced power limit of the physical GPU in watts.");
+  each(gpus, [](const DeviceReading& d) { return d.power_limit_w; });
+
+  auto mib = [](uint64_t v) { return std::optional<double>(static_cast<double>(v) * kBytesPerMib); };
+  w.begin("gpu_memory_used_bytes", MetricType::kGauge,
+          "Framebuffer memory in use, in bytes, per GPU and per MIG instance (GPU_I_ID set).");
+  each(gpus, [&](const DeviceReading& d) { return mib(d.memory_used_mib); });
+  each(migs, [&](const DeviceReading& d) { return mib(d.memory_used_mib); });
+  w.begin("gpu_memory_total_bytes", MetricType::kGauge,
+          "Framebuffer memory size, in bytes, per GPU and per MIG instance (GPU_I_ID set).");
+  each(gpus, [&](const DeviceReading& d) { return mib(d.memory_total_mib); });
+  each(migs, [&](const DeviceReading& d) { return mib(d.memory_total_mib); });
+
+  auto procs = [](const DeviceReading& d) { return std::optional<double>(d.compute_processes); };
+  w.begin("gpu_compute_processes", MetricType::kGauge,
+          "CUDA processes running, per GPU (all its MIG instances) and per MIG instance.");
+  each(gpus, procs);
+  each(migs, procs);
+
+  w.begin("mig_allocation_ratio", MetricType::kGauge,
+          "Share (0-1) of the GPU's compute slices held by sessions (7 slices per GPU, 4 on A30). Without MIG: "
+          "1 while a session holds the whole GPU, else 0.");
+  for (const auto& r : gpus) {
+    // Holders sit on the instances of a MIG-mode GPU; the ratio is the GPU's own.
+    Labels l(r.labels.begin(), r.labels.begin() + 4);
+    w.sample(l, allocationRatio(*r.d, s.instances));
+  }
+
+  w.begin("gpu_hourly_cost", MetricType::kGauge,
+          "Price per hour of each allocatable device (a GPU without MIG, or a MIG instance: its compute-slice "
+          "share of the GPU's --gpu-hourly-rates price), in the rates' currency. session_id/user_id are set "
+          "while a session holds it: sum(gpu_hourly_cost{session_id!=\"\"}) is the current spend rate.");
+  for (const auto& r : gpus) {
+    if (!r.d->mig_enabled) w.sample(r.labels, o.rates.perHour(r.d->model_name, 0));
+  }
+  for (const auto& r : migs) w.sample(r.labels, o.rates.perHour(r.d->model_name, r.d->compute_slices));
+}
+
+void telemetryFamilies(PrometheusText& w, const SnapshotPtr& s) {
+  const bool up = s && s->backend_ok;
+  w.begin("sandman_telemetry_up", MetricType::kGauge,
+          "1 when the last telemetry cycle read the GPU backend, 0 when it failed or none ran yet.");
+  w.sample({}, up ? 1 : 0);
+  if (!s) return;
+  w.begin("sandman_telemetry_last_sample_timestamp_seconds", MetricType::kGauge,
+          "Unix time of the last telemetry cycle (stale when the sampler is stuck).");
+  w.sample({}, std::chrono::duration<double>(s->taken_at.time_since_epoch()).count());
+  w.begin("sandman_telemetry_sample_duration_seconds", MetricType::kGauge,
+          "How long the last telemetry cycle took (backend reads and attribution).");
+  w.sample({}, s->sample_seconds);
+  w.begin("sandman_gpus", MetricType::kGauge, "Physical GPUs in the last telemetry cycle.");
+  w.sample({}, static_cast<double>(s->gpus.size()));
+  w.begin("sandman_gpus_lost", MetricType::kGauge,
+          "GPUs an earlier telemetry cycle saw that the backend no longer lists (fell off the bus).");
+  w.sample({}, static_cast<double>(s->lost_gpus.size()));
+}
+
+void daemonFamilies(PrometheusText& w, const MetricsInputs& in) {
+  if (in.sessions_by_status) {
+    std::map<std::string, int64_t> counts;
+    for (const char* st : kSessionStatuses) counts[st] = 0;
+    for (const auto& [st, n] : *in.sessions_by_status) counts[st] = n;
+    w.begin("sandman_sessions", MetricType::kGauge, "Sessions in the store, by status (ended ones are kept).");
+    for (const auto& [st, n] : counts) w.sample({{"status", st}}, static_cast<double>(n));
+  }
+
+  w.begin("sandman_session_create_seconds", MetricType::kHistogram,
+          "Seconds from a create request to a session whose sshd answers (successful creates).");
+  w.histogram({}, in.create_seconds);
+  w.begin("sandman_http_request_duration_seconds", MetricType::kHistogram,
+          "Wall time of every REST API request, routed or not.");
+  w.histogram({}, in.request_seconds);
+
+  const GatewayStats& g = in.gateway;
+  w.begin("sandman_gateway_connections", MetricType::kGauge,
+          "Open SSH gateway connections: authenticated (relaying to a session) or preauth.");
+  w.sample({{"state", "authenticated"}}, g.open_connections);
+  w.sample({{"state", "preauth"}}, g.preauth_connections);
+  w.begin("sandman_gateway_logins_total", MetricType::kCounter, "SSH gateway logins routed to a session.");
+  w.sample({}, static_cast<double>(g.logins_total));
+  w.begin("sandman_gateway_refusals_total", MetricType::kCounter, "SSH gateway connections refused, by reason.");
+  for (const auto& [reason, n] : g.refusals_total) w.sample({{"reason", reason}}, static_cast<double>(n));
+  w.begin("sandman_gateway_relayed_bytes_total", MetricType::kCounter,
+          "Bytes the SSH gateway relayed: direction=in is user to session, out is session to user.");
+  w.sample({{"direction", "in"}}, static_cast<double>(g.bytes_in_total));
+  w.sample({{"direction", "out"}}, static_cast<double>(g.bytes_out_total));
+
+  std::map<std::string, uint64_t> repairs;
+  for (const char* k : kRepairKinds) repairs[k] = 0;
+  for (const auto& [k, n] : in.reconcile_repairs) repairs[k] = n;
+  w.begin("sandman_reconcile_repairs_total", MetricType::kCounter,
+          "Mismatches reconciliation repaired between the store, Docker and NVML, by kind.");
+  for (const auto& [k, n] : repairs) w.sample({{"kind", k}}, static_cast<double>(n));
+  if (!in.idle_decisions.empty()) {
+    w.begin("sandman_idle_decisions_total", MetricType::kCounter,
+            "Idle-policy decisions by kind: idle_warning, idle_stop, auto_extend, auto_extend_limit, busy_again.");
+    for (const auto& [k, n] : in.idle_decisions) w.sample({{"decision", k}}, static_cast<double>(n));
+  }
+}
+
+}  // namespace
+
+std::string renderMetrics(const MetricsInputs& in, const MetricsOptions& options) {
+  PrometheusText w;
+  const TelemetrySnapshot empty;  // before the first cycle the GPU families stay, without samples
+  gpuFamilies(w, in.snapshot ? *in.snapshot : empty, options);
+  telemetryFamilies(w, in.snapshot);
+  daemonFamilies(w, in);
+  return w.take();
+}
+
+MetricsInputs MetricsExporter::gather() const {
+  MetricsInputs in;
+  if (sources_.snapshot) in.snapshot = sources_.snapshot();
+  if (sources_.sessions_by_status) {
+    auto counts = sources_.sessions_by_status();
+    if (counts.ok()) {
+      in.sessions_by_status = std::move(counts).value();
+    } else {
+      logWarn("metrics: session counts unavailable", {{"error", counts.error().message}});
+    }
+  }
+  if (sources_.create_seconds) in.create_seconds = sources_.create_seconds();
+  if (sources_.request_seconds) in.request_seconds = sources_.request_seconds();
+  if (sources_.gateway) in.gateway = sources_.gateway();
+  if (sources_.reconcile_repairs) in.reconcile_repairs = sources_.reconcile_repairs();
+  if (sources_.idle_decisions) in.idle_decisions = sources_.idle_decisions();
+  return in;
+}
+
+}  // namespace sandman

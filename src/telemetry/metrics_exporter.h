@@ -1,0 +1,67 @@
+// MetricsExporter: everything GET /metrics shows, rendered in the Prometheus
+// text format from the live sources on each scrape (pull model: it keeps no
+// state and nothing reads it back). GPU series come from the sampler's latest
+// snapshot, labelled in dcgm-exporter's style; daemon series from core, store,
+// API and gateway. Thread-safe when its sources are (render() is const).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "common/histogram.h"
+#include "common/result.h"
+#include "gateway/ssh_gateway.h"
+#include "telemetry/cost_rates.h"
+#include "telemetry/snapshot.h"
+
+namespace sandman {
+
+struct MetricsOptions {
+  std::string hostname;  // the Hostname label on GPU series
+  CostRates rates;       // --gpu-hourly-rates
+};
+
+// One scrape's worth of input, gathered from the sources (or built by hand in
+// tests and benchmarks).
+struct MetricsInputs {
+  SnapshotPtr snapshot;  // null: the sampler has not finished a cycle yet
+  std::optional<std::map<std::string, int64_t>> sessions_by_status;  // nullopt: the store failed
+  HistogramSnapshot create_seconds;
+  HistogramSnapshot request_seconds;
+  GatewayStats gateway;  // zeros when the gateway is off
+  std::map<std::string, uint64_t> reconcile_repairs;
+  std::map<std::string, uint64_t> idle_decisions;  // empty: the idle policy is off (no family)
+};
+
+// Renders one exposition. Pure: the same inputs give the same text.
+std::string renderMetrics(const MetricsInputs& in, const MetricsOptions& options);
+
+// Where a scrape reads from. Any member may be empty (that part reads as
+// absent/zero), which is how tests and a daemon without a gateway use it.
+struct MetricsSources {
+  std::function<SnapshotPtr()> snapshot;
+  std::function<Result<std::map<std::string, int64_t>>()> sessions_by_status;
+  std::function<HistogramSnapshot()> create_seconds;
+  std::function<HistogramSnapshot()> request_seconds;
+  std::function<GatewayStats()> gateway;
+  std::function<std::map<std::string, uint64_t>()> reconcile_repairs;
+  std::function<std::map<std::string, uint64_t>()> idle_decisions;
+};
+
+class MetricsExporter {
+ public:
+  MetricsExporter(MetricsOptions options, MetricsSources sources)
+      : options_(std::move(options)), sources_(std::move(sources)) {}
+
+  MetricsInputs gather() const;
+  std::string render() const { return renderMetrics(gather(), options_); }
+
+ private:
+  const MetricsOptions options_;
+  const MetricsSources sources_;
+};
+
+}  // namespace sandman

@@ -1,0 +1,265 @@
+#include "telemetry/sampler.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <exception>
+#include <map>
+#include <utility>
+
+#include "common/log.h"
+#include "store/metrics_history.h"
+
+namespace sandman {
+namespace {
+
+int64_t threadCpuNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::optional<double> pct(const std::optional<unsigned>& v) {
+  if (!v) return std::nullopt;
+  return static_cast<double>(*v);
+}
+
+std::optional<double> watts(const std::optional<unsigned>& mw) {
+  if (!mw) return std::nullopt;
+  return static_cast<double>(*mw) / 1000.0;
+}
+
+// A failure that repeats every cycle is logged once, then again only when
+// the message changes or it recovers; a stuck store must not flood the log.
+class OnceLogger {
+ public:
+  void fail(const char* event, const std::string& message) {
+    if (message == last_) return;
+    last_ = message;
+    logWarn(event, {{"error", message}});
+  }
+  void ok(const char* event) {
+    if (last_.empty()) return;
+    last_.clear();
+    logInfo(event);
+  }
+
+ private:
+  std::string last_;
+};
+
+OnceLogger& backendLog() {
+  static thread_local OnceLogger l;
+  return l;
+}
+OnceLogger& storeLog() {
+  static thread_local OnceLogger l;
+  return l;
+}
+OnceLogger& historyLog() {
+  static thread_local OnceLogger l;
+  return l;
+}
+
+}  // namespace
+
+TelemetrySampler::TelemetrySampler(SamplerOptions options, GpuBackend* backend, Store& store,
+                                   const Clock& clock, MetricsHistory* history)
+    : options_(options), backend_(backend), store_(store), clock_(clock), history_(history) {}
+
+TelemetrySampler::~TelemetrySampler() { stop(); }
+
+void TelemetrySampler::addListener(Listener fn) {
+  std::lock_guard<std::mutex> lock(cycle_mu_);  // never while a cycle iterates the list
+  listeners_.push_back(std::move(fn));
+}
+
+void TelemetrySampler::start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable() || stopping_) return;
+  thread_ = std::thread([this] { run(); });
+}
+
+void TelemetrySampler::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  if (history_ != nullptr) {
+    // The partial minute too, so the minute table is complete up to shutdown.
+    std::lock_guard<std::mutex> lock(cycle_mu_);
+    if (Status st = history_->flush(); !st.ok()) {
+      logWarn("telemetry history: final rollup failed", {{"error", st.error().message}});
+    }
+  }
+}
+
+void TelemetrySampler::run() {
+  auto next = std::chrono::steady_clock::now();
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (stopping_) return;
+    }
+    sampleOnce();
+    // Fixed cadence: a slow cycle shortens the next wait instead of drifting;
+    // one longer than the interval starts the next at once (no catch-up burst).
+    next += options_.interval;
+    auto now = std::chrono::steady_clock::now();
+    if (next < now) next = now;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (wake_.wait_until(lock, next, [this] { return stopping_; })) return;
+  }
+}
+
+TelemetrySnapshot TelemetrySampler::collect() {
+  const auto started = std::chrono::steady_clock::now();
+  TelemetrySnapshot snap;
+  snap.taken_at = clock_.now();
+  snap.mig_dynamic = options_.mig_dynamic;
+  auto finish = [&] {
+    snap.sample_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  };
+  if (backend_ == nullptr) {
+    finish();
+    return snap;
+  }
+  auto listed = backend_->listGpus();
+  if (!listed.ok()) {
+    // Nothing is known this cycle; lost_gpus stays empty rather than
+    // declaring every GPU lost because the driver hiccupped.
+    snap.backend_ok = false;
+    snap.backend_error = listed.error().message;
+    backendLog().fail("telemetry: GPU backend read failed", snap.backend_error);
+    finish();
+    return snap;
+  }
+  backendLog().ok("telemetry: GPU backend readable again");
+
+  // device uuid -> holder. A store error costs the attribution of one
+  // cycle, not the readings.
+  std::map<std::string, const Session*> holders;
+  auto sessions = store_.activeSessions();
+  if (sessions.ok()) {
+    storeLog().ok("telemetry: session attribution restored");
+    for (const auto& s : sessions.value()) {
+      if (s.gpu_uuid && !s.gpu_uuid->empty()) holders[*s.gpu_uuid] = &s;
+    }
+  } else {
+    storeLog().fail("telemetry: cannot read active sessions; devices are unattributed this cycle",
+                    sessions.error().message);
+  }
+  auto attribute = [&](DeviceReading* d) {
+    auto it = holders.find(d->uuid);
+    if (it == holders.end()) return;
+    d->session_id = it->second->id;
+    d->user_id = it->second->user_id;
+  };
+
+  std::set<std::string> present;
+  for (const GpuInfo& g : listed.value()) {
+    DeviceReading gpu;
+    gpu.uuid = g.uuid;
+    gpu.gpu_uuid = g.uuid;
+    gpu.gpu_index = g.index;
+    gpu.model_name = g.name;
+    gpu.mig_enabled = g.mig_enabled;
+    // In MIG mode NVML has no whole-GPU utilisation; a stale value from a
+    // driver that still answers would mislead, so it stays unknown.
+    if (!g.mig_enabled) {
+      gpu.utilization_pct = pct(g.telemetry.utilization_gpu);
+      gpu.memory_utilization_pct = pct(g.telemetry.utilization_memory);
+    }
+    gpu.temperature_c = pct(g.telemetry.temperature_c);
+    gpu.power_w = watts(g.telemetry.power_usage_mw);
+    gpu.power_limit_w = watts(g.telemetry.power_limit_mw);
+    gpu.memory_used_mib = g.memory_used_mib;
+    gpu.memory_total_mib = g.memory_total_mib;
+    gpu.compute_processes = g.telemetry.compute_processes;
+    if (!g.mig_enabled) attribute(&gpu);
+    present.insert(g.uuid);
+
+    for (const MigInstance& m : g.instances) {
+      if (m.uuid.empty()) continue;  // a GPU instance without a compute instance is no device
+      DeviceReading inst;
+      inst.uuid = m.uuid;
+      inst.gpu_uuid = g.uuid;
+      inst.gpu_index = g.index;
+      inst.model_name = g.name;
+      inst.is_mig = true;
+      inst.mig_enabled = true;
+      inst.profile = m.profile_name;
+      inst.gpu_instance_id = m.gpu_instance_id;
+      for (const MigProfile& p : g.profiles) {
+        if (p.profile_id == m.profile_id) inst.compute_slices = p.compute_slices;
+      }
+      inst.utilization_pct = pct(m.utilization_gpu);
+      inst.temperature_c = gpu.temperature_c;
+      inst.memory_used_mib = m.memory_used_mib;
+      inst.memory_total_mib = m.memory_total_mib;
+      inst.compute_processes = m.compute_processes;
+      attribute(&inst);
+      snap.instances.push_back(std::move(inst));
+    }
+    snap.gpus.push_back(std::move(gpu));
+  }
+  std::sort(snap.gpus.begin(), snap.gpus.end(),
+            [](const DeviceReading& a, const DeviceReading& b) { return a.gpu_index < b.gpu_index; });
+  std::stable_sort(snap.instances.begin(), snap.instances.end(),
+                   [](const DeviceReading& a, const DeviceReading& b) {
+                     return a.gpu_index != b.gpu_index ? a.gpu_index < b.gpu_index
+                                                       : a.gpu_instance_id < b.gpu_instance_id;
+                   });
+  for (const auto& uuid : seen_gpus_) {
+    if (present.count(uuid) == 0) snap.lost_gpus.push_back(uuid);
+  }
+  for (const auto& uuid : present) {
+    if (seen_gpus_.insert(uuid).second) {
+      logInfo("telemetry: GPU seen", {{"gpu", uuid}});
+    }
+  }
+  finish();
+  return snap;
+}
+
+SnapshotPtr TelemetrySampler::sampleOnce() {
+  std::lock_guard<std::mutex> cycle(cycle_mu_);
+  const int64_t cpu_start = threadCpuNs();
+  auto snap = std::make_shared<const TelemetrySnapshot>(collect());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    latest_ = snap;
+  }
+  if (history_ != nullptr) {
+    if (Status st = history_->record(*snap); st.ok()) {
+      historyLog().ok("telemetry history: writes succeed again");
+    } else {
+      historyLog().fail("telemetry history: write failed; readings are still served", st.error().message);
+    }
+  }
+  for (const auto& fn : listeners_) {
+    // A listener bug must not stop telemetry for everyone else.
+    try {
+      fn(*snap);
+    } catch (const std::exception& e) {
+      logError("telemetry listener threw", {{"error", e.what()}});
+    } catch (...) {
+      logError("telemetry listener threw", {{"error", "unknown exception"}});
+    }
+  }
+  cpu_ns_.fetch_add(threadCpuNs() - cpu_start);
+  cycles_.fetch_add(1);
+  return snap;
+}
+
+SnapshotPtr TelemetrySampler::latest() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return latest_;
+}
+
+double TelemetrySampler::cpuSeconds() const { return static_cast<double>(cpu_ns_.load()) / 1e9; }
+
+}  // namespace sandman
