@@ -12,54 +12,7 @@ namespace {
 
 using store_internal::Conn;
 
-// store_internal::Stmt without REAL columns (value is one); this is the same
-// idea with the binds the alerts table needs. Finalized on every path.
-class Stmt {
- public:
-  Stmt(const Conn& c, const char* sql) : c_(c) { rc_ = sqlite3_prepare_v2(c.db, sql, -1, &st_, nullptr); }
-  ~Stmt() { sqlite3_finalize(st_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& text(const std::string& v) {
-    return check(sqlite3_bind_text(st_, ++arg_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT));
-  }
-  Stmt& int64(int64_t v) { return check(sqlite3_bind_int64(st_, ++arg_, v)); }
-  Stmt& real(double v) { return check(sqlite3_bind_double(st_, ++arg_, v)); }
-  Stmt& optTime(const std::optional<TimePoint>& v) {
-    return v ? int64(toUnixMillis(*v)) : check(sqlite3_bind_null(st_, ++arg_));
-  }
-
-  Result<bool> next(const std::string& what) {
-    if (rc_ != SQLITE_OK) return c_.error(rc_, what);
-    int rc = sqlite3_step(st_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return c_.error(rc, what);
-  }
-  Status run(const std::string& what) { return next(what).status(); }
-
-  bool isNull(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
-  int64_t int64At(int col) const { return sqlite3_column_int64(st_, col); }
-  double realAt(int col) const { return sqlite3_column_double(st_, col); }
-  std::string textAt(int col) const {
-    const auto* p = sqlite3_column_text(st_, col);
-    int n = sqlite3_column_bytes(st_, col);
-    return p != nullptr ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(n)) : std::string();
-  }
-  int changes() const { return sqlite3_changes(c_.db); }
-
- private:
-  Stmt& check(int rc) {
-    if (rc_ == SQLITE_OK && rc != SQLITE_OK) rc_ = rc;
-    return *this;
-  }
-
-  const Conn& c_;
-  sqlite3_stmt* st_ = nullptr;
-  int rc_ = SQLITE_OK;
-  int arg_ = 0;
-};
+using store_internal::Stmt;
 
 constexpr int kBusyTimeoutMs = 5000;
 constexpr const char* kColumns =

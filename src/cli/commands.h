@@ -17,6 +17,7 @@ int runServe(int argc, char** argv);
 int runSessions(int argc, char** argv);
 int runGpus(int argc, char** argv);
 int runUsers(int argc, char** argv);
+int runAlerts(int argc, char** argv);
 int runVersion(int argc, char** argv);
 
 const std::vector<Command>& commandTable();

@@ -101,6 +101,20 @@ int runServe(int argc, char** argv) {
   }
   initLogging(cfg.log_format == "json" ? LogFormat::kJson : LogFormat::kText);
 
+  // Files and lists the operator wrote are checked before anything starts:
+  // a typo in the rule file stops start-up, naming file, rule and field.
+  auto alert_rules = loadAlertRules(cfg.alert_rules);
+  if (!alert_rules.ok()) return fatal("bad --alert-rules", alert_rules.error());
+  for (const auto* url : {&cfg.alert_webhook, &cfg.alertmanager}) {
+    if (!url->empty() && url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
+      return fatal("bad alert receiver URL", invalid("'" + *url + "' must start with http:// or https://"));
+    }
+  }
+  auto cost_rates = CostRates::parse(cfg.gpu_hourly_rates);
+  if (!cost_rates.ok()) return fatal("cannot price GPUs", cost_rates.error());
+  char host_name[256] = {};
+  gethostname(host_name, sizeof host_name - 1);  // the Hostname label (dcgm-exporter's) and the alerts' host
+
   // Block termination signals before any thread starts; one thread waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -196,14 +210,6 @@ int runServe(int argc, char** argv) {
   TelemetrySampler sampler(sampler_options, gpu_backend.value().get(), *store.value(), clock,
                            history.value().get());
   // wiring:alerts:build
-  // Rules first: a typo in the rule file stops start-up, naming file, rule and field.
-  auto alert_rules = loadAlertRules(cfg.alert_rules);
-  if (!alert_rules.ok()) return fatal("bad --alert-rules", alert_rules.error());
-  for (const auto* url : {&cfg.alert_webhook, &cfg.alertmanager}) {
-    if (!url->empty() && url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
-      return fatal("bad alert receiver URL", invalid("'" + *url + "' must start with http:// or https://"));
-    }
-  }
   auto alert_store = AlertStore::open(cfg.db);
   if (!alert_store.ok()) return fatal("cannot open the alert store", alert_store.error());
   NotifierOptions notifier_options;
@@ -211,10 +217,7 @@ int runServe(int argc, char** argv) {
   notifier_options.alertmanager_url = cfg.alertmanager;
   AlertNotifier notifier(notifier_options, clock);
   AlertEngineOptions alert_options;
-  {
-    char host[256] = {0};
-    if (gethostname(host, sizeof host - 1) == 0) alert_options.host = host;
-  }
+  alert_options.host = host_name;
   const bool deliver_alerts = !cfg.alert_webhook.empty() || !cfg.alertmanager.empty();
   AlertEngine alerts(std::move(alert_rules).value(), *alert_store.value(), clock,
                      deliver_alerts ? &notifier : nullptr, alert_options);
@@ -255,10 +258,6 @@ int runServe(int argc, char** argv) {
   api.addRoutes(alert_routes);
   // wiring:idle:routes
   // wiring:metrics:routes
-  auto cost_rates = CostRates::parse(cfg.gpu_hourly_rates);
-  if (!cost_rates.ok()) return fatal("cannot price GPUs", cost_rates.error());
-  char host_name[256] = {};
-  gethostname(host_name, sizeof host_name - 1);  // the Hostname label, as dcgm-exporter sets it
   MetricsSources metrics_sources;
   metrics_sources.snapshot = [&sampler] { return sampler.latest(); };
   metrics_sources.sessions_by_status = [&store] { return store.value()->countSessionsByStatus(); };

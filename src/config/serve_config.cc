@@ -44,6 +44,12 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
        "Gateway host key, generated once (mode 0600) and kept across restarts (default: beside --db)");
   flag("--expiry-warning", c.expiry_warning_min, "SANDMAN_EXPIRY_WARNING",
        "Minutes before expiry when open gateway shells get a warning");
+  app.add_flag("--allow-agent-forwarding", c.allow_agent_forwarding,
+               "Let users forward their SSH agent (ssh -A) into sessions, through the gateway and direct ports")
+      ->envname("SANDMAN_ALLOW_AGENT_FORWARDING");
+  app.add_flag("--allow-remote-forwarding", c.allow_remote_forwarding,
+               "Let users open remote port forwards (ssh -R) from sessions, through the gateway and direct ports")
+      ->envname("SANDMAN_ALLOW_REMOTE_FORWARDING");
   app.add_option("--gpu-backend", c.gpu_backend, "GPUs: auto (NVML if it loads, else CPU-only), nvml (required), none")
       ->envname("SANDMAN_GPU_BACKEND")->capture_default_str()->check(CLI::IsMember({"auto", "nvml", "none"}));
   flag("--nvml-library", c.nvml_library, "SANDMAN_NVML_LIBRARY", "NVML library to dlopen (a path, or a name the loader finds)");

@@ -38,6 +38,8 @@ struct ServeConfig {
   int gateway_port = 2222;
   std::string gateway_host_key;  // default: <db dir>/gateway_host_ed25519_key
   int expiry_warning_min = 5;
+  bool allow_agent_forwarding = false;   // ssh -A, through the gateway and on direct ports
+  bool allow_remote_forwarding = false;  // ssh -R, through the gateway and on direct ports
   std::string gpu_backend = "auto";  // auto | nvml | none
   std::string nvml_library = "libnvidia-ml.so.1";
   std::string mig_mode = "dynamic";  // static | dynamic

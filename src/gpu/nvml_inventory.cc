@@ -34,6 +34,9 @@ struct OptionalCalls {
 struct BackendExtras {
   OptionalCalls calls;
   std::map<std::string, std::map<std::string, nvmlGpmSample_t>> gpm_prev;  // GPU uuid -> MIG uuid -> sample
+  // A GPU's MIG profiles (with placements) by GPU uuid + name: fixed by the
+  // hardware and driver, and the bulk of the NVML calls of an inventory.
+  std::map<std::string, std::vector<MigProfile>> profiles;
 };
 
 namespace {
@@ -309,9 +312,17 @@ Result<GpuInfo> NvmlBackend::readGpu(unsigned index) const {
     readBusy(busy_calls, *dev, &gpu);
     return gpu;
   }
-  auto profiles = readProfiles(*dev);
-  if (!profiles.ok()) return profiles.error();
-  gpu.profiles = std::move(profiles).value();
+  const std::string profile_key = gpu.uuid + "\n" + gpu.name;
+  auto cached = busy_calls.extras->profiles.find(profile_key);
+  if (cached != busy_calls.extras->profiles.end()) {
+    gpu.profiles = cached->second;
+  } else {
+    auto profiles = readProfiles(*dev);
+    if (!profiles.ok()) return profiles.error();
+    gpu.profiles = std::move(profiles).value();
+    // An empty list may be a driver still settling after a mode change: not cached.
+    if (!gpu.profiles.empty()) busy_calls.extras->profiles.emplace(profile_key, gpu.profiles);
+  }
   for (const auto& p : gpu.profiles) {
     for (int s : p.placement_starts) {
       gpu.memory_slice_count = std::max(gpu.memory_slice_count, s + p.memory_slices);

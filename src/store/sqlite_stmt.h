@@ -68,6 +68,7 @@ class Stmt {
                                    SQLITE_TRANSIENT));
   }
   Stmt& int64(int64_t v) { return check(sqlite3_bind_int64(st_, ++arg_, v)); }
+  Stmt& real(double v) { return check(sqlite3_bind_double(st_, ++arg_, v)); }
   Stmt& optText(const std::optional<std::string>& v) {
     return v ? text(*v) : check(sqlite3_bind_null(st_, ++arg_));
   }
@@ -90,6 +91,7 @@ class Stmt {
 
   bool isNull(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
   int64_t int64At(int col) const { return sqlite3_column_int64(st_, col); }
+  double realAt(int col) const { return sqlite3_column_double(st_, col); }
   std::string textAt(int col) const {
     const auto* p = sqlite3_column_text(st_, col);
     int n = sqlite3_column_bytes(st_, col);

@@ -81,13 +81,17 @@ void TelemetrySampler::start() {
 }
 
 void TelemetrySampler::stop() {
+  bool first = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    first = !stopping_;
     stopping_ = true;
   }
   wake_.notify_all();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
-  if (history_ != nullptr) {
+  // Once: the destructor's stop() must not touch a history the owner may
+  // already have closed after an explicit stop().
+  if (first && history_ != nullptr) {
     // The partial minute too, so the minute table is complete up to shutdown.
     std::lock_guard<std::mutex> lock(cycle_mu_);
     if (Status st = history_->flush(); !st.ok()) {

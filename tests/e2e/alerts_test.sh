@@ -180,6 +180,12 @@ api POST /api/v1/alerts/987654321/ack '{}'
 assert_code 404 "ack of an unknown alert"
 assert_error_json "ack 404"
 
+note "the CLI lists the acknowledged firing alert and refuses a malformed id"
+cli_out=$("$SANDMAN" alerts ls --server "$API" --token-file "$TOKEN_FILE" 2>&1) || fail "sandman alerts ls: $cli_out"
+assert_match "$(grep -E "^$ID " <<<"$cli_out")" "^$ID +[A-Za-z0-9_]+ +critical +firing\\* " "CLI row of the alert"
+"$SANDMAN" alerts ack ../1 --server "$API" --token-file "$TOKEN_FILE" >/dev/null 2>&1 &&
+  fail "sandman alerts ack accepted a non-numeric id"
+
 note "restart while firing: the same alert continues, no duplicate, no second notification"
 stop_daemon
 restart_daemon

@@ -231,22 +231,40 @@ nvmlReturn_t Simulator::lockFailed(int err) {
                                       "; set SANDMAN_NVML_SIM_STATE to a writable path");
 }
 
-nvmlReturn_t Simulator::loadState(MigState* state) {
+nvmlReturn_t Simulator::loadState() {
+  // Another process replaces the file by rename, so a changed file shows as
+  // a new inode, size or mtime.
+  // A config change may add GPUs that the state has yet to be seeded with.
+  Stamp now = stampOf(state_path_);
+  if (now.size >= 0 && now == state_stamp_ && config_stamp_ == state_config_stamp_) return NVML_SUCCESS;
+  bool seeded = false;
   bool exists = false;
   std::string error;
-  if (!readState(state_path_, state, &exists, &error)) return fail(NVML_ERROR_UNKNOWN, error);
-  bool seeded = false;
+  MigState fresh;
+  if (!readState(state_path_, &fresh, &exists, &error)) return fail(NVML_ERROR_UNKNOWN, error);
+  seeded = false;
   for (const auto& g : config_.gpus) {
-    if (!g.model->migCapable() || state->gpus.count(g.uuid) != 0) continue;
-    state->gpus[g.uuid] = g.seed_state;
+    if (!g.model->migCapable() || fresh.gpus.count(g.uuid) != 0) continue;
+    fresh.gpus[g.uuid] = g.seed_state;
     seeded = true;
   }
-  return seeded || !exists ? saveState(*state) : NVML_SUCCESS;
+  if (seeded || !exists) return saveState(fresh);
+  state_ = std::move(fresh);
+  state_stamp_ = now;
+  state_config_stamp_ = config_stamp_;
+  return NVML_SUCCESS;
 }
 
 nvmlReturn_t Simulator::saveState(const MigState& state) {
   std::string error;
-  if (!writeState(state_path_, state, &error)) return fail(NVML_ERROR_UNKNOWN, error);
+  if (!writeState(state_path_, state, &error)) {
+    state_stamp_ = Stamp{};  // unknown now: read again next time
+    return fail(NVML_ERROR_UNKNOWN, error);
+  }
+  state_ = state;
+  state_stamp_ = stampOf(state_path_);
+  // Seeding always goes through here, so the state matches this config now.
+  state_config_stamp_ = config_stamp_;
   return NVML_SUCCESS;
 }
 

@@ -53,11 +53,15 @@ class Simulator {
   nvmlReturn_t withState(bool mutate, F&& f) {
     StateLock lock(state_path_);
     if (!lock.ok()) return lockFailed(lock.error());
-    MigState state;
-    nvmlReturn_t rc = loadState(&state);
+    nvmlReturn_t rc = loadState();
     if (rc != NVML_SUCCESS) return rc;
+    // Reads work on the cached state itself: a large host makes thousands
+    // of calls per inventory, and copying (or parsing) the state for each
+    // one would dominate any measurement taken through the simulator.
+    if (!mutate) return f(state_);
+    MigState state = state_;
     rc = f(state);
-    if (rc == NVML_SUCCESS && mutate) rc = saveState(state);
+    if (rc == NVML_SUCCESS) rc = saveState(state);
     return rc;
   }
 
@@ -73,7 +77,8 @@ class Simulator {
     bool operator==(const Stamp&) const = default;
   };
   static Stamp stampOf(const std::string& path);
-  nvmlReturn_t loadState(MigState* state);
+  // Brings state_ up to date with the file (re-read only when it changed).
+  nvmlReturn_t loadState();
   nvmlReturn_t saveState(const MigState& state);
   nvmlReturn_t fail(nvmlReturn_t rc, const std::string& message);
   nvmlReturn_t lockFailed(int err);
@@ -83,6 +88,9 @@ class Simulator {
   std::string last_error_;
   SimConfig config_;
   Stamp config_stamp_;
+  MigState state_;     // the state file as last read or written
+  Stamp state_stamp_;  // of the file state_ came from; size -1: not read yet
+  Stamp state_config_stamp_;  // the config state_ was last seeded against
   std::map<HandleRec, std::unique_ptr<HandleRec>> handles_;
   std::map<const void*, const HandleRec*> by_address_;
 };
