@@ -60,6 +60,8 @@ SessionSettings sessionSettings(const ServeConfig& c) {
   s.memory_bytes = parseByteSize(c.memory).value();
   s.nano_cpus = static_cast<int64_t>(c.cpus * 1e9);
   s.pids_limit = c.pids_limit;
+  s.allow_agent_forwarding = c.allow_agent_forwarding;
+  s.allow_remote_forwarding = c.allow_remote_forwarding;
   return s;
 }
 
@@ -185,6 +187,8 @@ int runServe(int argc, char** argv) {
                                       ? (state_dir.empty() ? "." : state_dir) + "/gateway_host_ed25519_key"
                                       : cfg.gateway_host_key;
   gateway_options.expiry_warning = std::chrono::minutes(cfg.expiry_warning_min);
+  gateway_options.allow_agent_forwarding = cfg.allow_agent_forwarding;
+  gateway_options.allow_remote_forwarding = cfg.allow_remote_forwarding;
   SshGateway gateway(gateway_options, directory, clock);
   if (cfg.gateway) {
     if (auto st = gateway.start(); !st.ok()) return fatal("cannot start the SSH gateway", st.error());

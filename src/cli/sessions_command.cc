@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "cli/api_client.h"
+#include "core/session_manager.h"
 #include "cli/commands.h"
 
 namespace sandman {
@@ -102,14 +103,20 @@ int runSessions(int argc, char** argv) {
   auto* ls = app.add_subcommand("ls", "list sessions, newest first");
   ls->add_option("--user", user, "Only this user's sessions");
   ls->add_option("--status", status, "Only sessions in this status");
+  // Ids become URL paths: checked here, so "../x" never reaches another route.
+  const CLI::Validator session_id(
+      [](const std::string& v) { return isSessionId(v) ? "" : "not a session id (s- and 16 hex digits): " + v; },
+      "SESSION_ID");
   auto* show = app.add_subcommand("show", "show one session");
-  show->add_option("id", id)->required();
+  show->add_option("id", id)->required()->check(session_id);
   auto* rm = app.add_subcommand("rm", "stop a session (its workspace is kept)");
-  rm->add_option("id", id)->required();
+  rm->add_option("id", id)->required()->check(session_id);
   auto* conns = app.add_subcommand("connections", "gateway logins, refusals and disconnects of a session");
-  conns->add_option("id", id)->required();
+  conns->add_option("id", id)->required()->check(session_id);
+  auto* events = app.add_subcommand("events", "idle-policy decisions about a session (warnings, stops, extensions)");
+  events->add_option("id", id)->required()->check(session_id);
   auto* ext = app.add_subcommand("extend", "set a session's time left");
-  ext->add_option("id", id)->required();
+  ext->add_option("id", id)->required()->check(session_id);
   ext->add_option("--ttl", ttl, "Minutes left from now")->required();
   try {
     app.parse(argc, argv);
@@ -140,6 +147,19 @@ int runSessions(int argc, char** argv) {
       std::printf("%-25s %-8s %-22s %-10s %-10s %s\n", str(c, "started_at").c_str(), str(c, "outcome").c_str(),
                   str(c, "source").c_str(), str(c, "bytes_in").c_str(), str(c, "bytes_out").c_str(),
                   str(c, "reason").c_str());
+    }
+    return 0;
+  }
+  if (events->parsed()) {
+    auto list = call(o, "GET", "/sessions/" + id + "/events");
+    if (!list) return 1;
+    if (o.output == "json") {
+      std::printf("%s\n", list->dump(2).c_str());
+      return 0;
+    }
+    std::printf("%-25s %-18s %s\n", "AT", "KIND", "DETAIL");
+    for (const auto& e : *list) {
+      std::printf("%-25s %-18s %s\n", str(e, "at").c_str(), str(e, "kind").c_str(), str(e, "detail").c_str());
     }
     return 0;
   }

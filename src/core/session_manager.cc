@@ -189,7 +189,8 @@ Status SessionManager::startContainer(Session& s, const UserAccount& account,
     login_env.push_back("NVIDIA_VISIBLE_DEVICES=" + *s.gpu_uuid);
     login_env.push_back("NVIDIA_DRIVER_CAPABILITIES=compute,utility");
   }
-  auto dir = sshd_files_.write(s.id, {account, host_private_key, {s.user_public_key, gateway_public_key}, login_env});
+  auto dir = sshd_files_.write(s.id, {account, host_private_key, {s.user_public_key, gateway_public_key}, login_env,
+                                      settings_.allow_agent_forwarding, settings_.allow_remote_forwarding});
   if (!dir.ok()) return dir.error();
   auto id = runtime_.createContainer(containerSpec(s, account, dir.value()));
   if (!id.ok()) return id.error();

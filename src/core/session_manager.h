@@ -44,6 +44,10 @@ struct SessionSettings {
   int64_t pids_limit = 0;
   Millis ready_timeout = std::chrono::seconds(60);
   Millis ready_poll = std::chrono::milliseconds(5);
+  // Written into each session's sshd_config (--allow-agent-forwarding,
+  // --allow-remote-forwarding): both ways in, direct port and gateway.
+  bool allow_agent_forwarding = false;
+  bool allow_remote_forwarding = false;
 };
 
 struct CreateRequest {

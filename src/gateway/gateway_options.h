@@ -18,8 +18,10 @@ struct GatewayOptions {
   Millis login_grace = std::chrono::seconds(30);
   int block_after_failures = 10;
   Millis block_for = std::chrono::minutes(5);
-  // Agent forwarding and remote forwarding (-R) are always refused with a
-  // message on stderr: relaying them is not built yet.
+  // ssh -A and ssh -R (--allow-agent-forwarding, --allow-remote-forwarding):
+  // off, they are refused with a message on stderr naming the flag.
+  bool allow_agent_forwarding = false;
+  bool allow_remote_forwarding = false;
   Millis expiry_warning = std::chrono::minutes(5);
 };
 

@@ -1,5 +1,7 @@
 // RelayChannel: one client channel (a session or a direct-tcpip forward) of
-// the gateway and its twin channel on the session's sshd. Requests are
+// the gateway and its twin channel on the session's sshd, or the reverse: a
+// channel the session's sshd opened (forwarded agent, remote forward) and its
+// twin the relay opens to the client. Requests are
 // replayed upstream in order (libssh serialises them), data is relayed within
 // the peer's window and never dropped on short writes, and EOF / exit status /
 // close follow the data of their direction. Used by the event-loop thread
@@ -29,7 +31,10 @@ class RelayHost {
 
 class RelayChannel {
  public:
-  enum class Kind { kSession, kDirectTcpip };
+  // kSession, kDirectTcpip: the client opened the channel, the relay opens
+  // its twin upstream. kAgent, kForwardedTcpip: the session's sshd opened it,
+  // the relay opens its twin to the client (reversed).
+  enum class Kind { kSession, kDirectTcpip, kAgent, kForwardedTcpip };
   struct Forward {
     std::string host;
     int port = 0;
@@ -40,6 +45,11 @@ class RelayChannel {
   // Takes `down` (an open channel of the client's session) and registers the
   // relay's callbacks on it.
   RelayChannel(Kind kind, ssh_channel down, RelayHost& host, Forward forward);
+  // Reversed kinds: takes `up` (a channel the session's sshd is opening, not
+  // yet confirmed) and opens its twin on `client`. For kForwardedTcpip,
+  // `forward` is the listen address/port as the client asked for it and the
+  // originator; kAgent ignores it.
+  RelayChannel(Kind kind, ssh_channel up, ssh_session client, RelayHost& host, Forward forward);
   ~RelayChannel();  // removes the callbacks, then frees both channels
   RelayChannel(const RelayChannel&) = delete;
   RelayChannel& operator=(const RelayChannel&) = delete;
@@ -99,6 +109,13 @@ class RelayChannel {
   void drainToSession();
   void drainToClient(bool is_stderr);
   uint32_t writeTo(ssh_channel dst, const char* data, uint32_t len, bool is_stderr);
+  void registerUp();
+  bool reversed() const { return kind_ == Kind::kAgent || kind_ == Kind::kForwardedTcpip; }
+  // The channel this relay opens (up for client-opened kinds, down for
+  // reversed ones) and whether it is closed for good.
+  ssh_channel opened() const { return reversed() ? down_ : up_; }
+  bool openedClosed() const { return reversed() ? down_closed_ : up_closed_; }
+  bool downReady() const { return !down_closed_ && (!reversed() || started_); }
   void runControls();
   void closeBoth();
   void writeLine(const std::string& line);
@@ -113,7 +130,7 @@ class RelayChannel {
   ssh_channel_callbacks_struct up_cb_{};
 
   std::deque<Request> requests_;
-  bool up_opening_ = false;
+  bool opening_ = false;  // the open of opened() is in flight
   bool start_requested_ = false;
   bool shell_ = false;  // a shell request (not exec/subsystem)
   bool started_ = false;
@@ -130,7 +147,7 @@ class RelayChannel {
   std::deque<Control> to_client_;   // after pending_down_
   bool down_closed_ = false;
   bool up_closed_ = false;
-  bool close_up_when_open_ = false;
+  bool close_when_open_ = false;
 };
 
 }  // namespace sandman

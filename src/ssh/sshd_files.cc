@@ -23,13 +23,16 @@ Status writeFile(const std::string& path, const std::string& text, mode_t mode, 
 
 }  // namespace
 
-std::string SshdFiles::sshdConfig(const std::string& user_id, const std::vector<std::string>& login_env) {
+std::string SshdFiles::sshdConfig(const std::string& user_id, const std::vector<std::string>& login_env,
+                                  bool allow_agent_forwarding, bool allow_remote_forwarding) {
   std::string set_env;
   for (const auto& kv : login_env) set_env += (set_env.empty() ? "SetEnv " : " ") + kv;
   if (!set_env.empty()) set_env += "\n";
   std::string d = kSshdDirInContainer;
   // sshd runs as the user with no capabilities: no privilege separation, no
-  // PAM, no password; only this user, only keys Sandman wrote.
+  // PAM, no password; only this user, only keys Sandman wrote. Agent and
+  // remote forwarding only when the admin enabled them; remote listeners stay
+  // on the container's loopback (GatewayPorts no) either way.
   return "Port " + std::to_string(kSshdPortInContainer) + "\n" +
          "HostKey " + d + "/ssh_host_ed25519_key\n" +
          "AuthorizedKeysFile " + d + "/authorized_keys\n" +
@@ -42,10 +45,11 @@ std::string SshdFiles::sshdConfig(const std::string& user_id, const std::vector<
          "KbdInteractiveAuthentication no\n"
          "PermitRootLogin no\n"
          "PermitUserEnvironment no\n"
-         "AllowAgentForwarding no\n"
+         "AllowAgentForwarding " + (allow_agent_forwarding ? "yes" : "no") + "\n"
          "X11Forwarding no\n"
          "PermitTunnel no\n"
-         "AllowTcpForwarding local\n"
+         "AllowTcpForwarding " + (allow_remote_forwarding ? "yes" : "local") + "\n"
+         "GatewayPorts no\n"
          "PrintMotd no\n"
          "ClientAliveInterval 30\n"
          "AcceptEnv LANG LC_*\n"
@@ -76,7 +80,8 @@ Result<std::string> SshdFiles::write(const std::string& session_id, const SshdFi
   for (const auto& k : spec.authorized_keys) keys += k + "\n";
   const UserAccount& a = spec.account;
   for (auto [name, text, mode] :
-       {std::tuple{"sshd_config", sshdConfig(a.user_id, spec.login_env), 0400},
+       {std::tuple{"sshd_config", sshdConfig(a.user_id, spec.login_env, spec.allow_agent_forwarding,
+                                                      spec.allow_remote_forwarding), 0400},
         std::tuple{"ssh_host_ed25519_key", spec.host_private_key, 0400},
         std::tuple{"authorized_keys", keys, 0400}, std::tuple{"passwd", passwd(a), 0444},
         std::tuple{"group", group(a), 0444}}) {

@@ -22,6 +22,10 @@ struct SshdFilesSpec {
   // KEY=value pairs every login sees (sshd does not pass the container's
   // environment on): the session id and the GPU slice.
   std::vector<std::string> login_env;
+  // `sandman serve --allow-agent-forwarding` / `--allow-remote-forwarding`:
+  // the gateway relays into this sshd, so it must allow them too.
+  bool allow_agent_forwarding = false;
+  bool allow_remote_forwarding = false;
 };
 
 class SshdFiles {
@@ -35,7 +39,8 @@ class SshdFiles {
   Status remove(const std::string& session_id) const;
   std::string dirFor(const std::string& session_id) const { return base_ + "/" + session_id; }
 
-  static std::string sshdConfig(const std::string& user_id, const std::vector<std::string>& login_env = {});
+  static std::string sshdConfig(const std::string& user_id, const std::vector<std::string>& login_env = {},
+                                bool allow_agent_forwarding = false, bool allow_remote_forwarding = false);
   static std::string passwd(const UserAccount& a);
   static std::string group(const UserAccount& a);
 

@@ -71,6 +71,9 @@ api GET "/api/v1/sessions/$IDLE_SID/events"
 assert_code 200 "GET events"
 assert_eq "$(jq -r '[.[].kind] | join(",")' <<<"$BODY")" "idle_warning,idle_stop" "events of the idle session"
 [ -d "$WS/$IDLE" ] || fail "the idle session's workspace was removed"
+out=$("$SANDMAN" sessions events "$IDLE_SID" --server "$API" --token-file "$TOKEN_FILE" 2>&1) ||
+  fail "sandman sessions events: $out"
+assert_match "$(tail -1 <<<"$out")" ' idle_stop +idle for [0-9]+ s ' "CLI: last event of the idle session"
 
 api GET "/api/v1/sessions/$BUSY_SID"
 assert_eq "$(jb .status)" running "the session with a GPU process after the idle one was stopped"
