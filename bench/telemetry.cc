@@ -3,13 +3,15 @@
 // share of one core (goal < 2 %), against the floor of an empty cycle (no
 // GPUs) measured in the same run. The NVML simulator runs in-process, so its
 // own cost (stat of the config, state-file reads) is inside the figure: an
-// upper bound on what the real driver path costs us.
+// upper bound on what the real driver path costs us. Then the /metrics
+// render of that snapshot against an empty registry, medians of 101.
 //
 //   telemetry [--seconds 60] [--interval-ms 1000] [--gpus 64] [--no-history]
 //             [--nvml-library path/to/libsandman-nvml-sim.so]
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +26,8 @@
 #include "gpu/nvml_backend.h"
 #include "store/metrics_history.h"
 #include "store/sqlite_store.h"
+#include "telemetry/cost_rates.h"
+#include "telemetry/metrics_exporter.h"
 #include "telemetry/sampler.h"
 
 using namespace sandman;
@@ -149,9 +153,32 @@ int main(int argc, char** argv) {
               floor_cycle > 0 ? per_cycle / floor_cycle : 0.0);
   std::printf("  whole process CPU         %.3f %% of one core over %.1f s\n", process_cpu / wall * 100.0, wall);
 
-  // hook:metrics-render — the /metrics half of this bench goes here: render
-  // the Prometheus exposition for `snap` (512 devices) and for an empty
-  // registry, time both in this run and print the ratio.
+  // /metrics at this size against an empty registry, in the same run.
+  if (snap) {
+    MetricsOptions options{"bench-host", CostRates::parse("").value()};
+    MetricsInputs full;
+    full.snapshot = snap;
+    const MetricsInputs empty_inputs;
+    auto medianRender = [&](const MetricsInputs& in, size_t* bytes) {
+      std::vector<double> us;
+      for (int i = 0; i < 101; ++i) {
+        auto a = std::chrono::steady_clock::now();
+        std::string text = renderMetrics(in, options);
+        us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - a).count());
+        *bytes = text.size();
+      }
+      std::sort(us.begin(), us.end());
+      return us[us.size() / 2];
+    };
+    size_t full_bytes = 0, empty_bytes = 0;
+    const double empty_us = medianRender(empty_inputs, &empty_bytes);
+    const double full_us = medianRender(full, &full_bytes);
+    std::printf("  /metrics render (median of 101): empty registry %.1f us (%zu bytes), %zu devices %.1f us "
+                "(%zu bytes) -> ratio %.0fx, %.2f us per device\n",
+                empty_us, empty_bytes, snap->gpus.size() + snap->instances.size(), full_us, full_bytes,
+                empty_us > 0 ? full_us / empty_us : 0.0,
+                (full_us - empty_us) / static_cast<double>(snap->gpus.size() + snap->instances.size()));
+  }
 
   history.reset();
   std::error_code ec;

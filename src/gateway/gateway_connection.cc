@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <random>
 #include <utility>
 
 #include "common/log.h"
@@ -149,7 +150,7 @@ void GatewayConnection::authenticated(const std::string& user) {
   if (id.ok()) record_id_ = *id;
   ++ctx_.counters.logins;
   logInfo("gateway_login", {{"user", user_}, {"session", route_.session_id}, {"source", source_}});
-  upstream_ = std::make_unique<UpstreamConnection>(route_, ctx_.event);
+  upstream_ = std::make_unique<UpstreamConnection>(route_, ctx_.event, static_cast<UpstreamEvents*>(this));
   upstream_deadline_ = ctx_.clock.now() + kUpstreamTimeout;
   relayDirty();
   scheduleNext();
@@ -180,7 +181,7 @@ std::string refusalKind(const std::string& reason) {
 }  // namespace
 
 void GatewayConnection::notifyChannels(const std::string& line) {
-  for (auto& r : relays_) r->notify(line);
+  for (size_t i = 0; i < relays_.size(); ++i) relays_[i]->notify(line);
 }
 
 void GatewayConnection::recordRefusal(const std::string& reason) {
@@ -237,15 +238,150 @@ int GatewayConnection::onMessage(ssh_message m) {
     relays_.push_back(newRelay(RelayChannel::Kind::kDirectTcpip, ch, std::move(fwd)));
     return 0;
   }
-  if (type == SSH_REQUEST_GLOBAL && subtype == SSH_GLOBAL_REQUEST_TCPIP_FORWARD) {
-    logInfo("gateway_remote_forward_refused", {{"user", user_}, {"source", source_}});
-    relayNotice("sandman: remote port forwarding (-R) is not available through this gateway");
-    return 1;
+  if (type == SSH_REQUEST_GLOBAL &&
+      (subtype == SSH_GLOBAL_REQUEST_TCPIP_FORWARD || subtype == SSH_GLOBAL_REQUEST_CANCEL_TCPIP_FORWARD)) {
+    return onRemoteForward(m, subtype == SSH_GLOBAL_REQUEST_TCPIP_FORWARD);
   }
   if (type == SSH_REQUEST_CHANNEL && subtype == SSH_CHANNEL_REQUEST_UNKNOWN) {
     return 1;
   }
   return 1;
+}
+
+// ---- ssh -A and ssh -R: channels the session's sshd opens ----
+
+// The reply to the client's tcpip-forward goes out when this returns and the
+// ssh_message is freed then (pitfall 1), long before the session's sshd could
+// answer (the upstream is often not even logged in yet). So it is accepted
+// optimistically and a failure upstream is reported as a notice. Port 0 is
+// resolved here, not by the sshd: the client must learn the port in this
+// reply, and it is the port the forward listens on in the session.
+int GatewayConnection::onRemoteForward(ssh_message m, bool listen) {
+  const char* addr_c = ssh_message_global_request_address(m);
+  std::string addr = addr_c ? addr_c : "";
+  int port = ssh_message_global_request_port(m);
+  if (!ctx_.options.allow_remote_forwarding) {
+    if (listen) {
+      logInfo("gateway_remote_forward_refused", {{"user", user_}, {"source", source_}});
+      relayNotice("sandman: remote port forwarding (-R) is not available through this gateway; "
+                  "ask your admin to enable --allow-remote-forwarding");
+    }
+    return 1;
+  }
+  if (!failure_.empty()) return 1;
+  auto same_port = [port](const RemoteForward& f) { return f.port == port; };
+  auto it = std::find_if(remote_forwards_.begin(), remote_forwards_.end(), same_port);
+  if (!listen) {
+    if (it == remote_forwards_.end()) return 1;
+    forward_ops_.push_back({false, it->addr, it->port});
+    remote_forwards_.erase(it);
+    ssh_message_global_request_reply_success(m, 0);
+    relayDirty();
+    return 0;
+  }
+  if (port < 0 || port > 65535 || (port > 0 && port < 1024)) {
+    // The session's sshd runs as the user: it may not bind these.
+    relayNotice("sandman: remote port forwarding (-R) of port " + std::to_string(port) +
+                " refused: use a port from 1024 to 65535 (or 0)");
+    return 1;
+  }
+  if (it != remote_forwards_.end()) return 1;  // already forwarded on this connection
+  int chosen = port == 0 ? pickRemotePort() : port;
+  if (chosen == 0) return 1;
+  remote_forwards_.push_back({addr, chosen});
+  forward_ops_.push_back({true, addr, chosen});
+  logInfo("gateway_remote_forward", {{"user", user_}, {"session", route_.session_id}, {"address", addr},
+                                     {"port", std::to_string(chosen)}});
+  ssh_message_global_request_reply_success(m, static_cast<uint16_t>(chosen));
+  relayDirty();
+  return 0;
+}
+
+// An unused-looking port of the kernel's ephemeral range, as sshd's own
+// `bind(0)` would pick; only this connection's forwards are known to be taken.
+int GatewayConnection::pickRemotePort() const {
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  std::uniform_int_distribution<int> pick(32768, 60999);
+  for (int i = 0; i < 64; ++i) {
+    int p = pick(rng);
+    if (std::none_of(remote_forwards_.begin(), remote_forwards_.end(),
+                     [p](const RemoteForward& f) { return f.port == p; })) {
+      return p;
+    }
+  }
+  return 0;
+}
+
+// One tcpip-forward / cancel-tcpip-forward in flight at a time, re-sent until
+// answered (non-blocking libssh returns SSH_AGAIN meanwhile).
+void GatewayConnection::stepForwards() {
+  if (forward_ops_.empty() || !upstream_ || upstream_->state() != UpstreamConnection::State::kReady) return;
+  ssh_session up = upstream_->session();
+  while (!forward_ops_.empty()) {
+    if (upstream_slot_unsettled_) {
+      // Whatever state a keepalive left the slot in, this call ends with it
+      // empty: it either collects that answer (sending nothing) or sends a
+      // cancel of a forward that does not exist, which sshd just refuses.
+      if (ssh_channel_cancel_forward(up, "", 0) == SSH_AGAIN) return;
+      upstream_slot_unsettled_ = false;
+    }
+    const ForwardOp& op = forward_ops_.front();
+    int rc = op.listen ? ssh_channel_listen_forward(up, op.addr.c_str(), op.port, nullptr)
+                       : ssh_channel_cancel_forward(up, op.addr.c_str(), op.port);
+    if (rc == SSH_AGAIN) return;
+    ForwardOp done = op;
+    forward_ops_.pop_front();
+    if (rc == SSH_OK || !done.listen) continue;
+    std::erase_if(remote_forwards_, [&done](const RemoteForward& f) { return f.port == done.port; });
+    logWarn("gateway_remote_forward_failed", {{"user", user_}, {"session", route_.session_id},
+                                             {"port", std::to_string(done.port)}, {"reason", ssh_get_error(up)}});
+    relayNotice("sandman: remote port forwarding (-R) of port " + std::to_string(done.port) +
+                " failed in the session (port in use, or the session predates --allow-remote-forwarding)");
+  }
+}
+
+ssh_channel GatewayConnection::onUpstreamAgentChannel() {
+  if (!ctx_.options.allow_agent_forwarding || closing_ || done_ || !upstream_) return nullptr;
+  ssh_channel up = ssh_channel_new(upstream_->session());
+  ssh_channel down = up != nullptr ? ssh_channel_new(down_) : nullptr;
+  if (down == nullptr) {
+    if (up != nullptr) ssh_channel_free(up);
+    return nullptr;
+  }
+  // libssh confirms `up` once this returns; the relay opens the client's twin
+  // from the pump.
+  relays_.push_back(
+      std::make_unique<RelayChannel>(RelayChannel::Kind::kAgent, up, down, *this, RelayChannel::Forward{}));
+  return up;
+}
+
+int GatewayConnection::onUpstreamMessage(ssh_message m) {
+  if (ssh_message_type(m) != SSH_REQUEST_CHANNEL_OPEN ||
+      ssh_message_subtype(m) != SSH_CHANNEL_FORWARDED_TCPIP) {
+    return 1;
+  }
+  if (!ctx_.options.allow_remote_forwarding || closing_ || done_) return 1;
+  int port = ssh_message_channel_request_open_destination_port(m);
+  auto it = std::find_if(remote_forwards_.begin(), remote_forwards_.end(),
+                         [port](const RemoteForward& f) { return f.port == port; });
+  if (it == remote_forwards_.end()) return 1;  // not one this client asked for (or cancelled)
+  RelayChannel::Forward fwd;
+  // The client matches the open against its forward by the address it sent.
+  fwd.host = it->addr;
+  fwd.port = port;
+  const char* orig = ssh_message_channel_request_open_originator(m);
+  fwd.originator = orig ? orig : "127.0.0.1";
+  fwd.originator_port = ssh_message_channel_request_open_originator_port(m);
+  ssh_channel down = ssh_channel_new(down_);
+  if (down == nullptr) return 1;
+  ssh_channel up = ssh_message_channel_request_open_reply_accept(m);
+  if (up == nullptr) {
+    ssh_channel_free(down);
+    return 0;
+  }
+  relays_.push_back(
+      std::make_unique<RelayChannel>(RelayChannel::Kind::kForwardedTcpip, up, down, *this, std::move(fwd)));
+  return 0;
 }
 
 // ---- RelayHost ----
@@ -272,9 +408,9 @@ std::string GatewayConnection::takeLoginBanner() {
 }
 
 void GatewayConnection::relayNotice(const std::string& line) {
-  for (auto& r : relays_) {
-    if (r->interactive() && banner_taken_) {
-      r->notify(line);
+  for (size_t i = 0; i < relays_.size(); ++i) {
+    if (relays_[i]->interactive() && banner_taken_) {
+      relays_[i]->notify(line);
       return;
     }
   }
@@ -298,12 +434,14 @@ void GatewayConnection::stepUpstream() {
     failure_ = upstream_->error();
     close_reason_ = upstream_->detail();
     for (auto& r : relays_) r->fail(failure_);
+    forward_ops_.clear();
   }
 }
 
 void GatewayConnection::pump() {
   if (done_) return;
   stepUpstream();
+  stepForwards();
   for (size_t i = 0; i < relays_.size(); ++i) relays_[i]->pump();
   std::erase_if(relays_, [](const std::unique_ptr<RelayChannel>& r) { return r->finished(); });
   // Refused before login: drop now. After login the client closes first
@@ -317,6 +455,7 @@ bool GatewayConnection::needsPolling() const {
                     upstream_->state() == UpstreamConnection::State::kAuthenticating)) {
     return true;
   }
+  if (!forward_ops_.empty() && upstream_ && upstream_->state() == UpstreamConnection::State::kReady) return true;
   return std::any_of(relays_.begin(), relays_.end(), [](const auto& r) { return r->busy(); });
 }
 
@@ -352,7 +491,7 @@ void GatewayConnection::onTimer(TimePoint now) {
     warned_ = true;
     std::string line = "sandman: session " + route_.session_id + " expires in " + std::to_string(minutesLeft()) +
                        " min; save your work";
-    for (auto& r : relays_) r->notify(line);
+    for (size_t i = 0; i < relays_.size(); ++i) relays_[i]->notify(line);
   }
   scheduleNext();
 }
@@ -370,7 +509,7 @@ void GatewayConnection::endWith(const std::string& reason) {
   closing_ = true;
   close_reason_ = reason;
   logInfo("gateway_closing", {{"user", user_}, {"session", route_.session_id}, {"reason", reason}});
-  for (auto& r : relays_) r->shutdown("sandman: connection closed: " + reason);
+  for (size_t i = 0; i < relays_.size(); ++i) relays_[i]->shutdown("sandman: connection closed: " + reason);
   closing_deadline_ = ctx_.clock.now() + kCloseGrace;
   ctx_.loop.wakeAt(id_, *closing_deadline_);
   relayDirty();
@@ -406,7 +545,12 @@ void GatewayConnection::nudgeAfterTraffic() {
   }
   if (!upstream_ || upstream_->state() != UpstreamConnection::State::kReady || swept_bytes_ == 0) return;
   if (now - last_traffic_ > std::chrono::seconds(2)) return;
-  ssh_send_keepalive(upstream_->session());
+  // A keepalive shares libssh's one global-request slot with -R requests:
+  // never while one is queued or in flight (it could take that answer).
+  if (forward_ops_.empty()) {
+    ssh_send_keepalive(upstream_->session());
+    upstream_slot_unsettled_ = true;
+  }
   ssh_send_keepalive(down_);
 }
 

@@ -11,6 +11,7 @@
 #include <libssh/server.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -51,7 +52,7 @@ struct GatewayContext {
   GatewayCounters& counters;
 };
 
-class GatewayConnection final : public RelayHost {
+class GatewayConnection final : public RelayHost, private UpstreamEvents {
  public:
   // Takes `down`, an accepted session whose source address was admitted.
   GatewayConnection(uint64_t id, ssh_session down, std::string source_ip, std::string source,
@@ -84,12 +85,19 @@ class GatewayConnection final : public RelayHost {
   void relayBytes(uint64_t to_session, uint64_t to_client) override;
   std::string takeLoginBanner() override;
   void relayNotice(const std::string& line) override;
+  bool agentForwardingAllowed() const override { return ctx_.options.allow_agent_forwarding; }
 
  private:
   friend struct ConnectionTrampolines;
   int onAuthPubkey(const char* user, ssh_key key, char state);
   ssh_channel onSessionChannel();
   int onMessage(ssh_message m);
+  int onRemoteForward(ssh_message m, bool listen);
+  // UpstreamEvents
+  ssh_channel onUpstreamAgentChannel() override;
+  int onUpstreamMessage(ssh_message m) override;
+  void stepForwards();
+  int pickRemotePort() const;
 
   bool keyAuthorized(const std::string& user, ssh_key key);
   void authFailed(const std::string& user, const std::string& why);
@@ -130,6 +138,24 @@ class GatewayConnection final : public RelayHost {
   uint64_t swept_bytes_ = 0;  // bytes_in_ + bytes_out_ at the last sweep
   TimePoint last_traffic_{};
   std::vector<std::unique_ptr<RelayChannel>> relays_;
+
+  // ssh -R: the forwards the client was told exist (same port in the
+  // session), and the tcpip-forward / cancel requests still to be sent to the
+  // session's sshd, one at a time (libssh has one global-request slot).
+  struct RemoteForward {
+    std::string addr;
+    int port = 0;
+  };
+  struct ForwardOp {
+    bool listen = true;
+    std::string addr;
+    int port = 0;
+  };
+  std::vector<RemoteForward> remote_forwards_;
+  std::deque<ForwardOp> forward_ops_;
+  // A keepalive of nudgeAfterTraffic may still hold (or have left its answer
+  // in) libssh's global-request slot; it is flushed before the next op.
+  bool upstream_slot_unsettled_ = false;
   bool banner_taken_ = false;
   std::vector<std::string> notices_;
 

@@ -77,6 +77,33 @@ RelayChannel::RelayChannel(Kind kind, ssh_channel down, RelayHost& host, Forward
   ssh_set_channel_callbacks(down_, &down_cb_);
 }
 
+RelayChannel::RelayChannel(Kind kind, ssh_channel up, ssh_channel down_new, RelayHost& host, Forward forward)
+    : kind_(kind), host_(host), forward_(std::move(forward)), down_(down_new), up_(up) {
+  // Only bytes, EOF and close flow on an agent or forwarded-tcpip channel.
+  down_cb_.userdata = this;
+  down_cb_.channel_data_function = RelayTrampolines::data;
+  down_cb_.channel_eof_function = RelayTrampolines::eof;
+  down_cb_.channel_close_function = RelayTrampolines::close;
+  down_cb_.channel_write_wontblock_function = RelayTrampolines::wontBlock;
+  ssh_callbacks_init(&down_cb_);
+  ssh_set_channel_callbacks(down_, &down_cb_);
+  registerUp();
+  std::function<int(ssh_channel)> open;
+  if (kind_ == Kind::kAgent) {
+    open = [](ssh_channel c) { return ssh_channel_open_auth_agent(c); };
+  } else {
+    Forward f = forward_;
+    open = [f](ssh_channel c) {
+      return ssh_channel_open_reverse_forward(c, f.host.c_str(), f.port, f.originator.c_str(), f.originator_port);
+    };
+  }
+  // Opened from the pump, never from the libssh callback that handed us `up`:
+  // that one is confirmed only after the callback returns.
+  requests_.push_back({Request::kOpen, std::move(open)});
+  opening_ = true;
+  host_.relayDirty();
+}
+
 RelayChannel::~RelayChannel() {
   // Pitfall 4: a later CLOSE from a peer must not reach freed userdata.
   ssh_remove_channel_callbacks(down_, &down_cb_);
@@ -94,15 +121,7 @@ void RelayChannel::attachUpstream(ssh_session up) {
     fail("sandman: cannot open a channel to the session");
     return;
   }
-  up_cb_.userdata = this;
-  up_cb_.channel_data_function = RelayTrampolines::data;
-  up_cb_.channel_eof_function = RelayTrampolines::eof;
-  up_cb_.channel_close_function = RelayTrampolines::close;
-  up_cb_.channel_exit_status_function = RelayTrampolines::exitStatus;
-  up_cb_.channel_exit_signal_function = RelayTrampolines::exitSignal;
-  up_cb_.channel_write_wontblock_function = RelayTrampolines::wontBlock;
-  ssh_callbacks_init(&up_cb_);
-  ssh_set_channel_callbacks(up_, &up_cb_);
+  registerUp();
   std::function<int(ssh_channel)> open;
   if (kind_ == Kind::kSession) {
     open = [](ssh_channel c) { return ssh_channel_open_session(c); };
@@ -113,8 +132,22 @@ void RelayChannel::attachUpstream(ssh_session up) {
     };
   }
   requests_.push_front({Request::kOpen, std::move(open)});
-  up_opening_ = true;
+  opening_ = true;
   host_.relayDirty();
+}
+
+void RelayChannel::registerUp() {
+  up_cb_.userdata = this;
+  up_cb_.channel_data_function = RelayTrampolines::data;
+  up_cb_.channel_eof_function = RelayTrampolines::eof;
+  up_cb_.channel_close_function = RelayTrampolines::close;
+  if (kind_ == Kind::kSession) {
+    up_cb_.channel_exit_status_function = RelayTrampolines::exitStatus;
+    up_cb_.channel_exit_signal_function = RelayTrampolines::exitSignal;
+  }
+  up_cb_.channel_write_wontblock_function = RelayTrampolines::wontBlock;
+  ssh_callbacks_init(&up_cb_);
+  ssh_set_channel_callbacks(up_, &up_cb_);
 }
 
 void RelayChannel::fail(const std::string& message) {
@@ -159,6 +192,10 @@ int RelayChannel::onData(ssh_channel ch, const char* data, uint32_t len, bool is
   }
   int idx = is_stderr ? 1 : 0;
   if (down_closed_) return static_cast<int>(len);
+  if (!downReady()) {  // reversed: the client has not confirmed the twin yet; libssh keeps the bytes
+    pending_down_[idx] = len;
+    return 0;
+  }
   uint32_t n = writeTo(down_, data, std::min(len, ssh_channel_window_size(down_)), is_stderr);
   host_.relayBytes(0, n);
   pending_down_[idx] = len - n;
@@ -239,8 +276,16 @@ void RelayChannel::onSignal(const char* sig) {
   queue(Request::kOptional, [s](ssh_channel c) { return ssh_channel_request_send_signal(c, s.c_str()); });
 }
 
+// Replayed in order with the other requests, so the session's sshd knows of
+// the agent before the shell or command starts (it sets SSH_AUTH_SOCK then).
 void RelayChannel::onAgentRequest() {
-  host_.relayNotice("sandman: agent forwarding (-A) is not available through this gateway");
+  if (host_.agentForwardingAllowed()) {
+    queue(Request::kOptional, [](ssh_channel c) { return ssh_channel_request_auth_agent(c); });
+    return;
+  }
+  host_.relayNotice(
+      "sandman: agent forwarding (-A) is not available through this gateway; "
+      "ask your admin to enable --allow-agent-forwarding");
 }
 
 void RelayChannel::queue(Request::Type type, std::function<int(ssh_channel)> send) {
@@ -256,7 +301,7 @@ void RelayChannel::queue(Request::Type type, std::function<int(ssh_channel)> sen
 
 // Keeps only an open in flight: its answer decides whether to close it.
 void RelayChannel::dropRequests() {
-  if (up_opening_ && !requests_.empty() && requests_.front().type == Request::kOpen) {
+  if (opening_ && !requests_.empty() && requests_.front().type == Request::kOpen) {
     requests_.erase(requests_.begin() + 1, requests_.end());
   } else {
     requests_.clear();
@@ -284,25 +329,26 @@ void RelayChannel::writeBanner() {
 
 // Pitfall 2: one request in flight at a time, re-sent until it is answered.
 void RelayChannel::runRequests() {
-  while (up_ != nullptr && !requests_.empty() && !up_closed_) {
+  while (opened() != nullptr && !requests_.empty() && !openedClosed()) {
     Request& r = requests_.front();
-    int rc = r.send(up_);
+    int rc = r.send(opened());
     if (rc == SSH_AGAIN) return;
     Request::Type type = r.type;
     requests_.pop_front();
     if (type == Request::kOpen) {
-      up_opening_ = false;
+      opening_ = false;
       if (rc != SSH_OK) {
-        up_closed_ = true;  // pitfall 3: never close a channel that did not open
+        // pitfall 3: never close a channel that did not open
+        (reversed() ? down_closed_ : up_closed_) = true;
         fail("sandman: the session refused the channel");
-        if (kind_ == Kind::kDirectTcpip) closeBoth();
+        if (kind_ != Kind::kSession) closeBoth();
         return;
       }
-      if (close_up_when_open_) {
+      if (close_when_open_) {
         closeBoth();
         return;
       }
-      if (kind_ == Kind::kDirectTcpip) started_ = true;
+      if (kind_ != Kind::kSession) started_ = true;
     } else if (type == Request::kStart) {
       if (rc != SSH_OK) {
         fail("sandman: the session refused the request");
@@ -314,7 +360,7 @@ void RelayChannel::runRequests() {
 }
 
 void RelayChannel::deliverFailure() {
-  if (kind_ == Kind::kDirectTcpip) {
+  if (kind_ != Kind::kSession) {
     closeBoth();
     return;
   }
@@ -356,7 +402,7 @@ void RelayChannel::drainToSession() {
 void RelayChannel::drainToClient(bool is_stderr) {
   std::array<char, kChunk> buf;
   uint32_t& pending = pending_down_[is_stderr ? 1 : 0];
-  while (pending > 0 && up_ != nullptr && !down_closed_) {
+  while (pending > 0 && up_ != nullptr && downReady()) {
     uint32_t room = std::min({pending, ssh_channel_window_size(down_), kChunk});
     if (room == 0) return;
     int n = ssh_channel_read_nonblocking(up_, buf.data(), room, is_stderr ? 1 : 0);
@@ -372,7 +418,8 @@ void RelayChannel::drainToClient(bool is_stderr) {
 }
 
 void RelayChannel::runControls() {
-  while (!to_client_.empty() && pending_down_[0] == 0 && pending_down_[1] == 0) {
+  // Reversed relays hold EOF/close for the client until its twin is open.
+  while (!to_client_.empty() && pending_down_[0] == 0 && pending_down_[1] == 0 && (down_closed_ || downReady())) {
     Control c = std::move(to_client_.front());
     to_client_.pop_front();
     if (down_closed_) continue;
@@ -399,13 +446,29 @@ void RelayChannel::runControls() {
 }
 
 void RelayChannel::closeBoth() {
+  if (reversed()) {
+    // `up` was handed to us open; `down` is ours and closed only once its
+    // open was answered (pitfall 3).
+    if (!up_closed_) {
+      up_closed_ = true;
+      ssh_channel_close(up_);
+    }
+    if (down_closed_) return;
+    if (opening_) {
+      close_when_open_ = true;
+      return;
+    }
+    down_closed_ = true;
+    if (ssh_channel_is_open(down_)) ssh_channel_close(down_);
+    return;
+  }
   if (!down_closed_) {
     down_closed_ = true;
     ssh_channel_close(down_);
   }
   if (up_ == nullptr || up_closed_) return;
-  if (up_opening_) {
-    close_up_when_open_ = true;  // closed once the open is answered
+  if (opening_) {
+    close_when_open_ = true;  // closed once the open is answered
     return;
   }
   up_closed_ = true;
@@ -415,14 +478,14 @@ void RelayChannel::closeBoth() {
 // libssh reports no window adjust, so a direction held back by a zero window
 // is retried after each poll until it drains (only relays moving data).
 bool RelayChannel::busy() const {
-  bool waiting_request = up_ != nullptr && !requests_.empty() && !up_closed_;
+  bool waiting_request = opened() != nullptr && !requests_.empty() && !openedClosed();
   bool held_up = pending_up_ > 0 && canSendUp();
   bool held_down = (pending_down_[0] > 0 || pending_down_[1] > 0) && !down_closed_;
-  return waiting_request || close_up_when_open_ || held_up || held_down;
+  return waiting_request || close_when_open_ || held_up || held_down;
 }
 
 bool RelayChannel::finished() const {
-  return down_closed_ && (up_ == nullptr || up_closed_) && !up_opening_;
+  return down_closed_ && (up_ == nullptr || up_closed_) && !opening_;
 }
 
 }  // namespace sandman

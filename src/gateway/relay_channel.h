@@ -27,6 +27,7 @@ class RelayHost {
   virtual void relayBytes(uint64_t to_session, uint64_t to_client) = 0;
   virtual std::string takeLoginBanner() = 0;  // non-empty once per connection
   virtual void relayNotice(const std::string& line) = 0;  // refused feature
+  virtual bool agentForwardingAllowed() const = 0;  // --allow-agent-forwarding
 };
 
 class RelayChannel {
@@ -45,11 +46,12 @@ class RelayChannel {
   // Takes `down` (an open channel of the client's session) and registers the
   // relay's callbacks on it.
   RelayChannel(Kind kind, ssh_channel down, RelayHost& host, Forward forward);
-  // Reversed kinds: takes `up` (a channel the session's sshd is opening, not
-  // yet confirmed) and opens its twin on `client`. For kForwardedTcpip,
+  // Reversed kinds: takes `up` (a channel the session's sshd opened; it may
+  // be confirmed only after this returns) and `down_new` (ssh_channel_new of
+  // the client's session), which the pump opens. For kForwardedTcpip,
   // `forward` is the listen address/port as the client asked for it and the
   // originator; kAgent ignores it.
-  RelayChannel(Kind kind, ssh_channel up, ssh_session client, RelayHost& host, Forward forward);
+  RelayChannel(Kind kind, ssh_channel up, ssh_channel down_new, RelayHost& host, Forward forward);
   ~RelayChannel();  // removes the callbacks, then frees both channels
   RelayChannel(const RelayChannel&) = delete;
   RelayChannel& operator=(const RelayChannel&) = delete;

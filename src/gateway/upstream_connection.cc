@@ -1,4 +1,6 @@
 #include "gateway/upstream_connection.h"
+
+#include <libssh/server.h>  // ssh_set_message_callback and the ssh_message getters
 #include "ssh/libssh_keys.h"
 
 #include <netinet/in.h>
@@ -24,7 +26,19 @@ const char* hostKeyAlgorithms(ssh_key pinned) {
 
 }  // namespace
 
-UpstreamConnection::UpstreamConnection(const GatewayRoute& route, ssh_event event) : event_(event) {
+struct UpstreamTrampolines {
+  static ssh_channel agent(ssh_session, void* u) {
+    auto* self = static_cast<UpstreamConnection*>(u);
+    return self->events_ ? self->events_->onUpstreamAgentChannel() : nullptr;
+  }
+  static int message(ssh_session, ssh_message m, void* u) {
+    auto* self = static_cast<UpstreamConnection*>(u);
+    return self->events_ ? self->events_->onUpstreamMessage(m) : 1;
+  }
+};
+
+UpstreamConnection::UpstreamConnection(const GatewayRoute& route, ssh_event event, UpstreamEvents* events)
+    : event_(event), events_(events) {
   pinned_ = importPublicKeyLine(route.upstream_host_key);
   if (pinned_ == nullptr) {
     failWith("sandman: the session's host key is not known", "bad pinned host key");
@@ -57,9 +71,19 @@ UpstreamConnection::UpstreamConnection(const GatewayRoute& route, ssh_event even
     return;
   }
   ssh_set_blocking(session_, 0);
+  if (events_ != nullptr) {
+    // Without a message callback libssh would queue the sshd's channel
+    // opens unanswered for ever; with it they are answered (default: refused).
+    callbacks_.userdata = this;
+    callbacks_.channel_open_request_auth_agent_function = UpstreamTrampolines::agent;
+    ssh_callbacks_init(&callbacks_);
+    ssh_set_callbacks(session_, &callbacks_);
+    ssh_set_message_callback(session_, UpstreamTrampolines::message, this);
+  }
 }
 
 UpstreamConnection::~UpstreamConnection() {
+  events_ = nullptr;  // the owner is going away: refuse whatever arrives now
   if (session_ != nullptr) {
     if (in_event_) ssh_event_remove_session(event_, session_);
     ssh_disconnect(session_);

@@ -4,6 +4,7 @@
 // own key. Used by the event-loop thread only (not thread-safe).
 #pragma once
 
+#include <libssh/callbacks.h>
 #include <libssh/libssh.h>
 
 #include <string>
@@ -12,11 +13,25 @@
 
 namespace sandman {
 
+// What the session's sshd starts on its own (a forwarded agent's channel, a
+// remote forward's connection): the connection that owns the upstream
+// decides. Called from libssh callbacks: only record, accept and queue.
+class UpstreamEvents {
+ public:
+  virtual ~UpstreamEvents() = default;
+  // An "auth-agent@openssh.com" channel: a new channel of the upstream
+  // session to accept it with, or nullptr to refuse.
+  virtual ssh_channel onUpstreamAgentChannel() = 0;
+  // Any other message (forwarded-tcpip opens): 1 for libssh's default reply
+  // (refusal), 0 when handled, as for ssh_set_message_callback.
+  virtual int onUpstreamMessage(ssh_message m) = 0;
+};
+
 class UpstreamConnection {
  public:
   enum class State { kConnecting, kAuthenticating, kReady, kFailed };
 
-  UpstreamConnection(const GatewayRoute& route, ssh_event event);
+  UpstreamConnection(const GatewayRoute& route, ssh_event event, UpstreamEvents* events = nullptr);
   ~UpstreamConnection();  // leaves the event, disconnects, frees
   UpstreamConnection(const UpstreamConnection&) = delete;
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
@@ -33,10 +48,13 @@ class UpstreamConnection {
   bool hostKeyMismatch() const { return host_key_mismatch_; }
 
  private:
+  friend struct UpstreamTrampolines;
   State failWith(std::string user_line, std::string detail);
   bool verifyHostKey();
 
   ssh_event event_;
+  UpstreamEvents* events_;  // nullptr once this is being destroyed
+  ssh_callbacks_struct callbacks_{};
   ssh_session session_ = nullptr;
   ssh_key pinned_ = nullptr;
   ssh_key identity_ = nullptr;

@@ -180,6 +180,12 @@ void daemonFamilies(PrometheusText& w, const MetricsInputs& in) {
   w.begin("sandman_reconcile_repairs_total", MetricType::kCounter,
           "Mismatches reconciliation repaired between the store, Docker and NVML, by kind.");
   for (const auto& [k, n] : repairs) w.sample({{"kind", k}}, static_cast<double>(n));
+  w.begin("sandman_alerts", MetricType::kGauge,
+          "Open alerts of the built-in engine (pending or firing), by rule, severity and state.");
+  for (const auto& [key, n] : in.open_alerts) {
+    const auto& [rule, severity, state] = key;
+    w.sample({{"alertname", rule}, {"severity", severity}, {"state", state}}, n);
+  }
   if (!in.idle_decisions.empty()) {
     w.begin("sandman_idle_decisions_total", MetricType::kCounter,
             "Idle-policy decisions by kind: idle_warning, idle_stop, auto_extend, auto_extend_limit, busy_again.");
@@ -214,6 +220,7 @@ MetricsInputs MetricsExporter::gather() const {
   if (sources_.gateway) in.gateway = sources_.gateway();
   if (sources_.reconcile_repairs) in.reconcile_repairs = sources_.reconcile_repairs();
   if (sources_.idle_decisions) in.idle_decisions = sources_.idle_decisions();
+  if (sources_.open_alerts) in.open_alerts = sources_.open_alerts();
   return in;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <tuple>
 #include <optional>
 #include <string>
 
@@ -34,6 +35,8 @@ struct MetricsInputs {
   GatewayStats gateway;  // zeros when the gateway is off
   std::map<std::string, uint64_t> reconcile_repairs;
   std::map<std::string, uint64_t> idle_decisions;  // empty: the idle policy is off (no family)
+  // Open alerts of the built-in engine: (rule, severity, state) -> count.
+  std::map<std::tuple<std::string, std::string, std::string>, int> open_alerts;
 };
 
 // Renders one exposition. Pure: the same inputs give the same text.
@@ -49,6 +52,7 @@ struct MetricsSources {
   std::function<GatewayStats()> gateway;
   std::function<std::map<std::string, uint64_t>()> reconcile_repairs;
   std::function<std::map<std::string, uint64_t>()> idle_decisions;
+  std::function<std::map<std::tuple<std::string, std::string, std::string>, int>()> open_alerts;
 };
 
 class MetricsExporter {

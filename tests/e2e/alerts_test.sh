@@ -142,6 +142,9 @@ fired_at=$(ts "$(jq -r .fired_at <<<"$ALERT")") || fail "bad fired_at in $ALERT"
 held=$(fsub "$fired_at" "$pending_at")
 fle 3 "$held" || fail "fired after $held s, before the rule's 3 s"
 fle "$held" 5.5 || fail "fired $held s after pending; expected about 3 s with 1 s samples"
+m=$(curl -fsS "$API/metrics") || fail "/metrics not served"
+grep -qE '^sandman_alerts\{alertname="E2eGpuHot",severity="critical",state="firing"\} 1$' <<<"$m" ||
+  fail "/metrics does not show the firing alert: $(grep '^sandman_alerts' <<<"$m")"
 
 note "the webhook got it after one refused attempt"
 for _ in $(seq 100); do grep -q '"status":"firing"' "$HOOK_LOG" 2>/dev/null && break; sleep 0.1; done

@@ -166,6 +166,7 @@ class GatewayRelayTest : public ::testing::Test {
     o.login_grace = 3s;
     o.block_after_failures = 10;
     o.block_for = 60s;
+    options_ = o;
     gateway_ = std::make_unique<SshGateway>(o, directory_, clock_);
     Status s = gateway_->start();
     ASSERT_TRUE(s.ok()) << s.error().message;
@@ -243,6 +244,19 @@ class GatewayRelayTest : public ::testing::Test {
   RecordingDirectory directory_;
   SystemClock clock_;
   std::unique_ptr<SshGateway> gateway_;
+  SshGateway::Options options_;
+
+  // The same gateway (host key, directory) with --allow-agent-forwarding /
+  // --allow-remote-forwarding as given.
+  void restartGateway(bool agent, bool remote) {
+    gateway_->stop();
+    SshGateway::Options o = options_;
+    o.allow_agent_forwarding = agent;
+    o.allow_remote_forwarding = remote;
+    gateway_ = std::make_unique<SshGateway>(o, directory_, clock_);
+    Status s = gateway_->start();
+    ASSERT_TRUE(s.ok()) << s.error().message;
+  }
 };
 
 TEST_F(GatewayRelayTest, ExecKeepsExitStatusAndSeparatesStderr) {
@@ -448,6 +462,196 @@ TEST_F(GatewayRelayTest, HostKeyIsKeptAcrossRestarts) {
   ASSERT_TRUE(gateway_->start().ok());
   EXPECT_EQ(gateway_->hostPublicKey(), before);
   EXPECT_EQ(before.rfind("ssh-ed25519 ", 0), 0u);
+}
+
+// ---- ssh -A and ssh -R (--allow-agent-forwarding, --allow-remote-forwarding) ----
+
+// `ssh-agent -D` on a socket of the test dir, stopped (by pid) on scope exit.
+class TestAgent {
+ public:
+  explicit TestAgent(const fs::path& dir) : sock_((dir / "agent.sock").string()) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      freopen("/dev/null", "w", stdout);
+      execlp("ssh-agent", "ssh-agent", "-D", "-a", sock_.c_str(), nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 100 && !fs::exists(sock_); ++i) std::this_thread::sleep_for(20ms);
+  }
+  ~TestAgent() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  const std::string& sock() const { return sock_; }
+
+ private:
+  std::string sock_;
+  pid_t pid_ = -1;
+};
+
+// A loopback echo server for any number of sequential connections.
+class EchoServer {
+ public:
+  EchoServer() {
+    lfd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    bind(lfd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    getsockname(lfd_, reinterpret_cast<sockaddr*>(&a), &len);
+    listen(lfd_, 8);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = accept(lfd_, nullptr, nullptr);
+        if (c < 0) return;
+        char buf[16384];
+        ssize_t n;
+        while ((n = read(c, buf, sizeof buf)) > 0) {
+          for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(c, buf + off, static_cast<size_t>(n - off));
+            if (w <= 0) break;
+            off += w;
+          }
+        }
+        close(c);
+      }
+    });
+  }
+  ~EchoServer() {
+    shutdown(lfd_, SHUT_RDWR);
+    close(lfd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  int lfd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+// Connects to 127.0.0.1:port (retrying up to 10 s while the forward comes
+// up), sends `bytes` of a pattern and returns whether all of it came back.
+bool echoesThrough(int port, size_t bytes) {
+  int fd = -1;
+  for (int i = 0; i < 100 && fd < 0; ++i) {
+    fd = connectLoopback(port);
+    if (fd < 0) std::this_thread::sleep_for(100ms);
+  }
+  if (fd < 0) return false;
+  std::string msg(bytes, '\0');
+  for (size_t i = 0; i < bytes; ++i) msg[i] = static_cast<char>('a' + (i * 7) % 26);
+  std::thread writer([fd, &msg] {
+    for (size_t off = 0; off < msg.size();) {
+      ssize_t w = write(fd, msg.data() + off, msg.size() - off);
+      if (w <= 0) return;
+      off += static_cast<size_t>(w);
+    }
+  });
+  std::string got;
+  char buf[16384];
+  while (got.size() < msg.size()) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  shutdown(fd, SHUT_RDWR);
+  writer.join();
+  close(fd);
+  return got == msg;
+}
+
+TEST_F(GatewayRelayTest, AgentForwardingReachesTheClientsAgentWhenEnabled) {
+  restartGateway(true, false);
+  TestAgent agent(dir_);
+  auto key = generateEd25519("e2e-agent-key");
+  ASSERT_TRUE(key.ok());
+  writeFile(dir_ / "agent_key", key->private_openssh);
+  std::string env = "SSH_AUTH_SOCK=" + agent.sock() + " ";
+  ASSERT_EQ(run(env + "ssh-add -q " + (dir_ / "agent_key").string()).rc, 0);
+  CmdResult local = run(env + "ssh-add -l");
+  ASSERT_EQ(local.rc, 0) << local.err;
+  ASSERT_NE(local.out.find("(ED25519)"), std::string::npos) << local.out;
+  // Twice in one command: two agent channels, one after the other.
+  CmdResult r = run(env + ssh("alice", "-A -o IdentitiesOnly=yes") + " \"ssh-add -l && ssh-add -l\"", 30);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, local.out + local.out);
+  // A signature made in the session by the client's agent (only the public
+  // key is there), checked here.
+  writeFile(dir_ / "agent_key.pub", key->public_line + "\n");
+  writeFile(dir_ / "signed", "data\n");
+  CmdResult sig = run(env + ssh("alice", "-A -o IdentitiesOnly=yes") + " ssh-keygen -q -Y sign -n file -f " +
+                      (dir_ / "agent_key.pub").string() + " " + (dir_ / "signed").string(), 30);
+  EXPECT_EQ(sig.rc, 0) << sig.err;
+  CmdResult check = run("ssh-keygen -q -Y check-novalidate -n file -f " + (dir_ / "agent_key.pub").string() +
+                        " -s " + (dir_ / "signed.sig").string() + " < " + (dir_ / "signed").string());
+  EXPECT_EQ(check.rc, 0) << check.out << check.err;
+}
+
+TEST_F(GatewayRelayTest, AgentForwardingIsRefusedWithTheFlagNamedWhenOff) {
+  TestAgent agent(dir_);
+  std::string env = "SSH_AUTH_SOCK=" + agent.sock() + " ";
+  CmdResult r = run(env + ssh("alice", "-A -o IdentitiesOnly=yes") + " ssh-add -l", 30);
+  EXPECT_EQ(r.rc, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("Could not open a connection to your authentication agent"), std::string::npos) << r.err;
+  CmdResult shell = run("echo exit | " + env + ssh("alice", "-A -tt -o IdentitiesOnly=yes"), 30);
+  EXPECT_EQ(shell.rc, 0) << shell.err;
+  EXPECT_NE(shell.err.find("sandman: agent forwarding (-A) is not available through this gateway; ask your "
+                           "admin to enable --allow-agent-forwarding"),
+            std::string::npos)
+      << shell.err;
+}
+
+TEST_F(GatewayRelayTest, RemoteForwardOfAFixedPortReachesALocalServer) {
+  restartGateway(false, true);
+  EchoServer echo;
+  int remote = freeLoopbackPort();
+  std::string fwd = "-o ExitOnForwardFailure=yes -R " + std::to_string(remote) + ":127.0.0.1:" +
+                    std::to_string(echo.port());
+  CmdResult r;
+  std::thread client([&] { r = run(ssh("alice", fwd) + " sleep 5", 30); });
+  // Two connections, one of 1 MB: windows and short writes on the
+  // channels the gateway opens to the client.
+  EXPECT_TRUE(echoesThrough(remote, 64));
+  EXPECT_TRUE(echoesThrough(remote, 1 << 20));
+  client.join();
+  EXPECT_EQ(r.rc, 0) << r.err;
+}
+
+TEST_F(GatewayRelayTest, RemoteForwardOfPortZeroReportsTheListeningPort) {
+  restartGateway(false, true);
+  EchoServer echo;
+  fs::path err = dir_ / "rzero.err";
+  std::string fwd = "-v -o ExitOnForwardFailure=yes -R 0:127.0.0.1:" + std::to_string(echo.port());
+  CmdResult r;
+  std::thread client([&] { r = run(ssh("alice", fwd) + " sleep 5 2>" + err.string(), 30); });
+  int port = 0;
+  for (int i = 0; i < 100 && port == 0; ++i) {
+    std::this_thread::sleep_for(50ms);
+    std::string text = readFile(err);
+    auto at = text.find("Allocated port ");
+    if (at != std::string::npos) port = std::atoi(text.c_str() + at + 15);
+  }
+  ASSERT_GT(port, 0) << readFile(err);
+  EXPECT_TRUE(echoesThrough(port, 4096));
+  client.join();
+  EXPECT_EQ(r.rc, 0) << readFile(err);
+}
+
+TEST_F(GatewayRelayTest, RemoteForwardIsRefusedWithTheFlagNamedWhenOff) {
+  CmdResult r = run(ssh("alice", "-o ExitOnForwardFailure=yes -R 0:127.0.0.1:9") + " echo ran", 30);
+  EXPECT_EQ(r.rc, 255) << r.out << r.err;
+  EXPECT_EQ(r.out, "");
+  CmdResult shell = run("echo exit | " + ssh("alice", "-tt -R 0:127.0.0.1:9"), 30);
+  EXPECT_EQ(shell.rc, 0) << shell.err;
+  EXPECT_NE(shell.err.find("sandman: remote port forwarding (-R) is not available through this gateway; ask "
+                           "your admin to enable --allow-remote-forwarding"),
+            std::string::npos)
+      << shell.err;
 }
 
 }  // namespace

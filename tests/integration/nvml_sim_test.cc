@@ -218,6 +218,9 @@ TEST_F(NvmlSim, ProcessesBlockComputeInstanceDestroy) {
   text.insert(at, std::string("\"processes\": [{\"pid\": 4242, \"used_memory_mib\": 900, \"mig\": \"") +
                       uuid + "\"}], ");
   env_->writeConfig(text);
+  // The simulator looks at its files again when a caller enumerates the devices.
+  unsigned count = 0;
+  ASSERT_EQ(fn<nvmlDeviceGetCount_v2_fn>("nvmlDeviceGetCount_v2")(&count), NVML_SUCCESS);
   nvmlProcessInfo_t procs[4];
   unsigned n = 4;
   ASSERT_EQ(fn<nvmlDeviceGetComputeRunningProcesses_v3_fn>(

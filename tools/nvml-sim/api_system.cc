@@ -23,7 +23,7 @@ nvmlReturn_t countDevices(unsigned* count) {
     if (count == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
     *count = static_cast<unsigned>(sim.config().gpus.size());
     return NVML_SUCCESS;
-  });
+  }, /*enumerating=*/true);
 }
 
 // "MIG-GPU-<gpu uuid>/<gi>/<ci>" (pre-R470 form) -> its parts.

@@ -152,6 +152,9 @@ Simulator::Stamp Simulator::stampOf(const std::string& path) {
 }
 
 void Simulator::refreshConfig() {
+  if (files_checked_) return;
+  files_checked_ = true;
+  state_checked_ = false;
   Stamp now = stampOf(config_path_);
   if (now == config_stamp_ || now.size < 0) return;
   SimConfig fresh;

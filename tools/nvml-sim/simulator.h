@@ -37,7 +37,17 @@ class Simulator {
   // Reads SANDMAN_NVML_SIM_CONFIG (and SANDMAN_NVML_SIM_STATE).
   static nvmlReturn_t create(std::unique_ptr<Simulator>* out, std::string* error);
 
-  void refreshConfig();  // re-reads telemetry etc. when the config file changed
+  // Re-reads telemetry etc. when the config file changed. Checked once per
+  // enumeration (see beginEnumeration), not on every call.
+  void refreshConfig();
+  // A caller starts walking the devices (nvmlInit, nvmlDeviceGetCount): the
+  // next calls look at the config and state files again. Between
+  // enumerations reads use what was loaded, as a driver's view would: a
+  // 64-GPU host makes thousands of calls per inventory, and a stat and a
+  // file lock on each would make the simulator, not Sandman, the cost being
+  // measured. Changes by other processes show at the next enumeration;
+  // mutations always lock and re-read.
+  void beginEnumeration() { files_checked_ = false; }
   const SimConfig& config() const { return config_; }
   const GpuConfig* gpu(unsigned index) const;
   bool migEnabled(unsigned gpu) const;
@@ -51,10 +61,12 @@ class Simulator {
   // back when `mutate` and f returned NVML_SUCCESS.
   template <typename F>
   nvmlReturn_t withState(bool mutate, F&& f) {
+    if (!mutate && state_checked_ && files_checked_) return f(state_);
     StateLock lock(state_path_);
     if (!lock.ok()) return lockFailed(lock.error());
     nvmlReturn_t rc = loadState();
     if (rc != NVML_SUCCESS) return rc;
+    state_checked_ = true;
     // Reads work on the cached state itself: a large host makes thousands
     // of calls per inventory, and copying (or parsing) the state for each
     // one would dominate any measurement taken through the simulator.
@@ -91,6 +103,8 @@ class Simulator {
   MigState state_;     // the state file as last read or written
   Stamp state_stamp_;  // of the file state_ came from; size -1: not read yet
   Stamp state_config_stamp_;  // the config state_ was last seeded against
+  bool files_checked_ = false;  // config looked at since the last beginEnumeration
+  bool state_checked_ = false;  // state file looked at since then
   std::map<HandleRec, std::unique_ptr<HandleRec>> handles_;
   std::map<const void*, const HandleRec*> by_address_;
 };
@@ -103,13 +117,15 @@ std::mutex& simMutex();
 Simulator* currentSim();  // call with simMutex held
 
 // Runs f(Simulator&) for an exported call: serialised, initialised, and no
-// exception crosses the C ABI.
+// exception crosses the C ABI. `enumerating`: the call starts a walk over the
+// devices (see Simulator::beginEnumeration).
 template <typename F>
-nvmlReturn_t withSim(F&& f) noexcept {
+nvmlReturn_t withSim(F&& f, bool enumerating = false) noexcept {
   try {
     std::lock_guard<std::mutex> lock(simMutex());
     Simulator* sim = currentSim();
     if (sim == nullptr) return NVML_ERROR_UNINITIALIZED;
+    if (enumerating) sim->beginEnumeration();
     sim->refreshConfig();
     return f(*sim);
   } catch (const std::bad_alloc&) {
