@@ -27,13 +27,18 @@ wait_gw() {
   return 1
 }
 
-# sshd_direct PORT USER KEY [ssh options...] -- [cmd...]: like sshc, with options before the host.
-sshd_direct() {
-  local p=$1 u=$2 k=$3 opts=()
+# sshp PORT USER KEY [ssh options...] -- [cmd...]: ssh to PORT (the gateway's or a direct one), with
+# options before the host. AGENT=1: ForwardAgent with the local test agent. (The ssh client forwards
+# only the agent of its SSH_AUTH_SOCK, which SSH_OPTS' IdentityAgent=none clears, and the first
+# value of an option wins: so the agent variant replaces it. IdentitiesOnly keeps the agent's key
+# out of authentication.)
+sshp() {
+  local p=$1 u=$2 k=$3 opts=() base=("${SSH_OPTS[@]}")
   shift 3
+  if [ "${AGENT:-0}" = 1 ]; then base=("${SSH_OPTS[@]/#IdentityAgent=none/IdentityAgent=$AGENT_SOCK}" -o ForwardAgent=yes); fi
   while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
   [ "${1:-}" = -- ] && shift
-  timeout 60 ssh "${SSH_OPTS[@]}" -i "$k" -p "$p" "${opts[@]}" "$u@127.0.0.1" "$@"
+  timeout 60 ssh "${base[@]}" -i "$k" -p "$p" "${opts[@]}" "$u@127.0.0.1" "$@"
 }
 
 # ------------------------------------------------------------------ local agent and http server
@@ -56,7 +61,6 @@ HPID=$!
 BG_PIDS+=("$HPID")
 for _ in $(seq 50); do port_open "$HPORT" && break; sleep 0.1; done
 port_open "$HPORT" || fail "the http server did not start on 127.0.0.1:$HPORT"
-AGENT_OPT=(-o "ForwardAgent=$AGENT_SOCK")
 
 # ------------------------------------------------------------------ 1. flags off (the default)
 start_daemon --ttl-max 120
@@ -66,10 +70,10 @@ SID_A=$SID KEY_A=$KEY PORT_A=$SSH_PORT
 wait_gw "$UA" "$KEY_A" 20 || fail "no gateway login for $UA within 20 s"
 
 note "flags off: -A gives no agent in the session (gateway and direct port)"
-sshg "$UA" "$KEY_A" "${AGENT_OPT[@]}" 'ssh-add -l' </dev/null >"$T/a0.out" 2>"$T/a0.err"
+AGENT=1 sshp "$GW_PORT" "$UA" "$KEY_A" -- 'ssh-add -l' </dev/null >"$T/a0.out" 2>"$T/a0.err"
 assert_eq "$?" 2 "ssh-add -l through the gateway without --allow-agent-forwarding ($(<"$T/a0.out"))"
 assert_contains "$(<"$T/a0.err")" "Could not open a connection to your authentication agent" "ssh-add -l, gateway, flag off"
-sshd_direct "$PORT_A" "$UA" "$KEY_A" "${AGENT_OPT[@]}" -- 'ssh-add -l' </dev/null >"$T/a0d.out" 2>"$T/a0d.err"
+AGENT=1 sshp "$PORT_A" "$UA" "$KEY_A" -- 'ssh-add -l' </dev/null >"$T/a0d.out" 2>"$T/a0d.err"
 assert_eq "$?" 2 "ssh-add -l over the direct port without --allow-agent-forwarding ($(<"$T/a0d.out"))"
 assert_contains "$(<"$T/a0d.err")" "Could not open a connection to your authentication agent" "ssh-add -l, direct, flag off"
 
@@ -78,13 +82,13 @@ sshg "$UA" "$KEY_A" -o ExitOnForwardFailure=yes -R "0:127.0.0.1:$HPORT" 'echo ra
 rc=$?
 assert_ne "$rc" 0 "-R 0 through the gateway without --allow-remote-forwarding"
 assert_eq "$(<"$T/r0.out")" "" "stdout of a refused -R (the command must not run)"
-sshd_direct "$PORT_A" "$UA" "$KEY_A" -o ExitOnForwardFailure=yes -R "18080:127.0.0.1:$HPORT" -- 'echo ran' \
+sshp "$PORT_A" "$UA" "$KEY_A" -o ExitOnForwardFailure=yes -R "18080:127.0.0.1:$HPORT" -- 'echo ran' \
   </dev/null >"$T/r0d.out" 2>"$T/r0d.err"
 assert_ne "$?" 0 "-R over the direct port without --allow-remote-forwarding"
 assert_eq "$(<"$T/r0d.out")" "" "stdout of a refused direct -R"
 
 note "flags off: an interactive gateway shell names the flags"
-sshg "$UA" "$KEY_A" -tt "${AGENT_OPT[@]}" -R "0:127.0.0.1:$HPORT" <<<'exit 0' >/dev/null 2>"$T/i0.err"
+AGENT=1 sshp "$GW_PORT" "$UA" "$KEY_A" -tt -R "0:127.0.0.1:$HPORT" <<<'exit 0' >/dev/null 2>"$T/i0.err"
 assert_eq "$?" 0 "interactive shell with -A -R, flags off"
 err=$(tr -d '\r' <"$T/i0.err")
 assert_contains "$err" "sandman: agent forwarding (-A) is not available through this gateway; ask your admin to enable --allow-agent-forwarding" "agent refusal line"
@@ -101,14 +105,14 @@ wait_gw "$UB" "$KEY_B" 20 || fail "no gateway login for $UB within 20 s"
 wait_gw "$UA" "$KEY_A" 20 || fail "no gateway login for $UA after the restart"
 
 note "flags on: ssh -A, 'ssh-add -l' in the session lists the local agent's key (gateway and direct port)"
-out=$(sshg "$UB" "$KEY_B" "${AGENT_OPT[@]}" 'ssh-add -l' </dev/null 2>"$T/a1.err")
+out=$(AGENT=1 sshp "$GW_PORT" "$UB" "$KEY_B" -- 'ssh-add -l' </dev/null 2>"$T/a1.err")
 assert_eq "$?" 0 "ssh-add -l through the gateway (stderr: $(<"$T/a1.err"))"
 assert_contains "$out" "$FP" "ssh-add -l through the gateway"
-out=$(sshd_direct "$PORT_B" "$UB" "$KEY_B" "${AGENT_OPT[@]}" -- 'ssh-add -l' </dev/null 2>"$T/a1d.err")
+out=$(AGENT=1 sshp "$PORT_B" "$UB" "$KEY_B" -- 'ssh-add -l' </dev/null 2>"$T/a1d.err")
 assert_eq "$?" 0 "ssh-add -l over the direct port (stderr: $(<"$T/a1d.err"))"
 assert_contains "$out" "$FP" "ssh-add -l over the direct port"
 # a signature made in the session by the local agent (only the public key is there), checked here
-sshg "$UB" "$KEY_B" "${AGENT_OPT[@]}" \
+AGENT=1 sshp "$GW_PORT" "$UB" "$KEY_B" -- \
   "cat > /workspace/agentkey.pub && echo signed-$RUN > /workspace/msg && ssh-keygen -q -Y sign -n file -f /workspace/agentkey.pub /workspace/msg && cat /workspace/msg.sig" \
   <"$T/agentkey.pub" >"$T/msg.sig" 2>"$T/sign.err" || fail "ssh-keygen -Y sign with the forwarded agent: $(<"$T/sign.err")"
 echo "signed-$RUN" >"$T/msg"
@@ -141,7 +145,7 @@ out=$(sshg "$UB" "$KEY_B" -o ExitOnForwardFailure=yes -R "18080:127.0.0.1:$HPORT
   'exec 3<>/dev/tcp/127.0.0.1/18080 && printf "GET /token.txt HTTP/1.0\r\n\r\n" >&3 && timeout 10 cat <&3' \
   </dev/null 2>"$T/rt.err")
 assert_contains "$out" "$WEB_TOKEN" "bash /dev/tcp in the session to -R 18080 through the gateway (stderr: $(<"$T/rt.err"))"
-out=$(sshd_direct "$PORT_B" "$UB" "$KEY_B" -o ExitOnForwardFailure=yes -R "18081:127.0.0.1:$HPORT" -- \
+out=$(sshp "$PORT_B" "$UB" "$KEY_B" -o ExitOnForwardFailure=yes -R "18081:127.0.0.1:$HPORT" -- \
   'exec 3<>/dev/tcp/127.0.0.1/18081 && printf "GET /token.txt HTTP/1.0\r\n\r\n" >&3 && timeout 10 cat <&3' \
   </dev/null 2>"$T/rd.err")
 assert_contains "$out" "$WEB_TOKEN" "bash /dev/tcp in the session to -R 18081 over the direct port (stderr: $(<"$T/rd.err"))"
@@ -153,7 +157,7 @@ got=$(sshg "$UB" "$KEY_B" -o ExitOnForwardFailure=yes -R "18082:127.0.0.1:$HPORT
 assert_eq "$got" "$want" "sha256 of 4 MB fetched in the session through -R (stderr: $(<"$T/rb.err"))"
 
 note "flags on: an interactive shell shows no refusal line"
-sshg "$UB" "$KEY_B" -tt "${AGENT_OPT[@]}" -R "0:127.0.0.1:$HPORT" <<<'exit 0' >/dev/null 2>"$T/i1.err"
+AGENT=1 sshp "$GW_PORT" "$UB" "$KEY_B" -tt -R "0:127.0.0.1:$HPORT" <<<'exit 0' >/dev/null 2>"$T/i1.err"
 assert_eq "$?" 0 "interactive shell with -A -R, flags on"
 assert_not_contains "$(<"$T/i1.err")" "not available through this gateway" "interactive shell, flags on"
 assert_contains "$(<"$T/i1.err")" "sandman: session " "banner"

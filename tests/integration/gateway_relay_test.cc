@@ -642,6 +642,40 @@ TEST_F(GatewayRelayTest, RemoteForwardOfPortZeroReportsTheListeningPort) {
   EXPECT_EQ(r.rc, 0) << readFile(err);
 }
 
+// -O forward / -O cancel through a ControlMaster: tcpip-forward and
+// cancel-tcpip-forward on a connection that already moved data, while the
+// gateway's post-traffic keepalives share libssh's one global-request slot.
+TEST_F(GatewayRelayTest, RemoteForwardAddedAndCancelledOnALiveConnection) {
+  restartGateway(false, true);
+  EchoServer echo;
+  std::string ctl = "-S " + (dir_ / "ctl").string();
+  CmdResult master = run(ssh("alice", ctl + " -M -f -N"), 20);
+  ASSERT_EQ(master.rc, 0) << master.err;
+  CmdResult bulk = run(ssh("alice", ctl) + " head -c 4000000 /dev/zero | wc -c", 30);
+  EXPECT_EQ(bulk.out, "4000000\n") << bulk.err;
+  std::this_thread::sleep_for(700ms);  // inside the 2 s of keepalives after traffic (nudgeAfterTraffic)
+  int remote = freeLoopbackPort();
+  std::string spec = " -R " + std::to_string(remote) + ":127.0.0.1:" + std::to_string(echo.port());
+  for (int round = 0; round < 2; ++round) {  // the second round reuses the port after the cancel
+    CmdResult add = run(ssh("alice", ctl + " -O forward" + spec), 20);
+    EXPECT_EQ(add.rc, 0) << add.err;
+    EXPECT_TRUE(echoesThrough(remote, 100000)) << "round " << round;
+    CmdResult cancel = run(ssh("alice", ctl + " -O cancel" + spec), 20);
+    EXPECT_EQ(cancel.rc, 0) << cancel.err;
+    bool closed = false;
+    for (int i = 0; i < 50 && !closed; ++i) {
+      int fd = connectLoopback(remote);
+      closed = fd < 0;
+      if (fd >= 0) close(fd);
+      if (!closed) std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_TRUE(closed) << "the session still listens on " << remote << " after -O cancel";
+    std::this_thread::sleep_for(500ms);
+  }
+  EXPECT_EQ(run(ssh("alice", ctl) + " echo alive", 20).out, "alive\n");
+  run(ssh("alice", ctl + " -O exit"), 10);
+}
+
 TEST_F(GatewayRelayTest, RemoteForwardIsRefusedWithTheFlagNamedWhenOff) {
   CmdResult r = run(ssh("alice", "-o ExitOnForwardFailure=yes -R 0:127.0.0.1:9") + " echo ran", 30);
   EXPECT_EQ(r.rc, 255) << r.out << r.err;
