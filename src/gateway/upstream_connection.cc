@@ -1,11 +1,11 @@
 #include "gateway/upstream_connection.h"
 
-#include <libssh/server.h>  // ssh_set_message_callback and the ssh_message getters
-#include "ssh/libssh_keys.h"
-
+#include <libssh/server.h>  // ssh_set_message_callback
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+
+#include "ssh/libssh_keys.h"
 
 #include <utility>
 

@@ -8,17 +8,12 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 
-SIMLIB=$(dirname "$SANDMAN")/libsandman-nvml-sim.so
-[ -f "$SIMLIB" ] || fail "NVML simulator library not built next to $SANDMAN"
-FIXTURES=$(cd "$(dirname "${BASH_SOURCE[0]}")/../fixtures/nvml-sim" && pwd)
 ALERTMANAGER=${SANDMAN_E2E_ALERTMANAGER:-/usr/bin/prometheus-alertmanager}
 [ -x "$ALERTMANAGER" ] || fail "$ALERTMANAGER is missing: apt-get install prometheus-alertmanager"
 command -v python3 >/dev/null || fail "python3 is required for the webhook receiver"
 
 HOT_GPU=GPU-7c8d9e0f-4d5e-4f60-9b1c-3d4e5f607182  # the RTX-4090, index 3 in mixed-host.json
-export SANDMAN_NVML_SIM_CONFIG=$E2E_TMP/mixed-host.json
-cp "$FIXTURES/mixed-host.json" "$SANDMAN_NVML_SIM_CONFIG"
-rm -f "$SANDMAN_NVML_SIM_CONFIG.state"
+use_sim_fixture mixed-host.json
 
 # set_temp C: what the simulator reports for GPU 3 from its next read on (it reloads a changed file).
 set_temp() {

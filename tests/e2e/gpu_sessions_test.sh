@@ -8,21 +8,11 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 
-SIMLIB=$(dirname "$SANDMAN")/libsandman-nvml-sim.so
-[ -f "$SIMLIB" ] || fail "NVML simulator library not built next to $SANDMAN"
-FIXTURES=$(cd "$(dirname "${BASH_SOURCE[0]}")/../fixtures/nvml-sim" && pwd)
-
-# use_fixture NAME: a private copy (the simulator writes its state next to it).
-use_fixture() {
-  export SANDMAN_NVML_SIM_CONFIG=$E2E_TMP/$1
-  cp "$FIXTURES/$1" "$SANDMAN_NVML_SIM_CONFIG"
-  rm -f "$SANDMAN_NVML_SIM_CONFIG.state"
-}
 # mig_count: MIG instances the simulator (through the daemon) lists now.
 mig_count() { api GET /api/v1/gpus; jq '[.gpus[].mig_instances[]] | length' <<<"$BODY"; }
 
 note "dynamic: a 1g.5gb session creates its instance, the container gets it, ending destroys it"
-use_fixture a100-40gb-mig-empty.json
+use_sim_fixture a100-40gb-mig-empty.json
 start_daemon --gpu-backend nvml --nvml-library "$SIMLIB" --mig-mode dynamic
 assert_eq "$(mig_count)" 0 "MIG instances before any session"
 mkuser U1 g
@@ -124,7 +114,7 @@ for s in $(jq -r '.[].session_id' <<<"$BODY"); do SIDS+=("$s"); assert_eq "$(ses
 stop_daemon
 
 note "static mode: pre-made instances by UUID and by profile, never created; a MIG-off GPU goes whole"
-use_fixture mixed-host.json
+use_sim_fixture mixed-host.json
 start_daemon --gpu-backend nvml --nvml-library "$SIMLIB" --mig-mode static
 before=$(mig_count)
 api GET /api/v1/gpus

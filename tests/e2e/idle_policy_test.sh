@@ -8,11 +8,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 
-SIMLIB=$(dirname "$SANDMAN")/libsandman-nvml-sim.so
-[ -f "$SIMLIB" ] || fail "NVML simulator library not built next to $SANDMAN"
-FIXTURES=$(cd "$(dirname "${BASH_SOURCE[0]}")/../fixtures/nvml-sim" && pwd)
-export SANDMAN_NVML_SIM_CONFIG=$E2E_TMP/mixed-host.json
-cp "$FIXTURES/mixed-host.json" "$SANDMAN_NVML_SIM_CONFIG"
+use_sim_fixture mixed-host.json
 
 # set_processes GPU_INDEX MIG_UUID COUNT: COUNT compute processes in that MIG device (0 removes them).
 set_processes() {

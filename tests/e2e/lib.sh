@@ -297,6 +297,21 @@ create_session() {
   fi
 }
 
+# ---------------------------------------------------------------- NVML simulator
+
+# use_sim_fixture NAME: the daemon's GPUs become a private copy of tests/fixtures/nvml-sim/NAME
+# (the simulator keeps its state next to it; a test steers telemetry by rewriting it). Sets
+# SIMLIB (pass it as --nvml-library) and exports SANDMAN_NVML_SIM_CONFIG.
+use_sim_fixture() {
+  SIMLIB=$(dirname "$SANDMAN")/libsandman-nvml-sim.so
+  [ -f "$SIMLIB" ] || fail "NVML simulator library not built next to $SANDMAN"
+  local fixtures
+  fixtures=$(cd "$(dirname "${BASH_SOURCE[0]}")/../fixtures/nvml-sim" && pwd) || fail "fixtures dir missing"
+  export SANDMAN_NVML_SIM_CONFIG=$E2E_TMP/$1
+  cp "$fixtures/$1" "$SANDMAN_NVML_SIM_CONFIG" || fail "fixture $1 missing"
+  rm -f "$SANDMAN_NVML_SIM_CONFIG.state"
+}
+
 # track_session SID: remember a session created some other way (CLI) for cleanup.
 track_session() { SIDS+=("$1"); }
 

@@ -12,15 +12,11 @@ e2e_init "$@"
 for t in promtool prometheus python3; do
   command -v "$t" >/dev/null 2>&1 || fail "required tool '$t' is not installed (apt-get install prometheus python3)"
 done
-SIMLIB=$(dirname "$SANDMAN")/libsandman-nvml-sim.so
-[ -f "$SIMLIB" ] || fail "NVML simulator library not built next to $SANDMAN"
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DEPLOY=$ROOT/deploy
 RTX=GPU-7c8d9e0f-4d5e-4f60-9b1c-3d4e5f607182  # mixed-host.json's MIG-off GPU (index 3)
 
-export SANDMAN_NVML_SIM_CONFIG=$E2E_TMP/mixed-host.json
-cp "$ROOT/tests/fixtures/nvml-sim/mixed-host.json" "$SANDMAN_NVML_SIM_CONFIG"
-rm -f "$SANDMAN_NVML_SIM_CONFIG.state"
+use_sim_fixture mixed-host.json
 
 # set_temperature GPU_INDEX CELSIUS: what the simulator reports from its next read on.
 set_temperature() {

@@ -10,12 +10,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 
-SIMLIB=$(dirname "$SANDMAN")/libsandman-nvml-sim.so
-[ -f "$SIMLIB" ] || fail "NVML simulator library not built next to $SANDMAN"
-FIXTURES=$(cd "$(dirname "${BASH_SOURCE[0]}")/../fixtures/nvml-sim" && pwd)
-export SANDMAN_NVML_SIM_CONFIG=$E2E_TMP/mixed-host.json
-cp "$FIXTURES/mixed-host.json" "$SANDMAN_NVML_SIM_CONFIG"
-rm -f "$SANDMAN_NVML_SIM_CONFIG.state"
+use_sim_fixture mixed-host.json
 
 A100=GPU-4f1b2c3d-1a2b-4c5d-8e9f-0a1b2c3d4e5f
 

@@ -676,6 +676,31 @@ TEST_F(GatewayRelayTest, RemoteForwardAddedAndCancelledOnALiveConnection) {
   run(ssh("alice", ctl + " -O exit"), 10);
 }
 
+// The client refuses the forwarded-tcpip channel (nothing listens on its
+// side): the connection in the session is closed, the login goes on.
+TEST_F(GatewayRelayTest, RemoteForwardToAClosedLocalPortClosesOnlyThatConnection) {
+  restartGateway(false, true);
+  int remote = freeLoopbackPort();
+  int closed_local = freeLoopbackPort();
+  std::string fwd = "-R " + std::to_string(remote) + ":127.0.0.1:" + std::to_string(closed_local);
+  CmdResult r;
+  std::thread client([&] { r = run(ssh("alice", fwd) + " \"sleep 3; echo still-here\"", 30); });
+  int fd = -1;
+  for (int i = 0; i < 100 && fd < 0; ++i) {
+    fd = connectLoopback(remote);
+    if (fd < 0) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_GE(fd, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[16];
+  EXPECT_EQ(read(fd, buf, sizeof buf), 0);  // EOF, not a 5 s timeout
+  close(fd);
+  client.join();
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "still-here\n");
+}
+
 TEST_F(GatewayRelayTest, RemoteForwardIsRefusedWithTheFlagNamedWhenOff) {
   CmdResult r = run(ssh("alice", "-o ExitOnForwardFailure=yes -R 0:127.0.0.1:9") + " echo ran", 30);
   EXPECT_EQ(r.rc, 255) << r.out << r.err;
