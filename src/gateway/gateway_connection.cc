@@ -318,13 +318,6 @@ void GatewayConnection::stepForwards() {
   if (forward_ops_.empty() || !upstream_ || upstream_->state() != UpstreamConnection::State::kReady) return;
   ssh_session up = upstream_->session();
   while (!forward_ops_.empty()) {
-    if (upstream_slot_unsettled_) {
-      // Whatever state a keepalive left the slot in, this call ends with it
-      // empty: it either collects that answer (sending nothing) or sends a
-      // cancel of a forward that does not exist, which sshd just refuses.
-      if (ssh_channel_cancel_forward(up, "", 0) == SSH_AGAIN) return;
-      upstream_slot_unsettled_ = false;
-    }
     const ForwardOp& op = forward_ops_.front();
     int rc = op.listen ? ssh_channel_listen_forward(up, op.addr.c_str(), op.port, nullptr)
                        : ssh_channel_cancel_forward(up, op.addr.c_str(), op.port);
@@ -527,31 +520,15 @@ void GatewayConnection::checkAlive() {
     endWith("the session's ssh server went away");
     return;
   }
-  nudgeAfterTraffic();
+  noteTraffic();
 }
 
-// Known libssh-relay stall: a bulk upload can stop with both windows shut
-// and nothing left for poll() to report, until the next packet from the
-// session's sshd (its keepalive, up to 30 s later) restarts it. For two
-// seconds after traffic stops, each sweep sends a keepalive both ways; the
-// replies are that packet. Idle connections are never touched.
-void GatewayConnection::nudgeAfterTraffic() {
+// Records when the sweep last saw bytes move (for the idle policy).
+void GatewayConnection::noteTraffic() {
   const uint64_t total = bytes_in_ + bytes_out_;
-  const TimePoint now = ctx_.clock.now();
-  if (total != swept_bytes_) {
-    swept_bytes_ = total;
-    last_traffic_ = now;
-    return;
-  }
-  if (!upstream_ || upstream_->state() != UpstreamConnection::State::kReady || swept_bytes_ == 0) return;
-  if (now - last_traffic_ > std::chrono::seconds(2)) return;
-  // A keepalive shares libssh's one global-request slot with -R requests:
-  // never while one is queued or in flight (it could take that answer).
-  if (forward_ops_.empty()) {
-    ssh_send_keepalive(upstream_->session());
-    upstream_slot_unsettled_ = true;
-  }
-  ssh_send_keepalive(down_);
+  if (total == swept_bytes_) return;
+  swept_bytes_ = total;
+  last_traffic_ = ctx_.clock.now();
 }
 
 void GatewayConnection::finish(const std::string& outcome, const std::string& reason) {

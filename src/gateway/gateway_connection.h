@@ -133,7 +133,7 @@ class GatewayConnection final : public RelayHost, private UpstreamEvents {
   std::string failure_;  // set when logged in without a usable session
   std::unique_ptr<UpstreamConnection> upstream_;
   std::optional<int64_t> record_id_;
-  void nudgeAfterTraffic();
+  void noteTraffic();
   uint64_t bytes_in_ = 0, bytes_out_ = 0;
   uint64_t swept_bytes_ = 0;  // bytes_in_ + bytes_out_ at the last sweep
   TimePoint last_traffic_{};
@@ -153,9 +153,6 @@ class GatewayConnection final : public RelayHost, private UpstreamEvents {
   };
   std::vector<RemoteForward> remote_forwards_;
   std::deque<ForwardOp> forward_ops_;
-  // A keepalive of nudgeAfterTraffic may still hold (or have left its answer
-  // in) libssh's global-request slot; it is flushed before the next op.
-  bool upstream_slot_unsettled_ = false;
   bool banner_taken_ = false;
   std::vector<std::string> notices_;
 

@@ -182,23 +182,29 @@ void RelayChannel::shutdown(const std::string& line) {
 int RelayChannel::onData(ssh_channel ch, const char* data, uint32_t len, bool is_stderr) {
   if (ch == down_) {
     if (!canSendUp()) {
-      pending_up_ = failed_ ? 0 : len;
+      held_up_ = !failed_;
       return failed_ ? static_cast<int>(len) : 0;  // a failed relay discards input
     }
     uint32_t n = writeTo(up_, data, std::min(len, ssh_channel_window_size(up_)), false);
     host_.relayBytes(n, 0);
-    pending_up_ = len - n;
+    held_up_ = n < len;
+    // The rest waits for the session's window. libssh calls no callback when
+    // that window reopens, so the loop must keep pumping this relay after
+    // every poll (busy()) until it drains; without this wake-up it went
+    // unpumped until the next packet arrived, up to a keepalive (30 s) later.
+    if (held_up_) host_.relayDirty();
     return static_cast<int>(n);
   }
   int idx = is_stderr ? 1 : 0;
   if (down_closed_) return static_cast<int>(len);
   if (!downReady()) {  // reversed: the client has not confirmed the twin yet; libssh keeps the bytes
-    pending_down_[idx] = len;
+    held_down_[idx] = true;
     return 0;
   }
   uint32_t n = writeTo(down_, data, std::min(len, ssh_channel_window_size(down_)), is_stderr);
   host_.relayBytes(0, n);
-  pending_down_[idx] = len - n;
+  held_down_[idx] = n < len;
+  if (held_down_[idx]) host_.relayDirty();  // as above, for the client's window
   return static_cast<int>(n);
 }
 
@@ -238,7 +244,7 @@ void RelayChannel::onExitSignal(const char* sig, int core, const char* errmsg, c
 }
 
 void RelayChannel::onWontBlock() {
-  if (pending_up_ > 0 || pending_down_[0] > 0 || pending_down_[1] > 0) host_.relayDirty();
+  if (held_up_ || held_down_[0] || held_down_[1]) host_.relayDirty();
 }
 
 int RelayChannel::onPty(const char* term, int cols, int rows, int, int) {
@@ -384,42 +390,40 @@ void RelayChannel::drainToSession() {
   std::array<char, kChunk> buf;
   // Queued EOF/close always came after this data: drain it first (typed-ahead
   // input and `cmd < file` arrive before the upstream shell/exec is answered).
-  while (pending_up_ > 0 && canSendUp()) {
-    uint32_t room = std::min({pending_up_, ssh_channel_window_size(up_), kChunk});
+  while (held_up_ && canSendUp()) {
+    uint32_t room = std::min(ssh_channel_window_size(up_), kChunk);
     if (room == 0) return;
     int n = ssh_channel_read_nonblocking(down_, buf.data(), room, 0);
     if (n <= 0) {
-      pending_up_ = 0;
+      held_up_ = false;  // libssh's buffer is empty
       return;
     }
     uint32_t w = writeTo(up_, buf.data(), static_cast<uint32_t>(n), false);
     host_.relayBytes(w, 0);
-    pending_up_ -= std::min(pending_up_, static_cast<uint32_t>(n));
     if (w < static_cast<uint32_t>(n)) return;  // window sized: only a rekey gets here
   }
 }
 
 void RelayChannel::drainToClient(bool is_stderr) {
   std::array<char, kChunk> buf;
-  uint32_t& pending = pending_down_[is_stderr ? 1 : 0];
-  while (pending > 0 && up_ != nullptr && downReady()) {
-    uint32_t room = std::min({pending, ssh_channel_window_size(down_), kChunk});
+  bool& held = held_down_[is_stderr ? 1 : 0];
+  while (held && up_ != nullptr && downReady()) {
+    uint32_t room = std::min(ssh_channel_window_size(down_), kChunk);
     if (room == 0) return;
     int n = ssh_channel_read_nonblocking(up_, buf.data(), room, is_stderr ? 1 : 0);
     if (n <= 0) {
-      pending = 0;
+      held = false;  // libssh's buffer is empty
       return;
     }
     uint32_t w = writeTo(down_, buf.data(), static_cast<uint32_t>(n), is_stderr);
     host_.relayBytes(0, w);
-    pending -= std::min(pending, static_cast<uint32_t>(n));
     if (w < static_cast<uint32_t>(n)) return;
   }
 }
 
 void RelayChannel::runControls() {
   // Reversed relays hold EOF/close for the client until its twin is open.
-  while (!to_client_.empty() && pending_down_[0] == 0 && pending_down_[1] == 0 && (down_closed_ || downReady())) {
+  while (!to_client_.empty() && !held_down_[0] && !held_down_[1] && (down_closed_ || downReady())) {
     Control c = std::move(to_client_.front());
     to_client_.pop_front();
     if (down_closed_) continue;
@@ -433,7 +437,7 @@ void RelayChannel::runControls() {
       case Control::kClose: closeBoth(); break;
     }
   }
-  while (!to_session_.empty() && (pending_up_ == 0 || !canSendUp())) {
+  while (!to_session_.empty() && (!held_up_ || !canSendUp())) {
     Control& c = to_session_.front();
     if (c.type == Control::kEof) {
       if (!canSendUp()) return;  // EOF waits for the upstream start (and its data)
@@ -479,8 +483,8 @@ void RelayChannel::closeBoth() {
 // is retried after each poll until it drains (only relays moving data).
 bool RelayChannel::busy() const {
   bool waiting_request = opened() != nullptr && !requests_.empty() && !openedClosed();
-  bool held_up = pending_up_ > 0 && canSendUp();
-  bool held_down = (pending_down_[0] > 0 || pending_down_[1] > 0) && !down_closed_;
+  bool held_up = held_up_ && canSendUp();
+  bool held_down = (held_down_[0] || held_down_[1]) && !down_closed_;
   return waiting_request || close_when_open_ || held_up || held_down;
 }
 

@@ -142,11 +142,17 @@ class RelayChannel {
   std::string failure_;
   std::string banner_;
 
-  // Bytes libssh still holds in the source channel's buffer, per direction.
-  uint32_t pending_up_ = 0;        // client -> session
-  uint32_t pending_down_[2] = {};  // session -> client: stdout, stderr
-  std::deque<Control> to_session_;  // after pending_up_
-  std::deque<Control> to_client_;   // after pending_down_
+  // libssh may still hold bytes of this direction in the source channel's
+  // buffer (the data callback took less than it was offered). A flag, not a
+  // count: libssh can re-enter the data callback from inside a read or a
+  // write of the pump, and a count kept beside libssh's buffer drifted below
+  // it, leaving bytes nobody drained while both windows stayed shut (the old
+  // 30-60 s upload stall). The pump reads until libssh says the buffer is
+  // empty, so the buffer itself is the only count.
+  bool held_up_ = false;           // client -> session
+  bool held_down_[2] = {};         // session -> client: stdout, stderr
+  std::deque<Control> to_session_;  // after held_up_
+  std::deque<Control> to_client_;   // after held_down_
   bool down_closed_ = false;
   bool up_closed_ = false;
   bool close_when_open_ = false;
