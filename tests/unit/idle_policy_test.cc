@@ -6,18 +6,12 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-
-#include "store/sqlite_store.h"
-#include "support/manual_clock.h"
-#include "support/recording_runtime.h"
+#include "support/session_harness.h"
 
 namespace sandman {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::ManualClock;
-using testing::RecordingRuntime;
 
 // What the gateway would report: settable traffic, and the lines sent to shells.
 class ScriptedActivity final : public SessionActivity {
@@ -30,39 +24,23 @@ class ScriptedActivity final : public SessionActivity {
   std::vector<std::string> lines;
 };
 
-class IdlePolicyTest : public ::testing::Test {
+class IdlePolicyTest : public testing::SessionHarness {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/sandman-idle-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    store_ = SqliteStore::open(dir_ + "/sandman.db").value();
-    workspaces_ = std::make_unique<WorkspaceManager>(dir_ + "/ws");
-    files_ = std::make_unique<SshdFiles>(dir_ + "/session-files");
-    keyring_ = std::make_unique<GatewayKeyring>(dir_ + "/gateway-keys");
-    settings_.instance = "test";
-    settings_.ports = {40000, 40009};
-    settings_.ready_timeout = 200ms;
-    settings_.ready_poll = 1ms;
-    settings_.ttl_max = 120min;
-    sessions_ = std::make_unique<SessionManager>(settings_, *store_, runtime_, *workspaces_, *files_, *keyring_,
-                                                 gpus_, clock_, [](const std::string&, int, Millis) { return Status(); });
+  void configure(SessionSettings& settings) override {
+    settings.ports = {40000, 40009};
+    settings.ttl_max = 120min;
     options_.stop_after = 60min;
     options_.warning = 10min;
     options_.utilization_threshold = 5;
     options_.traffic_window = 10min;
-    options_.ttl_max = settings_.ttl_max;
+    options_.ttl_max = settings.ttl_max;
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   IdlePolicy& policy() {
     if (!policy_) policy_ = std::make_unique<IdlePolicy>(options_, *sessions_, *store_, &activity_, clock_);
     return *policy_;
   }
-  Session create(const std::string& user, Millis ttl = 100min) {
-    auto r = sessions_->create({user, ttl, std::nullopt, std::nullopt, {}});
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-    return r.ok() ? r->session : Session{};
-  }
+  Session create(const std::string& user, Millis ttl = 100min) { return SessionHarness::create(user, ttl); }
   // A snapshot where `holder` holds one MIG instance with these readings.
   TelemetrySnapshot snapshot(const std::string& holder = "", int processes = 0,
                              std::optional<double> util = std::nullopt) {
@@ -92,16 +70,6 @@ class IdlePolicyTest : public ::testing::Test {
     return out;
   }
 
-  std::string dir_;
-  ManualClock clock_;
-  RecordingRuntime runtime_;
-  std::unique_ptr<SqliteStore> store_;
-  std::unique_ptr<WorkspaceManager> workspaces_;
-  std::unique_ptr<SshdFiles> files_;
-  std::unique_ptr<GatewayKeyring> keyring_;
-  GpuLeases gpus_{nullptr, {}};
-  SessionSettings settings_;
-  std::unique_ptr<SessionManager> sessions_;
   IdlePolicyOptions options_;
   ScriptedActivity activity_;
   std::unique_ptr<IdlePolicy> policy_;

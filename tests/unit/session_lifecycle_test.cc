@@ -10,58 +10,14 @@
 
 #include "core/session_manager.h"
 #include "store/sqlite_store.h"
-#include "support/manual_clock.h"
-#include "support/recording_runtime.h"
+#include "support/session_harness.h"
 
 namespace sandman {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::ManualClock;
-using testing::RecordingRuntime;
 
-class SessionLifecycle : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/sandman-lifecycle-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    store_ = SqliteStore::open(dir_ + "/sandman.db").value();
-    workspaces_ = std::make_unique<WorkspaceManager>(dir_ + "/ws");
-    files_ = std::make_unique<SshdFiles>(dir_ + "/session-files");
-    keyring_ = std::make_unique<GatewayKeyring>(dir_ + "/gateway-keys");
-    settings_.instance = "test";
-    settings_.ports = {40000, 40002};
-    settings_.ready_timeout = 200ms;
-    settings_.ready_poll = 1ms;
-    settings_.ssh_bind = "127.0.0.1";
-    rebuild();
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  void rebuild() {
-    sessions_ = std::make_unique<SessionManager>(
-        settings_, *store_, runtime_, *workspaces_, *files_, *keyring_, gpus_, clock_,
-        [this](const std::string&, int, Millis) { return probe_ok_ ? Status() : unavailable("not yet"); });
-  }
-
-  Session create(const std::string& user, Millis ttl = 10min) {
-    auto r = sessions_->create({user, ttl, std::nullopt, std::nullopt, {}});
-    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-    return r.ok() ? r->session : Session{};
-  }
-
-  std::string dir_;
-  ManualClock clock_;
-  RecordingRuntime runtime_;
-  std::unique_ptr<SqliteStore> store_;
-  std::unique_ptr<WorkspaceManager> workspaces_;
-  std::unique_ptr<SshdFiles> files_;
-  std::unique_ptr<GatewayKeyring> keyring_;
-  GpuLeases gpus_{nullptr, {}};
-  SessionSettings settings_;
-  std::unique_ptr<SessionManager> sessions_;
-  std::atomic<bool> probe_ok_{true};
-};
+using SessionLifecycle = testing::SessionHarness;
 
 TEST_F(SessionLifecycle, CreateRunsAHardenedContainerWithTheUsersWorkspace) {
   auto r = sessions_->create({"alice", 30min, std::nullopt, std::nullopt, {}});
