@@ -2,15 +2,14 @@
 // nvml_inventory.cc.
 #include "gpu/nvml_backend.h"
 
+#include "gpu/nvml_busy.h"
+
 #include <dlfcn.h>
 
 #include <algorithm>
 #include <utility>
 
 namespace sandman {
-namespace nvml_internal {
-void releaseExtras(const void* backend);  // nvml_inventory.cc
-}  // namespace nvml_internal
 namespace {
 
 // Binds one symbol; records the first missing name.
@@ -97,7 +96,7 @@ Result<std::unique_ptr<NvmlBackend>> NvmlBackend::load(const std::string& librar
 }
 
 NvmlBackend::NvmlBackend(void* dl, std::string library, const Api& api)
-    : dl_(dl), library_(std::move(library)), api_(api) {
+    : dl_(dl), library_(std::move(library)), api_(api), busy_(nvml_internal::loadBusyState(dl)) {
   char nvml[NVML_SYSTEM_NVML_VERSION_BUFFER_SIZE] = "?";
   char driver[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE] = "?";
   if (api_.SystemGetNVMLVersion(nvml, sizeof nvml) != NVML_SUCCESS) nvml[0] = '\0';
@@ -106,7 +105,7 @@ NvmlBackend::NvmlBackend(void* dl, std::string library, const Api& api)
 }
 
 NvmlBackend::~NvmlBackend() {
-  nvml_internal::releaseExtras(this);  // GPM samples go before NVML does
+  busy_.reset();  // GPM samples go before NVML does
   api_.Shutdown();
   dlclose(dl_);
 }

@@ -4,6 +4,7 @@
 // serialises every NVML call. Never changes a GPU's MIG mode.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -13,6 +14,9 @@
 #include "gpu/nvml_api.h"
 
 namespace sandman {
+namespace nvml_internal {
+struct BusyState;
+}  // namespace nvml_internal
 
 class NvmlBackend final : public GpuBackend {
  public:
@@ -98,6 +102,11 @@ class NvmlBackend final : public GpuBackend {
   Api api_;
   std::string description_;
   mutable std::mutex mu_;  // serialises NVML calls
+  // Read and updated by every inventory, under mu_.
+  std::unique_ptr<nvml_internal::BusyState> busy_;  // processes, GPM samples
+  // A GPU's MIG profiles (with placements) by GPU uuid + name: fixed by the
+  // hardware and driver, and the bulk of the NVML calls of an inventory.
+  mutable std::map<std::string, std::vector<MigProfile>> profile_cache_;
 };
 
 using NvmlBackendPtr = std::unique_ptr<NvmlBackend>;

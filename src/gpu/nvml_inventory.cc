@@ -1,90 +1,15 @@
 // NvmlBackend's reads: per-GPU identity, telemetry, MIG profiles with their
-// placements, and the GPU/compute instances that exist with MIG device UUIDs.
-#include <dlfcn.h>
-
+// placements, and the GPU/compute instances that exist with MIG device UUIDs
+// (how busy each is: nvml_busy.cc).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <map>
 
 #include "gpu/nvml_backend.h"
+#include "gpu/nvml_busy.h"
 
 namespace sandman {
-namespace nvml_internal {
-
-// Calls newer than the required set (R470), looked up once per backend: a
-// driver without them still inventories, with processes or per-instance
-// utilisation left unknown.
-struct OptionalCalls {
-  nvmlDeviceGetComputeRunningProcesses_v3_fn procs = nullptr;
-  nvmlGpmQueryDeviceSupport_fn gpm_support = nullptr;
-  nvmlGpmSampleAlloc_fn gpm_alloc = nullptr;
-  nvmlGpmSampleFree_fn gpm_free = nullptr;
-  nvmlGpmMigSampleGet_fn gpm_mig_sample = nullptr;
-  nvmlGpmMetricsGet_fn gpm_metrics = nullptr;
-  bool gpm() const {
-    return gpm_support && gpm_alloc && gpm_free && gpm_mig_sample && gpm_metrics;
-  }
-};
-
-// What a backend keeps between listGpus() calls. GPM needs the previous
-// sample of each instance: utilisation is a rate over the period between two.
-// (Kept here, keyed by backend, rather than in NvmlBackend's members.)
-struct BackendExtras {
-  OptionalCalls calls;
-  std::map<std::string, std::map<std::string, nvmlGpmSample_t>> gpm_prev;  // GPU uuid -> MIG uuid -> sample
-  // A GPU's MIG profiles (with placements) by GPU uuid + name: fixed by the
-  // hardware and driver, and the bulk of the NVML calls of an inventory.
-  std::map<std::string, std::vector<MigProfile>> profiles;
-};
-
-namespace {
-std::mutex& extrasMutex() {
-  static std::mutex mu;
-  return mu;
-}
-std::map<const void*, BackendExtras>& extrasMap() {
-  static std::map<const void*, BackendExtras> m;
-  return m;
-}
-}  // namespace
-
-// Map nodes are stable, so the pointer stays valid until releaseExtras;
-// the backend's own mutex serialises its use.
-BackendExtras& extrasFor(const void* backend, void* dl) {
-  std::lock_guard<std::mutex> lock(extrasMutex());
-  auto [it, inserted] = extrasMap().try_emplace(backend);
-  if (inserted) {
-    OptionalCalls& c = it->second.calls;
-    c.procs = reinterpret_cast<nvmlDeviceGetComputeRunningProcesses_v3_fn>(
-        dlsym(dl, "nvmlDeviceGetComputeRunningProcesses_v3"));
-    if (c.procs == nullptr) {
-      c.procs = reinterpret_cast<nvmlDeviceGetComputeRunningProcesses_v3_fn>(
-          dlsym(dl, "nvmlDeviceGetComputeRunningProcesses_v2"));
-    }
-    c.gpm_support = reinterpret_cast<nvmlGpmQueryDeviceSupport_fn>(dlsym(dl, "nvmlGpmQueryDeviceSupport"));
-    c.gpm_alloc = reinterpret_cast<nvmlGpmSampleAlloc_fn>(dlsym(dl, "nvmlGpmSampleAlloc"));
-    c.gpm_free = reinterpret_cast<nvmlGpmSampleFree_fn>(dlsym(dl, "nvmlGpmSampleFree"));
-    c.gpm_mig_sample = reinterpret_cast<nvmlGpmMigSampleGet_fn>(dlsym(dl, "nvmlGpmMigSampleGet"));
-    c.gpm_metrics = reinterpret_cast<nvmlGpmMetricsGet_fn>(dlsym(dl, "nvmlGpmMetricsGet"));
-  }
-  return it->second;
-}
-
-// Frees the backend's GPM samples; called before nvmlShutdown.
-void releaseExtras(const void* backend) {
-  std::lock_guard<std::mutex> lock(extrasMutex());
-  auto it = extrasMap().find(backend);
-  if (it == extrasMap().end()) return;
-  for (auto& [gpu, samples] : it->second.gpm_prev) {
-    for (auto& [uuid, sample] : samples) it->second.calls.gpm_free(sample);
-  }
-  extrasMap().erase(it);
-}
-
-}  // namespace nvml_internal
-
 namespace {
 
 constexpr uint64_t kMiB = 1024ull * 1024ull;
@@ -127,139 +52,6 @@ std::optional<unsigned> optionalValue(Fn fn, Args... args) {
   return v;
 }
 
-constexpr unsigned kNoInstance = 0xFFFFFFFFu;
-
-// What readBusy needs: the optional calls, and the MIG-device walk for the
-// per-handle process fallback.
-struct BusyCalls {
-  nvml_internal::BackendExtras* extras;
-  nvmlDeviceGetMaxMigDeviceCount_fn max_mig;
-  nvmlDeviceGetMigDeviceHandleByIndex_fn mig_handle;
-  nvmlDeviceGetGpuInstanceId_fn gi_id;
-  nvmlDeviceGetComputeInstanceId_fn ci_id;
-};
-
-// Processes on one device handle; nullopt when the driver cannot say.
-std::optional<std::vector<nvmlProcessInfo_t>> processes(nvmlDeviceGetComputeRunningProcesses_v3_fn fn,
-                                                        nvmlDevice_t dev) {
-  // One call in the common case: a buffer that holds a busy GPU's processes.
-  std::vector<nvmlProcessInfo_t> infos(64);
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    unsigned n = static_cast<unsigned>(infos.size());
-    nvmlReturn_t rc = fn(dev, &n, infos.data());
-    if (rc == NVML_SUCCESS) {
-      infos.resize(std::min<size_t>(n, infos.size()));
-      return infos;
-    }
-    if (rc != NVML_ERROR_INSUFFICIENT_SIZE) return std::nullopt;
-    infos.resize(static_cast<size_t>(n) + 16);  // processes may start in between
-  }
-  return std::nullopt;
-}
-
-// SM utilisation of one MIG instance over the period since its previous
-// sample (GPM); nullopt on the first sample or when GPM cannot tell.
-std::optional<unsigned> gpmUtilization(const nvml_internal::OptionalCalls& c, nvmlDevice_t dev,
-                                       const MigInstance& inst,
-                                       std::map<std::string, nvmlGpmSample_t>* prev,
-                                       std::map<std::string, nvmlGpmSample_t>* next) {
-  nvmlGpmSample_t sample = nullptr;
-  if (c.gpm_alloc(&sample) != NVML_SUCCESS) return std::nullopt;
-  if (c.gpm_mig_sample(dev, static_cast<unsigned>(inst.gpu_instance_id), sample) != NVML_SUCCESS) {
-    c.gpm_free(sample);
-    return std::nullopt;
-  }
-  std::optional<unsigned> out;
-  auto it = prev->find(inst.uuid);
-  if (it != prev->end()) {
-    nvmlGpmMetricsGet_t mg{};
-    mg.version = NVML_GPM_METRICS_GET_VERSION;
-    mg.numMetrics = 1;
-    mg.sample1 = it->second;
-    mg.sample2 = sample;
-    mg.metrics[0].metricId = NVML_GPM_METRIC_SM_UTIL;
-    if (c.gpm_metrics(&mg) == NVML_SUCCESS && mg.metrics[0].nvmlReturn == NVML_SUCCESS &&
-        std::isfinite(mg.metrics[0].value)) {
-      out = static_cast<unsigned>(std::lround(std::clamp(mg.metrics[0].value, 0.0, 100.0)));
-    }
-  }
-  (*next)[inst.uuid] = sample;
-  return out;
-}
-
-// Busy-ness beyond the basic telemetry: CUDA processes on the GPU and in each
-// MIG instance, and each instance's own utilisation where GPM exists.
-void readBusy(const BusyCalls& b, nvmlDevice_t dev, GpuInfo* gpu) {
-  const nvml_internal::OptionalCalls& c = b.extras->calls;
-  if (c.procs != nullptr) {
-    if (auto all = processes(c.procs, dev)) {
-      gpu->telemetry.compute_processes = static_cast<int>(all->size());
-      // On the parent handle NVML tags each process with its instance; an
-      // untagged one (unprivileged callers) sends us to the MIG handles.
-      bool tagged = true;
-      for (const auto& p : *all) {
-        if (!gpu->mig_enabled) break;
-        if (p.gpuInstanceId == kNoInstance) {
-          tagged = false;
-          continue;
-        }
-        for (auto& inst : gpu->instances) {
-          if (static_cast<unsigned>(inst.gpu_instance_id) == p.gpuInstanceId &&
-              static_cast<unsigned>(inst.compute_instance_id) == p.computeInstanceId) {
-            ++inst.compute_processes;
-          }
-        }
-      }
-      if (!tagged) {
-        for (auto& inst : gpu->instances) inst.compute_processes = 0;
-        unsigned max = 0;
-        if (b.max_mig(dev, &max) != NVML_SUCCESS) max = 0;
-        for (unsigned i = 0; i < max; ++i) {
-          nvmlDevice_t mig = nullptr;
-          unsigned gi = 0, ci = 0;
-          if (b.mig_handle(dev, i, &mig) != NVML_SUCCESS || b.gi_id(mig, &gi) != NVML_SUCCESS ||
-              b.ci_id(mig, &ci) != NVML_SUCCESS) {
-            continue;
-          }
-          auto mine = processes(c.procs, mig);
-          if (!mine) continue;
-          for (auto& inst : gpu->instances) {
-            if (static_cast<unsigned>(inst.gpu_instance_id) == gi &&
-                static_cast<unsigned>(inst.compute_instance_id) == ci) {
-              inst.compute_processes = static_cast<int>(mine->size());
-            }
-          }
-        }
-      }
-    }
-  }
-
-  if (!gpu->mig_enabled || !c.gpm()) return;
-  auto& x = *b.extras;
-  // Asked every time: one cheap call, and never stale (a driver update, or a
-  // simulator config that turns GPM on, changes the answer).
-  nvmlGpmSupport_t support{};
-  support.version = NVML_GPM_SUPPORT_VERSION;
-  if (c.gpm_support(dev, &support) != NVML_SUCCESS || support.isSupportedDevice == 0) {
-    auto stale = x.gpm_prev.find(gpu->uuid);
-    if (stale != x.gpm_prev.end()) {
-      for (auto& [uuid, sample] : stale->second) c.gpm_free(sample);
-      x.gpm_prev.erase(stale);
-    }
-    return;
-  }
-  auto& prev = x.gpm_prev[gpu->uuid];
-  std::map<std::string, nvmlGpmSample_t> next;
-  for (auto& inst : gpu->instances) {
-    if (inst.uuid.empty()) continue;
-    inst.utilization_gpu = gpmUtilization(c, dev, inst, &prev, &next);
-  }
-  // Samples of this cycle replace the previous ones; those of instances that
-  // are gone are freed with them.
-  for (auto& [uuid, sample] : prev) c.gpm_free(sample);
-  prev = std::move(next);
-}
-
 }  // namespace
 
 Result<std::vector<GpuInfo>> NvmlBackend::listGpus() {
@@ -277,9 +69,8 @@ Result<std::vector<GpuInfo>> NvmlBackend::listGpus() {
 }
 
 Result<GpuInfo> NvmlBackend::readGpu(unsigned index) const {
-  const BusyCalls busy_calls{&nvml_internal::extrasFor(this, dl_), api_.DeviceGetMaxMigDeviceCount,
-                             api_.DeviceGetMigDeviceHandleByIndex, api_.DeviceGetGpuInstanceId,
-                             api_.DeviceGetComputeInstanceId};
+  const nvml_internal::MigWalk walk{api_.DeviceGetMaxMigDeviceCount, api_.DeviceGetMigDeviceHandleByIndex,
+                                    api_.DeviceGetGpuInstanceId, api_.DeviceGetComputeInstanceId};
   GpuInfo gpu;
   gpu.index = static_cast<int>(index);
   auto dev = device(gpu.index);
@@ -309,19 +100,19 @@ Result<GpuInfo> NvmlBackend::readGpu(unsigned index) const {
     return unavailable(error("nvmlDeviceGetMigMode", rc));
   }
   if (!gpu.mig_enabled) {
-    readBusy(busy_calls, *dev, &gpu);
+    nvml_internal::readBusy(*busy_, walk, *dev, &gpu);
     return gpu;
   }
   const std::string profile_key = gpu.uuid + "\n" + gpu.name;
-  auto cached = busy_calls.extras->profiles.find(profile_key);
-  if (cached != busy_calls.extras->profiles.end()) {
+  auto cached = profile_cache_.find(profile_key);
+  if (cached != profile_cache_.end()) {
     gpu.profiles = cached->second;
   } else {
     auto profiles = readProfiles(*dev);
     if (!profiles.ok()) return profiles.error();
     gpu.profiles = std::move(profiles).value();
     // An empty list may be a driver still settling after a mode change: not cached.
-    if (!gpu.profiles.empty()) busy_calls.extras->profiles.emplace(profile_key, gpu.profiles);
+    if (!gpu.profiles.empty()) profile_cache_.emplace(profile_key, gpu.profiles);
   }
   for (const auto& p : gpu.profiles) {
     for (int s : p.placement_starts) {
@@ -330,7 +121,7 @@ Result<GpuInfo> NvmlBackend::readGpu(unsigned index) const {
   }
   Status st = readInstances(*dev, &gpu);
   if (!st.ok()) return st.error();
-  readBusy(busy_calls, *dev, &gpu);
+  nvml_internal::readBusy(*busy_, walk, *dev, &gpu);
   return gpu;
 }
 
