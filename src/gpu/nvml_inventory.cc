@@ -3,7 +3,6 @@
 // (how busy each is: nvml_busy.cc).
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 
 #include "gpu/nvml_backend.h"
