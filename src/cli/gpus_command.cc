@@ -35,6 +35,37 @@ void printProfiles(const json& body) {
   }
 }
 
+// A number, or "-" where NVML could not tell (null).
+std::string num(const json& j, const char* key, const char* unit) {
+  if (!j.contains(key) || j[key].is_null()) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f%s", j[key].get<double>(), unit);
+  return buf;
+}
+
+// The latest telemetry sample: each GPU, then its MIG instances, with holders.
+void printTop(const json& body) {
+  if (!body.value("backend_ok", true)) {
+    std::printf("NVML error: %s\n", str(body, "backend_error").c_str());
+  }
+  std::printf("sample at %s\n", str(body, "taken_at").c_str());
+  std::printf("%-4s %-44s %-10s %-5s %-6s %-9s %-15s %-5s %s\n", "GPU", "DEVICE", "PROFILE", "UTIL", "TEMP",
+              "POWER", "MEM(MiB)", "PROCS", "HELD BY");
+  auto row = [](const json& d, const std::string& gpu, const std::string& profile) {
+    std::string mem = str(d, "memory_used_mib") + "/" + str(d, "memory_total_mib");
+    std::string held = d["session_id"].is_null() ? "" : str(d, "user_id") + " (" + str(d, "session_id") + ")";
+    std::printf("%-4s %-44s %-10s %-5s %-6s %-9s %-15s %-5s %s\n", gpu.c_str(), str(d, "uuid").c_str(),
+                profile.c_str(), num(d, "utilization_pct", "%").c_str(), num(d, "temperature_c", "C").c_str(),
+                num(d, "power_w", "W").c_str(), mem.c_str(), str(d, "compute_processes").c_str(), held.c_str());
+  };
+  for (const auto& g : body["gpus"]) {
+    row(g, str(g, "gpu_index"), g.value("mig_enabled", false) ? "mig" : "whole");
+    for (const auto& m : body["instances"]) {
+      if (m["gpu_uuid"] == g["uuid"]) row(m, "", str(m, "profile"));
+    }
+  }
+}
+
 }  // namespace
 
 int runGpus(int argc, char** argv) {
@@ -46,18 +77,24 @@ int runGpus(int argc, char** argv) {
   auto* ls = app.add_subcommand("ls", "GPUs, their MIG instances and who holds them");
   auto* profiles = app.add_subcommand("profiles", "MIG profiles and how many more fit now");
   auto* available = app.add_subcommand("available", "what can be handed out right now");
+  auto* top = app.add_subcommand("top", "the latest telemetry sample: utilisation, temperature, power, who holds what");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  std::string path = ls->parsed() ? "/gpus" : profiles->parsed() ? "/gpus/profiles" : "/gpus/available";
+  std::string path = ls->parsed()         ? "/gpus"
+                     : profiles->parsed() ? "/gpus/profiles"
+                     : top->parsed()      ? "/metrics/realtime"
+                                          : "/gpus/available";
   auto body = call(o, "GET", path);
   if (!body) return 1;
   if (o.output == "json" || available->parsed()) {
     std::printf("%s\n", body->dump(2).c_str());
   } else if (ls->parsed()) {
     printGpus(*body);
+  } else if (top->parsed()) {
+    printTop(*body);
   } else {
     printProfiles(*body);
   }

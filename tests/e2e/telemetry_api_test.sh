@@ -55,6 +55,9 @@ wait_realtime '.instances[] | select(.uuid == "'"$MIG"'" and .session_id == "'"$
 PARENT=$(jq -r '.instances[] | select(.uuid == "'"$MIG"'") | .gpu_uuid' <<<"$BODY")
 assert_eq "$(jq -r '[.instances[] | select(.session_id != null)] | length' <<<"$BODY")" 1 "held instances"
 assert_eq "$(jq -r '.instances[] | select(.uuid == "'"$MIG"'") | .profile' <<<"$BODY")" 1g.10gb "profile"
+top=$("$SANDMAN" gpus top --server "$API" --token-file "$TOKEN_FILE" 2>&1) || fail "sandman gpus top: $top"
+assert_match "$(grep -F "$MIG" <<<"$top")" "1g\\.10gb .* $U1 \\($SID\\)\$" "CLI: the slice's row names its holder"
+assert_eq "$(grep -cE '^[0-9]+ +GPU-' <<<"$top")" 4 "CLI: one row per GPU"
 
 note "a forced temperature and instance utilisation show up within a few intervals"
 steer '(.gpus[] | select(.uuid == "'"$PARENT"'")) |= (.gpm = true | .telemetry.temperature = 87
