@@ -87,10 +87,21 @@ void ApiServer::addRoutes(RouteModule& module) { module.registerRoutes(*server_)
 // Runs before any body is read. cpp-httplib applies the 64 KiB limit only to
 // bodies with a Content-Length, so chunked bodies are refused outright.
 bool ApiServer::admissible(const httplib::Request& req, httplib::Response& res) const {
-  if (req.get_header_value("Transfer-Encoding").find("chunked") == std::string::npos) return true;
-  sendJson(res, 411, {{"error", "chunked request bodies are not accepted; send a Content-Length (at most 64 KiB)"},
-                      {"code", "invalid"}});
-  return false;
+  if (req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos) {
+    sendJson(res, 411, {{"error", "chunked request bodies are not accepted; send a Content-Length (at most 64 KiB)"},
+                        {"code", "invalid"}});
+    return false;
+  }
+  // cpp-httplib reads a POST/PUT/PATCH without Content-Length until the
+  // client closes, so `curl -X POST url` would hang 5 s and then get a 400.
+  const bool has_body_method = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+  if (has_body_method && !req.has_header("Content-Length")) {
+    sendJson(res, 411, {{"error", req.method + " needs a Content-Length: send a JSON body, or '-d \"\"' / "
+                                  "'Content-Length: 0' for none"},
+                        {"code", "invalid"}});
+    return false;
+  }
+  return true;
 }
 
 bool ApiServer::authorized(const httplib::Request& req, httplib::Response& res) const {

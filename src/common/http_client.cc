@@ -46,7 +46,7 @@ void setRequestOptions(CURL* c, const HttpRequest& req, curl_slist* headers,
   curl_easy_setopt(c, CURLOPT_URL, req.url.c_str());
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method.c_str());
   if (req.method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-  if (!req.body.empty() || req.method == "POST" || req.method == "PUT") {
+  if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
   }

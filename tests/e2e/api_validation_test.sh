@@ -174,5 +174,16 @@ api_file POST /api/v1/sessions "$E2E_TMP/big.json" -H 'Transfer-Encoding: chunke
 assert_code 411 "create with a 70 KB body sent with Transfer-Encoding: chunked"
 assert_error_json "411 (chunked)"
 no_trace "create with a 70 KB chunked body"
+
+note "POST/PATCH without Content-Length: an immediate 411 (cpp-httplib would wait for the client to close)"
+t0=$(now)
+api_curl "$TOKEN" POST /api/v1/sessions
+assert_code 411 "POST without a body or Content-Length"
+assert_error_json "411 (no Content-Length)"
+api_curl "$TOKEN" PATCH /api/v1/sessions/s-0000000000000000
+assert_code 411 "PATCH without a body or Content-Length"
+fle "$(fsub "$(now)" "$t0")" 2 || fail "the 411s took $(fsub "$(now)" "$t0") s"
+api_curl "$TOKEN" DELETE /api/v1/sessions/s-0000000000000000
+assert_code 404 "DELETE needs no body"
 stop_daemon
 exit 0
