@@ -13,26 +13,26 @@
 #include "alerts/rule_file.h"
 #include "api/alert_routes.h"
 #include "api/http_server.h"
+#include "api/metrics_routes.h"
+#include "api/telemetry_routes.h"
 #include "api/token_auth.h"
 #include "cli/commands.h"
 #include "common/log.h"
 #include "config/serve_config.h"
 #include "core/reaper.h"
 #include "core/session_directory.h"
-#include "gateway/ssh_gateway.h"
-#include "core/user_keys.h"
 #include "core/session_manager.h"
-#include "policy/idle_policy.h"
+#include "core/user_keys.h"
+#include "gateway/ssh_gateway.h"
 #include "gpu/nvml_backend.h"
+#include "policy/idle_policy.h"
 #include "runtime/docker_runtime.h"
 #include "runtime/host_firewall.h"
 #include "ssh/kexinit_probe.h"
-#include "store/sqlite_store.h"
 #include "store/metrics_history.h"
-#include "telemetry/sampler.h"
-#include "api/telemetry_routes.h"
+#include "store/sqlite_store.h"
 #include "telemetry/metrics_exporter.h"
-#include "api/metrics_routes.h"
+#include "telemetry/sampler.h"
 
 namespace sandman {
 namespace {
@@ -201,7 +201,7 @@ int runServe(int argc, char** argv) {
   if (auto st = sessions.reconcile(); !st.ok()) return fatal("start-up reconciliation failed", st.error());
   reaper.start();
 
-  // wiring:telemetry:build
+  // Telemetry: the sampler, and its history.
   // History gets its own connections to the file the store just migrated.
   MetricsHistoryOptions history_options;
   history_options.raw_retention = cfg.metrics_raw_retention_ms;
@@ -213,7 +213,7 @@ int runServe(int argc, char** argv) {
   sampler_options.mig_dynamic = gpu_settings.mig_mode == MigMode::kDynamic;
   TelemetrySampler sampler(sampler_options, gpu_backend.value().get(), *store.value(), clock,
                            history.value().get());
-  // wiring:alerts:build
+  // Alerts: the engine listens to the sampler; deliveries leave from the notifier's thread.
   auto alert_store = AlertStore::open(cfg.db);
   if (!alert_store.ok()) return fatal("cannot open the alert store", alert_store.error());
   NotifierOptions notifier_options;
@@ -232,7 +232,7 @@ int runServe(int argc, char** argv) {
   logInfo("alert engine ready", {{"rules", std::to_string(alerts.rules().size())},
                                  {"rule_file", cfg.alert_rules.empty() ? "built-in" : cfg.alert_rules},
                                  {"webhook", cfg.alert_webhook}, {"alertmanager", cfg.alertmanager}});
-  // wiring:idle:build
+  // Idle policy (off unless --idle-stop-after or --auto-extend).
   IdlePolicyOptions idle_options;
   idle_options.stop_after = cfg.idle_stop_after_ms;
   idle_options.warning = cfg.idle_warning_ms;
@@ -254,14 +254,11 @@ int runServe(int argc, char** argv) {
   ApiOptions api_options{token, {cfg.ssh_host, cfg.workspace_root}};
   api_options.metrics_auth = cfg.metrics_auth;
   ApiServer api(api_options, sessions, user_keys, *runtime.value(), *store.value());
-  // wiring:telemetry:routes
   TelemetryRoutes telemetry_routes(sampler, history.value().get(), clock);
   api.addRoutes(telemetry_routes);
-  // wiring:alerts:routes
   AlertRoutes alert_routes(alerts);
   api.addRoutes(alert_routes);
-  // wiring:idle:routes
-  // wiring:metrics:routes
+  // /metrics renders from the live sources on each scrape.
   MetricsSources metrics_sources;
   metrics_sources.snapshot = [&sampler] { return sampler.latest(); };
   metrics_sources.sessions_by_status = [&store] { return store.value()->countSessionsByStatus(); };
@@ -281,7 +278,6 @@ int runServe(int argc, char** argv) {
   MetricsRoutes metrics_routes(metrics);
   api.addRoutes(metrics_routes);
   if (auto st = api.bind(cfg.bind, cfg.port); !st.ok()) return fatal("cannot start the API", st.error());
-  // wiring:telemetry:start
   sampler.start();
   logInfo("telemetry sampler started", {{"interval_ms", std::to_string(cfg.telemetry_interval_ms.count())}});
   std::thread waiter([&] {
@@ -296,10 +292,8 @@ int runServe(int argc, char** argv) {
   api.serve();
   pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if serve() ended otherwise
   waiter.join();
-  // wiring:telemetry:stop
   sampler.stop();
   idle.stop();
-  // wiring:alerts:stop
   notifier.stop();  // after the sampler: nothing queues behind it
   reaper.stop();
   gateway.stop();
