@@ -16,17 +16,6 @@ for t in ssh-agent ssh-add python3; do
 done
 T=$E2E_TMP
 
-# wait_gw USER KEY [SECONDS]: until a gateway login runs `true`.
-wait_gw() {
-  local u=$1 k=$2 secs=${3:-15} end
-  end=$(($(date +%s) + secs))
-  while [ "$(date +%s)" -lt "$end" ]; do
-    sshg "$u" "$k" true </dev/null 2>/dev/null && return 0
-    sleep 0.2
-  done
-  return 1
-}
-
 # sshp PORT USER KEY [ssh options...] -- [cmd...]: ssh to PORT (the gateway's or a direct one), with
 # options before the host. AGENT=1: ForwardAgent with the local test agent. (The ssh client forwards
 # only the agent of its SSH_AUTH_SOCK, which SSH_OPTS' IdentityAgent=none clears, and the first

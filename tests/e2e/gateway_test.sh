@@ -26,17 +26,6 @@ HOSTKEY_FILE=$E2E_TMP/state/gateway_host_ed25519_key
 # keyscan: the gateway's ed25519 host key as "type base64"
 keyscan() { ssh-keyscan -T 5 -t ed25519 -p "$GW_PORT" 127.0.0.1 2>/dev/null | awk '$2 == "ssh-ed25519" {print $2, $3; exit}'; }
 
-# wait_gw USER KEY [SECONDS]: until a gateway login runs `true`.
-wait_gw() {
-  local u=$1 k=$2 secs=${3:-15} end
-  end=$(($(date +%s) + secs))
-  while [ "$(date +%s)" -lt "$end" ]; do
-    sshg "$u" "$k" true </dev/null 2>/dev/null && return 0
-    sleep 0.2
-  done
-  return 1
-}
-
 # remote_sha USER KEY PATH: sha256 of a file in the session, computed there (through the gateway).
 remote_sha() { sshg "$1" "$2" "sha256sum < '$3'" </dev/null | awk '{print $1}'; }
 local_sha() { sha256sum <"$1" | awk '{print $1}'; }

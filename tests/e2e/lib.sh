@@ -350,6 +350,17 @@ sshg() {
   timeout "${SSHG_TIMEOUT:-120}" ssh "${SSH_OPTS[@]}" -i "$k" -p "$GW_PORT" "$u@127.0.0.1" "$@"
 }
 
+# wait_gw USER KEY [SECONDS]: until a gateway login runs `true`.
+wait_gw() {
+  local u=$1 k=$2 secs=${3:-15} end
+  end=$(($(date +%s) + secs))
+  while [ "$(date +%s)" -lt "$end" ]; do
+    sshg "$u" "$k" true </dev/null 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
 # scpc PORT KEY SRC DST
 scpc() {
   local p=$1 k=$2
