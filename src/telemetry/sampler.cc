@@ -29,39 +29,19 @@ std::optional<double> watts(const std::optional<unsigned>& mw) {
   return static_cast<double>(*mw) / 1000.0;
 }
 
-// A failure that repeats every cycle is logged once, then again only when
-// the message changes or it recovers; a stuck store must not flood the log.
-class OnceLogger {
- public:
-  void fail(const char* event, const std::string& message) {
-    if (message == last_) return;
-    last_ = message;
-    logWarn(event, {{"error", message}});
-  }
-  void ok(const char* event) {
-    if (last_.empty()) return;
-    last_.clear();
-    logInfo(event);
-  }
-
- private:
-  std::string last_;
-};
-
-OnceLogger& backendLog() {
-  static thread_local OnceLogger l;
-  return l;
-}
-OnceLogger& storeLog() {
-  static thread_local OnceLogger l;
-  return l;
-}
-OnceLogger& historyLog() {
-  static thread_local OnceLogger l;
-  return l;
-}
-
 }  // namespace
+
+void TelemetrySampler::OnceLogger::fail(const char* event, const std::string& message) {
+  if (message == last_) return;
+  last_ = message;
+  logWarn(event, {{"error", message}});
+}
+
+void TelemetrySampler::OnceLogger::ok(const char* event) {
+  if (last_.empty()) return;
+  last_.clear();
+  logInfo(event);
+}
 
 TelemetrySampler::TelemetrySampler(SamplerOptions options, GpuBackend* backend, Store& store,
                                    const Clock& clock, MetricsHistory* history)
@@ -137,23 +117,23 @@ TelemetrySnapshot TelemetrySampler::collect() {
     // declaring every GPU lost because the driver hiccupped.
     snap.backend_ok = false;
     snap.backend_error = listed.error().message;
-    backendLog().fail("telemetry: GPU backend read failed", snap.backend_error);
+    backend_log_.fail("telemetry: GPU backend read failed", snap.backend_error);
     finish();
     return snap;
   }
-  backendLog().ok("telemetry: GPU backend readable again");
+  backend_log_.ok("telemetry: GPU backend readable again");
 
   // device uuid -> holder. A store error costs the attribution of one
   // cycle, not the readings.
   std::map<std::string, const Session*> holders;
   auto sessions = store_.activeSessions();
   if (sessions.ok()) {
-    storeLog().ok("telemetry: session attribution restored");
+    store_log_.ok("telemetry: session attribution restored");
     for (const auto& s : sessions.value()) {
       if (s.gpu_uuid && !s.gpu_uuid->empty()) holders[*s.gpu_uuid] = &s;
     }
   } else {
-    storeLog().fail("telemetry: cannot read active sessions; devices are unattributed this cycle",
+    store_log_.fail("telemetry: cannot read active sessions; devices are unattributed this cycle",
                     sessions.error().message);
   }
   auto attribute = [&](DeviceReading* d) {
@@ -239,9 +219,9 @@ SnapshotPtr TelemetrySampler::sampleOnce() {
   }
   if (history_ != nullptr) {
     if (Status st = history_->record(*snap); st.ok()) {
-      historyLog().ok("telemetry history: writes succeed again");
+      history_log_.ok("telemetry history: writes succeed again");
     } else {
-      historyLog().fail("telemetry history: write failed; readings are still served", st.error().message);
+      history_log_.fail("telemetry history: write failed; readings are still served", st.error().message);
     }
   }
   for (const auto& fn : listeners_) {

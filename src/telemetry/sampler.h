@@ -58,6 +58,17 @@ class TelemetrySampler {
   TelemetrySnapshot collect();
   void run();
 
+  // A failure that repeats every cycle is logged once, then again only when
+  // the message changes or it recovers: a stuck store must not flood the log.
+  class OnceLogger {
+   public:
+    void fail(const char* event, const std::string& message);
+    void ok(const char* event);
+
+   private:
+    std::string last_;
+  };
+
   const SamplerOptions options_;
   GpuBackend* const backend_;
   Store& store_;
@@ -69,6 +80,7 @@ class TelemetrySampler {
   SnapshotPtr latest_;  // GUARDED_BY(mu_)
   std::set<std::string> seen_gpus_;  // sampler thread / sampleOnce callers only
   std::mutex cycle_mu_;  // one cycle at a time
+  OnceLogger backend_log_, store_log_, history_log_;  // GUARDED_BY(cycle_mu_)
   std::condition_variable wake_;
   bool stopping_ = false;  // GUARDED_BY(mu_)
   std::thread thread_;
