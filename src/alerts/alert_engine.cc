@@ -211,6 +211,13 @@ Result<std::vector<Alert>> AlertEngine::list(AlertFilter filter, size_t limit) {
   return rows;
 }
 
+std::map<std::tuple<std::string, std::string, std::string>, int> AlertEngine::openCounts() {
+  std::map<std::tuple<std::string, std::string, std::string>, int> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [_, a] : open_) ++out[{a.rule, a.severity, alertStateName(a.state)}];
+  return out;
+}
+
 Result<Alert> AlertEngine::get(int64_t id) {
   {
     std::lock_guard lock(mu_);

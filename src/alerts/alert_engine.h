@@ -7,6 +7,7 @@
 
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <optional>
 #include <set>
 #include <string>
@@ -57,6 +58,8 @@ class AlertEngine {
   // Newest first. Active ones carry their latest value.
   Result<std::vector<Alert>> list(AlertFilter filter, size_t limit);
   Result<Alert> get(int64_t id);
+  // Open alerts (pending and firing) counted by (rule, severity, state), for /metrics.
+  std::map<std::tuple<std::string, std::string, std::string>, int> openCounts();
   // Records who acknowledged it and when. Idempotent: acking an acked alert
   // keeps the first ack. Acking does not silence resolution or delivery.
   Result<Alert> ack(int64_t id, const std::string& by);

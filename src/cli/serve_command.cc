@@ -267,13 +267,7 @@ int runServe(int argc, char** argv) {
   if (cfg.gateway) metrics_sources.gateway = [&gateway] { return gateway.stats(); };  // off: zeros
   metrics_sources.reconcile_repairs = [&sessions] { return sessions.reconcileRepairs(); };
   if (idle_options.enabled()) metrics_sources.idle_decisions = [&idle] { return idle.decisions(); };
-  metrics_sources.open_alerts = [&alerts] {
-    std::map<std::tuple<std::string, std::string, std::string>, int> out;
-    if (auto open = alerts.list(AlertFilter::kActive, 1000); open.ok()) {
-      for (const Alert& a : open.value()) ++out[{a.rule, a.severity, alertStateName(a.state)}];
-    }
-    return out;
-  };
+  metrics_sources.open_alerts = [&alerts] { return alerts.openCounts(); };
   MetricsExporter metrics({host_name, std::move(cost_rates).value()}, std::move(metrics_sources));
   MetricsRoutes metrics_routes(metrics);
   api.addRoutes(metrics_routes);
