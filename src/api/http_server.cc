@@ -27,6 +27,15 @@ thread_local std::chrono::steady_clock::time_point t_request_start;
 
 using nlohmann::json;
 
+// A listing as a JSON array, or the error that kept it from being read.
+template <typename T, typename ToJson>
+void sendList(httplib::Response& res, const Result<std::vector<T>>& list, ToJson toJson) {
+  if (!list.ok()) return sendError(res, list.error());
+  json arr = json::array();
+  for (const auto& item : list.value()) arr.push_back(toJson(item));
+  sendJson(res, 200, arr);
+}
+
 // Path ids are checked before any lookup: "../x" and friends are a 400.
 bool checkSessionId(const std::string& id, httplib::Response& res) {
   if (isSessionId(id)) return true;
@@ -159,11 +168,7 @@ void ApiServer::listSessions(const httplib::Request& req, httplib::Response& res
     }
     filter.status = *st;
   }
-  auto list = sessions_.list(filter);
-  if (!list.ok()) return sendError(res, list.error());
-  json arr = json::array();
-  for (const auto& s : list.value()) arr.push_back(sessionToJson(s, options_.view));
-  sendJson(res, 200, arr);
+  sendList(res, sessions_.list(filter), [this](const Session& s) { return sessionToJson(s, options_.view); });
 }
 
 void ApiServer::sessionStats(httplib::Response& res) {
@@ -246,21 +251,13 @@ void ApiServer::gpus(httplib::Response& res, GpuView view) {
 void ApiServer::sessionConnections(const httplib::Request& req, httplib::Response& res) {
   const std::string id = req.matches[1];
   if (!checkSessionId(id, res)) return;
-  auto list = sessions_.connections(id);
-  if (!list.ok()) return sendError(res, list.error());
-  json arr = json::array();
-  for (const auto& c : list.value()) arr.push_back(connectionJson(c));
-  sendJson(res, 200, arr);
+  sendList(res, sessions_.connections(id), connectionJson);
 }
 
 void ApiServer::sessionEvents(const httplib::Request& req, httplib::Response& res) {
   const std::string id = req.matches[1];
   if (!checkSessionId(id, res)) return;
-  auto list = sessions_.events(id);
-  if (!list.ok()) return sendError(res, list.error());
-  json arr = json::array();
-  for (const auto& e : list.value()) arr.push_back(sessionEventJson(e));
-  sendJson(res, 200, arr);
+  sendList(res, sessions_.events(id), sessionEventJson);
 }
 
 void ApiServer::putUserKey(const httplib::Request& req, httplib::Response& res) {
@@ -272,11 +269,7 @@ void ApiServer::putUserKey(const httplib::Request& req, httplib::Response& res) 
 }
 
 void ApiServer::listUserKeys(const httplib::Request& req, httplib::Response& res) {
-  auto keys = user_keys_.list(req.matches[1]);
-  if (!keys.ok()) return sendError(res, keys.error());
-  json arr = json::array();
-  for (const auto& k : keys.value()) arr.push_back(userKeyJson(k));
-  sendJson(res, 200, arr);
+  sendList(res, user_keys_.list(req.matches[1]), userKeyJson);
 }
 
 void ApiServer::deleteUserKey(const httplib::Request& req, httplib::Response& res) {
