@@ -12,6 +12,7 @@ namespace sandman {
 namespace {
 
 using store_internal::Conn;
+using store_internal::Stmt;
 
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int64_t kMinuteMs = 60'000;
@@ -28,31 +29,6 @@ std::string profileOf(const DeviceReading& d) {
   return d.mig_enabled ? std::string() : std::string("whole");
 }
 
-struct StmtDeleter {
-  void operator()(sqlite3_stmt* st) const { sqlite3_finalize(st); }
-};
-using OwnedStmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
-
-void bindText(sqlite3_stmt* st, int i, const std::string& v) {
-  sqlite3_bind_text(st, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-}
-void bindOpt(sqlite3_stmt* st, int i, const std::optional<double>& v) {
-  if (v) {
-    sqlite3_bind_double(st, i, *v);
-  } else {
-    sqlite3_bind_null(st, i);
-  }
-}
-std::optional<double> colOpt(sqlite3_stmt* st, int i) {
-  if (sqlite3_column_type(st, i) == SQLITE_NULL) return std::nullopt;
-  return sqlite3_column_double(st, i);
-}
-std::string colText(sqlite3_stmt* st, int i) {
-  const auto* p = sqlite3_column_text(st, i);
-  return p != nullptr ? std::string(reinterpret_cast<const char*>(p),
-                                    static_cast<size_t>(sqlite3_column_bytes(st, i)))
-                      : std::string();
-}
 
 Result<sqlite3*> openConnection(const std::string& path, bool reader) {
   sqlite3* raw = nullptr;
@@ -157,11 +133,7 @@ MetricsHistory::~MetricsHistory() {
 
 sqlite3_stmt* MetricsHistory::prepared(const char* sql) {
   auto it = stmts_.find(sql);
-  if (it != stmts_.end()) {
-    sqlite3_reset(it->second);
-    sqlite3_clear_bindings(it->second);
-    return it->second;
-  }
+  if (it != stmts_.end()) return it->second;
   sqlite3_stmt* st = nullptr;
   if (sqlite3_prepare_v2(writer_, sql, -1, &st, nullptr) != SQLITE_OK) {
     sqlite3_finalize(st);
@@ -180,15 +152,9 @@ Status MetricsHistory::rememberDevices(const TelemetrySnapshot& snap) {
       return {};
     }
     Conn c{writer_, path_};
-    sqlite3_stmt* st = prepared(kUpsertDevice);
-    if (st == nullptr) return c.error(sqlite3_errcode(writer_), "prepare device upsert");
-    bindText(st, 1, d.uuid);
-    bindText(st, 2, d.gpu_uuid);
-    bindText(st, 3, d.model_name);
-    bindText(st, 4, profileOf(d));
-    sqlite3_bind_int64(st, 5, now);
-    int rc = sqlite3_step(st);
-    if (rc != SQLITE_DONE) return c.error(rc, "record device " + d.uuid);
+    Stmt st(c, prepared(kUpsertDevice));
+    st.text(d.uuid).text(d.gpu_uuid).text(d.model_name).text(profileOf(d)).int64(now);
+    if (Status s = st.run("record device " + d.uuid); !s.ok()) return s;
     known_[d.uuid] = Known{std::move(what), now};
     return {};
   };
@@ -211,23 +177,12 @@ Status MetricsHistory::record(const TelemetrySnapshot& snap) {
     if (Status s = c.exec("BEGIN IMMEDIATE", "begin telemetry write"); !s.ok()) return s;
     Status st = rememberDevices(snap);
     auto insert = [&](const DeviceReading& d) -> Status {
-      sqlite3_stmt* q = prepared(kInsertSample);
-      if (q == nullptr) return c.error(sqlite3_errcode(writer_), "prepare sample insert");
-      sqlite3_bind_int64(q, 1, ts);
-      bindText(q, 2, d.uuid);
-      bindText(q, 3, d.gpu_uuid);
-      bindText(q, 4, d.session_id);
-      bindText(q, 5, d.user_id);
-      bindOpt(q, 6, d.utilization_pct);
-      bindOpt(q, 7, d.memory_utilization_pct);
-      bindOpt(q, 8, d.temperature_c);
-      bindOpt(q, 9, d.power_w);
-      sqlite3_bind_int64(q, 10, static_cast<int64_t>(d.memory_used_mib));
-      sqlite3_bind_int64(q, 11, static_cast<int64_t>(d.memory_total_mib));
-      sqlite3_bind_int64(q, 12, d.compute_processes);
-      int rc = sqlite3_step(q);
-      if (rc != SQLITE_DONE) return c.error(rc, "record sample of " + d.uuid);
-      return {};
+      Stmt q(c, prepared(kInsertSample));
+      q.int64(ts).text(d.uuid).text(d.gpu_uuid).text(d.session_id).text(d.user_id);
+      q.optReal(d.utilization_pct).optReal(d.memory_utilization_pct).optReal(d.temperature_c).optReal(d.power_w);
+      q.int64(static_cast<int64_t>(d.memory_used_mib)).int64(static_cast<int64_t>(d.memory_total_mib));
+      q.int64(d.compute_processes);
+      return q.run("record sample of " + d.uuid);
     };
     for (size_t i = 0; st.ok() && i < snap.gpus.size(); ++i) st = insert(snap.gpus[i]);
     for (size_t i = 0; st.ok() && i < snap.instances.size(); ++i) st = insert(snap.instances[i]);
@@ -246,25 +201,20 @@ Status MetricsHistory::record(const TelemetrySnapshot& snap) {
 
 Result<std::optional<int64_t>> MetricsHistory::nextRawTs(int64_t from_ms) {
   Conn c{writer_, path_};
-  sqlite3_stmt* st = prepared(kNextRawTs);
-  if (st == nullptr) return c.error(sqlite3_errcode(writer_), "prepare rollup scan");
-  sqlite3_bind_int64(st, 1, from_ms);
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_ROW) return c.error(rc, "scan raw samples");
+  Stmt st(c, prepared(kNextRawTs));
+  st.int64(from_ms);
+  auto row = st.next("scan raw samples");
+  if (!row.ok()) return row.error();
   std::optional<int64_t> out;
-  if (sqlite3_column_type(st, 0) != SQLITE_NULL) out = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
+  if (*row && !st.isNull(0)) out = st.int64At(0);
   return out;
 }
 
 Status MetricsHistory::rollupMinute(int64_t minute_ms) {
   Conn c{writer_, path_};
-  sqlite3_stmt* st = prepared(kRollupMinute);
-  if (st == nullptr) return c.error(sqlite3_errcode(writer_), "prepare rollup");
-  sqlite3_bind_int64(st, 1, minute_ms);
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_DONE) return c.error(rc, "roll up minute " + formatRfc3339(fromUnixMillis(minute_ms)));
-  return {};
+  Stmt st(c, prepared(kRollupMinute));
+  st.int64(minute_ms);
+  return st.run("roll up minute " + formatRfc3339(fromUnixMillis(minute_ms)));
 }
 
 Status MetricsHistory::rollup(TimePoint upto) {
@@ -273,15 +223,11 @@ Status MetricsHistory::rollup(TimePoint upto) {
   if (!rolled_until_) {
     // Resume where the last run stopped; its last minute may have been
     // flushed partial, so it is rolled up again.
-    OwnedStmt last;
-    sqlite3_stmt* raw = nullptr;
-    int rc = sqlite3_prepare_v2(writer_, kLastMinute, -1, &raw, nullptr);
-    last.reset(raw);
-    if (rc != SQLITE_OK) return c.error(rc, "prepare rollup start");
-    rc = sqlite3_step(raw);
-    if (rc != SQLITE_ROW) return c.error(rc, "find the last rolled-up minute");
-    if (sqlite3_column_type(raw, 0) != SQLITE_NULL) {
-      rolled_until_ = sqlite3_column_int64(raw, 0);
+    Stmt last(c, kLastMinute);
+    auto row = last.next("find the last rolled-up minute");
+    if (!row.ok()) return row.status();
+    if (*row && !last.isNull(0)) {
+      rolled_until_ = last.int64At(0);
     } else {
       auto first = nextRawTs(0);
       if (!first.ok()) return first.status();
@@ -323,13 +269,10 @@ Status MetricsHistory::flush() {
 
 Result<int64_t> MetricsHistory::deleteBatch(const char* sql, int64_t cutoff_ms) {
   Conn c{writer_, path_};
-  sqlite3_stmt* st = prepared(sql);
-  if (st == nullptr) return c.error(sqlite3_errcode(writer_), "prepare prune");
-  sqlite3_bind_int64(st, 1, cutoff_ms);
-  sqlite3_bind_int64(st, 2, options_.prune_batch);
-  int rc = sqlite3_step(st);
-  if (rc != SQLITE_DONE) return c.error(rc, "prune telemetry history");
-  return static_cast<int64_t>(sqlite3_changes(writer_));
+  Stmt st(c, prepared(sql));
+  st.int64(cutoff_ms).int64(options_.prune_batch);
+  if (Status s = st.run("prune telemetry history"); !s.ok()) return s.error();
+  return static_cast<int64_t>(st.changes());
 }
 
 Result<int64_t> MetricsHistory::prune(TimePoint now) {
@@ -396,36 +339,31 @@ Result<MetricSeries> MetricsHistory::query(const std::string& device, TimePoint 
             "WHERE device = ?1 AND minute >= ?2 AND minute < ?3 GROUP BY 1 ORDER BY 1";
   std::lock_guard<std::mutex> lock(read_mu_);
   Conn c{reader_, path_};
-  sqlite3_stmt* raw_st = nullptr;
-  int rc = sqlite3_prepare_v2(reader_, sql, -1, &raw_st, nullptr);
-  OwnedStmt st(raw_st);
-  if (rc != SQLITE_OK) return c.error(rc, "prepare metrics query");
-  bindText(raw_st, 1, device);
-  sqlite3_bind_int64(raw_st, 2, raw ? from_ms : floorMinute(from_ms));
-  sqlite3_bind_int64(raw_st, 3, to_ms);
-  sqlite3_bind_int64(raw_st, 4, step_ms);
-  while ((rc = sqlite3_step(raw_st)) == SQLITE_ROW) {
+  Stmt st(c, sql);
+  st.text(device).int64(raw ? from_ms : floorMinute(from_ms)).int64(to_ms).int64(step_ms);
+  for (;;) {
+    auto row = st.next("query metrics of " + device);
+    if (!row.ok()) return row.error();
+    if (!*row) return out;
     MetricPoint p;
-    p.at = fromUnixMillis(sqlite3_column_int64(raw_st, 0) * step_ms);
-    p.samples = sqlite3_column_int64(raw_st, 1);
-    p.util_min = colOpt(raw_st, 2);
-    p.util_avg = colOpt(raw_st, 3);
-    p.util_max = colOpt(raw_st, 4);
-    p.temp_min = colOpt(raw_st, 5);
-    p.temp_avg = colOpt(raw_st, 6);
-    p.temp_max = colOpt(raw_st, 7);
-    p.power_min = colOpt(raw_st, 8);
-    p.power_avg = colOpt(raw_st, 9);
-    p.power_max = colOpt(raw_st, 10);
-    p.mem_used_min = colOpt(raw_st, 11);
-    p.mem_used_avg = colOpt(raw_st, 12);
-    p.mem_used_max = colOpt(raw_st, 13);
-    p.session_id = colText(raw_st, 14);
-    p.user_id = colText(raw_st, 15);
+    p.at = fromUnixMillis(st.int64At(0) * step_ms);
+    p.samples = st.int64At(1);
+    p.util_min = st.optRealAt(2);
+    p.util_avg = st.optRealAt(3);
+    p.util_max = st.optRealAt(4);
+    p.temp_min = st.optRealAt(5);
+    p.temp_avg = st.optRealAt(6);
+    p.temp_max = st.optRealAt(7);
+    p.power_min = st.optRealAt(8);
+    p.power_avg = st.optRealAt(9);
+    p.power_max = st.optRealAt(10);
+    p.mem_used_min = st.optRealAt(11);
+    p.mem_used_avg = st.optRealAt(12);
+    p.mem_used_max = st.optRealAt(13);
+    p.session_id = st.textAt(14);
+    p.user_id = st.textAt(15);
     out.points.push_back(std::move(p));
   }
-  if (rc != SQLITE_DONE) return c.error(rc, "query metrics of " + device);
-  return out;
 }
 
 Result<Trends> MetricsHistory::trends(TimePoint from, TimePoint to) {
@@ -434,23 +372,20 @@ Result<Trends> MetricsHistory::trends(TimePoint from, TimePoint to) {
   // Only slice rows (profile != ''): a MIG-mode GPU's own row is not
   // something a session holds, and its utilisation is unknown anyway.
   auto group = [&](const char* sql, std::vector<TrendRow>* rows) -> Status {
-    sqlite3_stmt* raw = nullptr;
-    int rc = sqlite3_prepare_v2(reader_, sql, -1, &raw, nullptr);
-    OwnedStmt st(raw);
-    if (rc != SQLITE_OK) return c.error(rc, "prepare trends query");
-    sqlite3_bind_int64(raw, 1, floorMinute(toUnixMillis(from)));
-    sqlite3_bind_int64(raw, 2, toUnixMillis(to));
-    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+    Stmt st(c, sql);
+    st.int64(floorMinute(toUnixMillis(from))).int64(toUnixMillis(to));
+    for (;;) {
+      auto row = st.next("query trends");
+      if (!row.ok()) return row.status();
+      if (!*row) return {};
       TrendRow r;
-      r.key = colText(raw, 0);
-      r.avg_utilization = colOpt(raw, 1);
-      r.slice_hours = static_cast<double>(sqlite3_column_int64(raw, 2)) / 60.0;
-      r.devices = sqlite3_column_int64(raw, 3);
-      r.device_minutes = sqlite3_column_int64(raw, 4);
+      r.key = st.textAt(0);
+      r.avg_utilization = st.optRealAt(1);
+      r.slice_hours = static_cast<double>(st.int64At(2)) / 60.0;
+      r.devices = st.int64At(3);
+      r.device_minutes = st.int64At(4);
       rows->push_back(std::move(r));
     }
-    if (rc != SQLITE_DONE) return c.error(rc, "query trends");
-    return {};
   };
   Trends out;
   Status st = group(
@@ -471,18 +406,13 @@ Result<Trends> MetricsHistory::trends(TimePoint from, TimePoint to) {
 Result<bool> MetricsHistory::knows(const std::string& device) {
   std::lock_guard<std::mutex> lock(read_mu_);
   Conn c{reader_, path_};
-  sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(
-      reader_,
-      "SELECT EXISTS (SELECT 1 FROM gpu_devices WHERE device = ?1) OR "
-      "EXISTS (SELECT 1 FROM gpu_samples_minute WHERE device = ?1)",
-      -1, &raw, nullptr);
-  OwnedStmt st(raw);
-  if (rc != SQLITE_OK) return c.error(rc, "prepare device lookup");
-  bindText(raw, 1, device);
-  rc = sqlite3_step(raw);
-  if (rc != SQLITE_ROW) return c.error(rc, "look up device " + device);
-  return sqlite3_column_int64(raw, 0) != 0;
+  Stmt st(c,
+          "SELECT EXISTS (SELECT 1 FROM gpu_devices WHERE device = ?1) OR "
+          "EXISTS (SELECT 1 FROM gpu_samples_minute WHERE device = ?1)");
+  st.text(device);
+  auto row = st.next("look up device " + device);
+  if (!row.ok()) return row.error();
+  return *row && st.int64At(0) != 0;
 }
 
 }  // namespace sandman

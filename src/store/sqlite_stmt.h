@@ -59,7 +59,24 @@ class Stmt {
   Stmt(const Conn& c, const char* sql) : c_(c) {
     rc_ = sqlite3_prepare_v2(c.db, sql, -1, &st_, nullptr);
   }
-  ~Stmt() { sqlite3_finalize(st_); }
+  // A statement its owner prepared once and keeps (a hot path's cache; null
+  // when preparing it failed): bound and stepped the same way, reset rather
+  // than finalized when this goes.
+  Stmt(const Conn& c, sqlite3_stmt* cached) : c_(c), st_(cached), owned_(false) {
+    if (st_ == nullptr) {
+      rc_ = sqlite3_errcode(c.db) != SQLITE_OK ? sqlite3_errcode(c.db) : SQLITE_ERROR;
+      return;
+    }
+    sqlite3_reset(st_);
+    sqlite3_clear_bindings(st_);
+  }
+  ~Stmt() {
+    if (owned_) {
+      sqlite3_finalize(st_);
+    } else if (st_ != nullptr) {
+      sqlite3_reset(st_);
+    }
+  }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
@@ -71,6 +88,9 @@ class Stmt {
   Stmt& real(double v) { return check(sqlite3_bind_double(st_, ++arg_, v)); }
   Stmt& optText(const std::optional<std::string>& v) {
     return v ? text(*v) : check(sqlite3_bind_null(st_, ++arg_));
+  }
+  Stmt& optReal(const std::optional<double>& v) {
+    return v ? real(*v) : check(sqlite3_bind_null(st_, ++arg_));
   }
   Stmt& optTime(const std::optional<TimePoint>& v) {
     return v ? int64(toUnixMillis(*v)) : check(sqlite3_bind_null(st_, ++arg_));
@@ -92,6 +112,9 @@ class Stmt {
   bool isNull(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
   int64_t int64At(int col) const { return sqlite3_column_int64(st_, col); }
   double realAt(int col) const { return sqlite3_column_double(st_, col); }
+  std::optional<double> optRealAt(int col) const {
+    return isNull(col) ? std::nullopt : std::optional<double>(realAt(col));
+  }
   std::string textAt(int col) const {
     const auto* p = sqlite3_column_text(st_, col);
     int n = sqlite3_column_bytes(st_, col);
@@ -108,6 +131,7 @@ class Stmt {
 
   const Conn& c_;
   sqlite3_stmt* st_ = nullptr;
+  bool owned_ = true;
   int rc_ = SQLITE_OK;
   int arg_ = 0;
 };
