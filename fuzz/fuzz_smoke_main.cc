@@ -3,14 +3,17 @@
 // libFuzzer; `cmake -DSANDMAN_FUZZ=ON` with clang builds the real fuzzer).
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
-int main() {
-  const std::vector<std::string> seeds = {
+int main(int argc, char** argv) {
+  std::vector<std::string> seeds = {
       R"({"user_id":"alice","ttl_minutes":60})",
       R"({"user_id":"../etc","ttl_seconds":5,"image":"img:1","ssh_public_key":"ssh-ed25519 AAAA x"})",
       R"({"ttl_minutes":30})",
@@ -19,10 +22,17 @@ int main() {
       std::string("SSH-2.0-OpenSSH_9.2\r\n\x00\x00\x03\xfc\x04\x14", 27),
       "alice", "_a-1", "", "[]", "{}", "null",
   };
+  // A corpus directory (fuzz/corpus/<target>) adds its files as seeds.
+  if (argc > 1) {
+    for (const auto& entry : std::filesystem::directory_iterator(argv[1])) {
+      std::ifstream in(entry.path(), std::ios::binary);
+      seeds.emplace_back(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+  }
   std::mt19937 rng(1234);
   size_t runs = 0;
   for (const auto& seed : seeds) {
-    for (int i = 0; i < 2000; ++i) {
+    for (int i = 0; i < (argc > 1 ? 300 : 2000); ++i) {
       std::string s = seed;
       int edits = 1 + static_cast<int>(rng() % 4);
       for (int e = 0; e < edits; ++e) {

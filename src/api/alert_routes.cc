@@ -5,6 +5,7 @@
 
 #include "alerts/alert_json.h"
 #include "alerts/rule_file.h"
+#include "common/utf8.h"
 
 namespace sandman {
 namespace {
@@ -24,9 +25,9 @@ std::optional<int64_t> parseId(const std::string& s) {
   return v;
 }
 
-Result<int64_t> pathId(const httplib::Request& req) {
-  auto id = parseId(req.matches[1].str());
-  if (!id) return invalid("alert id must be a positive whole number: " + req.matches[1].str().substr(0, 32));
+Result<int64_t> pathId(const ApiRequest& req) {
+  auto id = parseId(req.matches[1]);
+  if (!id) return invalid("alert id must be a positive whole number: " + printableExcerpt(req.matches[1], 32));
   return *id;
 }
 
@@ -36,7 +37,7 @@ Result<std::string> ackerFrom(const std::string& body) {
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return invalid("ack body must be a JSON object, e.g. {\"by\": \"alice\"}, or empty");
   for (const auto& [key, _] : j.items()) {
-    if (key != "by") return invalid("unknown field '" + key.substr(0, 40) + "' in ack body (only \"by\")");
+    if (key != "by") return invalid("unknown field '" + printableExcerpt(key, 40) + "' in ack body (only \"by\")");
   }
   if (!j.contains("by")) return std::string("api");
   if (!j["by"].is_string()) return invalid("'by' must be a string");
@@ -50,24 +51,24 @@ Result<std::string> ackerFrom(const std::string& body) {
 
 }  // namespace
 
-void AlertRoutes::registerRoutes(httplib::Server& server) {
+void AlertRoutes::registerRoutes(Router& router) {
   for (const char* prefix : kApiPrefixes) {
     std::string base = std::string(prefix) + "/alerts";
-    server.Get(base, [this](const httplib::Request& req, httplib::Response& res) { list(req, res); });
+    router.get(base, [this](const ApiRequest& req, ApiResponse& res) { list(req, res); });
     // Before the {id} route, which would otherwise claim "rules".
-    server.Get(base + "/rules", [this](const httplib::Request&, httplib::Response& res) { rules(res); });
-    server.Get(base + "/([^/]+)", [this](const httplib::Request& req, httplib::Response& res) { get(req, res); });
-    server.Post(base + "/([^/]+)/ack",
-                [this](const httplib::Request& req, httplib::Response& res) { ack(req, res); });
+    router.get(base + "/rules", [this](const ApiRequest&, ApiResponse& res) { rules(res); });
+    router.get(base + "/{id}", [this](const ApiRequest& req, ApiResponse& res) { get(req, res); });
+    router.post(base + "/{id}/ack",
+                [this](const ApiRequest& req, ApiResponse& res) { ack(req, res); });
   }
 }
 
-void AlertRoutes::list(const httplib::Request& req, httplib::Response& res) {
+void AlertRoutes::list(const ApiRequest& req, ApiResponse& res) {
   std::string state = req.has_param("state") ? req.get_param_value("state") : "active";
   auto filter = parseAlertFilter(state);
   if (!filter) {
     return sendError(res, invalid("state must be one of active, pending, firing, resolved, all (got '" +
-                                  state.substr(0, 32) + "')"));
+                                  printableExcerpt(state, 32) + "')"));
   }
   size_t limit = kDefaultLimit;
   if (req.has_param("limit")) {
@@ -84,7 +85,7 @@ void AlertRoutes::list(const httplib::Request& req, httplib::Response& res) {
   sendJson(res, 200, {{"alerts", arr}, {"count", arr.size()}, {"state", state}});
 }
 
-void AlertRoutes::get(const httplib::Request& req, httplib::Response& res) {
+void AlertRoutes::get(const ApiRequest& req, ApiResponse& res) {
   auto id = pathId(req);
   if (!id.ok()) return sendError(res, id.error());
   auto a = engine_.get(*id);
@@ -92,7 +93,7 @@ void AlertRoutes::get(const httplib::Request& req, httplib::Response& res) {
   sendJson(res, 200, alertJson(a.value()));
 }
 
-void AlertRoutes::ack(const httplib::Request& req, httplib::Response& res) {
+void AlertRoutes::ack(const ApiRequest& req, ApiResponse& res) {
   auto id = pathId(req);
   if (!id.ok()) return sendError(res, id.error());
   auto by = ackerFrom(req.body);
@@ -102,6 +103,6 @@ void AlertRoutes::ack(const httplib::Request& req, httplib::Response& res) {
   sendJson(res, 200, alertJson(a.value()));
 }
 
-void AlertRoutes::rules(httplib::Response& res) { sendJson(res, 200, alertRulesJson(engine_.rules())); }
+void AlertRoutes::rules(ApiResponse& res) { sendJson(res, 200, alertRulesJson(engine_.rules())); }
 
 }  // namespace sandman

@@ -11,13 +11,13 @@ namespace sandman {
 class AlertRoutes final : public RouteModule {
  public:
   explicit AlertRoutes(AlertEngine& engine) : engine_(engine) {}
-  void registerRoutes(httplib::Server& server) override;
+  void registerRoutes(Router& router) override;
 
  private:
-  void list(const httplib::Request& req, httplib::Response& res);
-  void get(const httplib::Request& req, httplib::Response& res);
-  void ack(const httplib::Request& req, httplib::Response& res);
-  void rules(httplib::Response& res);
+  void list(const ApiRequest& req, ApiResponse& res);
+  void get(const ApiRequest& req, ApiResponse& res);
+  void ack(const ApiRequest& req, ApiResponse& res);
+  void rules(ApiResponse& res);
 
   AlertEngine& engine_;
 };

@@ -1,35 +1,31 @@
 #include "api/http_server.h"
 
-#include <httplib.h>
-
+#include <charconv>
 #include <set>
 
 #include "api/gpu_json.h"
 #include "api/http_util.h"
 #include "api/token_auth.h"
 #include "common/log.h"
+#include "common/utf8.h"
 #include "core/validation.h"
 
 namespace sandman {
 
-void sendJson(httplib::Response& res, int status, const nlohmann::json& body) {
+void sendJson(ApiResponse& res, int status, const nlohmann::json& body) {
   res.status = status;
-  res.set_content(body.dump() + "\n", "application/json");
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n", "application/json");
 }
 
-void sendError(httplib::Response& res, const Error& e) { sendJson(res, httpStatus(e.kind), errorJson(e)); }
+void sendError(ApiResponse& res, const Error& e) { sendJson(res, httpStatus(e.kind), errorJson(e)); }
 
 namespace {
-
-// When this worker thread's current request was routed, for the request
-// duration histogram (httplib runs each request on one pool thread).
-thread_local std::chrono::steady_clock::time_point t_request_start;
 
 using nlohmann::json;
 
 // A listing as a JSON array, or the error that kept it from being read.
 template <typename T, typename ToJson>
-void sendList(httplib::Response& res, const Result<std::vector<T>>& list, ToJson toJson) {
+void sendList(ApiResponse& res, const Result<std::vector<T>>& list, ToJson toJson) {
   if (!list.ok()) return sendError(res, list.error());
   json arr = json::array();
   for (const auto& item : list.value()) arr.push_back(toJson(item));
@@ -37,12 +33,21 @@ void sendList(httplib::Response& res, const Result<std::vector<T>>& list, ToJson
 }
 
 // Path ids are checked before any lookup: "../x" and friends are a 400.
-bool checkSessionId(const std::string& id, httplib::Response& res) {
+bool checkSessionId(const std::string& id, ApiResponse& res) {
   if (isSessionId(id)) return true;
-  std::string msg = "not a session id (expected s- and 16 hex digits): ";
-  msg.append(id, 0, 64);
-  sendError(res, invalid(std::move(msg)));
+  sendError(res, invalid("not a session id (expected s- and 16 hex digits): " + printableExcerpt(id, 64)));
   return false;
+}
+
+const char* rejectionCode(int status) {
+  if (status >= 500) return "internal";
+  if (status == 413 || status == 431) return "too_large";
+  return "invalid";
+}
+
+int64_t steadyMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
@@ -54,69 +59,89 @@ ApiServer::ApiServer(ApiOptions options, SessionManager& sessions, UserKeys& use
       user_keys_(user_keys),
       runtime_(runtime),
       store_(store),
-      server_(std::make_unique<httplib::Server>()) {
-  // Creates wait for sshd; enough workers that slow creates never starve reads.
-  server_->new_task_queue = [] { return new httplib::ThreadPool(32); };
-  server_->set_payload_max_length(options_.max_body_bytes);
-  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    t_request_start = std::chrono::steady_clock::now();
-    return admissible(req, res) && authorized(req, res) ? httplib::Server::HandlerResponse::Unhandled
-                                                        : httplib::Server::HandlerResponse::Handled;
-  });
-  server_->set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    if (res.status == 413) {
-      sendJson(res, 413, errorJson({ErrorKind::kTooLarge, "request body over 64 KiB"}));
-    } else if (res.status == 404) {
-      sendJson(res, 404, errorJson(notFound("no route " + req.method + " " + req.path.substr(0, 128))));
-    } else {
-      sendJson(res, res.status, {{"error", "malformed or unsupported request to " + req.method + " " +
-                                              req.path.substr(0, 128) + ": check the method, path and body"},
-                                 {"code", res.status >= 500 ? "internal" : "invalid"}});
-    }
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  server_->set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    request_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t_request_start).count());
-    logInfo("http", {{"method", req.method}, {"path", req.path}, {"status", std::to_string(res.status)},
-                     {"remote", req.remote_addr}});
-  });
-  server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+      listener_(
+          options_.limits, [this](ApiRequest& req, ApiResponse& res) { handle(req, res); },
+          [this](int status, const std::string& message, ApiResponse& res) { reject(status, message, res); }) {
+  router_.get("/healthz", [](const ApiRequest&, ApiResponse& res) {
     sendJson(res, 200, {{"status", "healthy"}, {"service", "gpu-ssh-gateway-orchestrator"}});
   });
-  server_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) { readyz(res); });
+  router_.get("/readyz", [this](const ApiRequest&, ApiResponse& res) { readyz(res); });
   for (const char* prefix : kApiPrefixes) registerRoutes(prefix);
 }
 
 ApiServer::~ApiServer() = default;
 
-void ApiServer::addRoutes(RouteModule& module) { module.registerRoutes(*server_); }
+void ApiServer::addRoutes(RouteModule& module) { module.registerRoutes(router_); }
 
-// Runs before any body is read. cpp-httplib applies the 64 KiB limit only to
-// bodies with a Content-Length, so chunked bodies are refused outright.
-bool ApiServer::admissible(const httplib::Request& req, httplib::Response& res) const {
-  if (req.get_header_value("Transfer-Encoding").find("chunked") != std::string::npos) {
-    sendJson(res, 411, {{"error", "chunked request bodies are not accepted; send a Content-Length (at most 64 KiB)"},
-                        {"code", "invalid"}});
-    return false;
+void ApiServer::handle(ApiRequest& req, ApiResponse& res) {
+  const auto start = std::chrono::steady_clock::now();
+  if (sameOrigin(req, res) && authorized(req, res) && jsonBody(req, res)) {
+    switch (router_.dispatch(req, res)) {
+      case Router::Outcome::kHandled: break;
+      case Router::Outcome::kNoRoute:
+        sendError(res, notFound("no route " + req.method + " " + printableExcerpt(req.path, 128)));
+        break;
+      case Router::Outcome::kWrongMethod:
+        sendJson(res, 405, {{"error", req.method + " is not allowed on " + printableExcerpt(req.path, 128) +
+                                          "; allowed: " + res.headers.back().second},
+                            {"code", "invalid"}});
+        break;
+    }
   }
-  // cpp-httplib reads a POST/PUT/PATCH without Content-Length until the
-  // client closes, so `curl -X POST url` would hang 5 s and then get a 400.
-  const bool has_body_method = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
-  if (has_body_method && !req.has_header("Content-Length")) {
-    sendJson(res, 411, {{"error", req.method + " needs a Content-Length: send a JSON body, or '-d \"\"' / "
-                                  "'Content-Length: 0' for none"},
-                        {"code", "invalid"}});
-    return false;
+  request_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  // Probes and scrapes arrive every few seconds for ever; only their failures are news.
+  const bool routine = res.status < 300 && (req.path == "/healthz" || req.path == "/readyz" || req.path == "/metrics");
+  if (!routine) {
+    logInfo("http", {{"method", printableExcerpt(req.method, 16)}, {"path", printableExcerpt(req.path, 128)},
+                     {"status", std::to_string(res.status)}, {"remote", req.remote_addr}});
   }
-  return true;
 }
 
-bool ApiServer::authorized(const httplib::Request& req, httplib::Response& res) const {
-  if (options_.token.empty() || req.path == "/healthz" || req.path == "/readyz") return true;
+// Answers the listener gives itself (malformed, too large, too slow). A flood
+// of them is logged once a second at most, so garbage cannot fill the log.
+void ApiServer::reject(int status, const std::string& message, ApiResponse& res) {
+  sendJson(res, status, {{"error", message}, {"code", rejectionCode(status)}});
+  const int64_t now = steadyMillis();
+  int64_t last = last_reject_log_ms_.load();
+  if (now - last >= 1000 && last_reject_log_ms_.compare_exchange_strong(last, now)) {
+    logInfo("http_rejected", {{"status", std::to_string(status)}, {"error", printableExcerpt(message, 160)},
+                              {"rejected_total", std::to_string(listener_.stats().rejected_requests)}});
+  }
+}
+
+// Browsers send Origin on cross-site requests; a page elsewhere must not
+// drive the API with a user's cookies or a --auth none daemon. The dashboard
+// is served from the API's own origin, so its Origin names our Host.
+bool ApiServer::sameOrigin(const ApiRequest& req, ApiResponse& res) const {
+  if (!req.has_header("origin")) return true;
+  const std::string origin = req.get_header_value("origin");
+  const size_t scheme_end = origin.find("://");
+  if (scheme_end != std::string::npos && origin.substr(scheme_end + 3) == req.get_header_value("host")) return true;
+  sendJson(res, 403, {{"error", "cross-origin requests are refused (Origin " + printableExcerpt(origin, 80) +
+                                    " is not this API's own); call the API from its own origin or without a browser"},
+                      {"code", "forbidden"}});
+  return false;
+}
+
+// Bodies are JSON, and only a JSON content type (which a cross-site form
+// cannot send without a preflight) is accepted with one.
+bool ApiServer::jsonBody(const ApiRequest& req, ApiResponse& res) const {
+  if (req.body.empty()) return true;
+  std::string type = req.get_header_value("content-type");
+  type = type.substr(0, type.find(';'));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (type == "application/json") return true;
+  sendJson(res, 415, {{"error", "request bodies must be JSON: send 'Content-Type: application/json' (got '" +
+                                    printableExcerpt(type, 60) + "')"},
+                      {"code", "invalid"}});
+  return false;
+}
+
+bool ApiServer::authorized(ApiRequest& req, ApiResponse& res) const {
+  req.authenticated = options_.token.empty() || bearerMatches(req.get_header_value("authorization"), options_.token);
+  if (req.authenticated || req.path == "/healthz" || req.path == "/readyz") return true;
   if (!options_.metrics_auth && req.path == "/metrics") return true;
-  if (bearerMatches(req.get_header_value("Authorization"), options_.token)) return true;
   res.set_header("WWW-Authenticate", "Bearer");
   sendJson(res, 401, errorJson({ErrorKind::kUnauthorized,
                                 "missing or wrong API token: send 'Authorization: Bearer <token>' "
@@ -125,26 +150,26 @@ bool ApiServer::authorized(const httplib::Request& req, httplib::Response& res) 
 }
 
 void ApiServer::registerRoutes(const std::string& p) {
-  using Req = const httplib::Request&;
-  using Res = httplib::Response&;
-  server_->Post(p + "/sessions", [this](Req q, Res r) { createSession(q, r); });
-  server_->Get(p + "/sessions", [this](Req q, Res r) { listSessions(q, r); });
-  server_->Get(p + "/sessions/stats", [this](Req, Res r) { sessionStats(r); });
-  server_->Get(p + R"(/sessions/([^/]+))", [this](Req q, Res r) { getSession(q, r); });
-  server_->Delete(p + R"(/sessions/([^/]+))", [this](Req q, Res r) { deleteSession(q, r); });
-  server_->Delete(p + "/sessions", [this](Req q, Res r) { deleteAllSessions(q, r); });
-  server_->Patch(p + R"(/sessions/([^/]+))", [this](Req q, Res r) { patchSession(q, r); });
-  server_->Get(p + R"(/sessions/([^/]+)/connections)", [this](Req q, Res r) { sessionConnections(q, r); });
-  server_->Get(p + R"(/sessions/([^/]+)/events)", [this](Req q, Res r) { sessionEvents(q, r); });
-  server_->Put(p + R"(/users/([^/]+)/keys)", [this](Req q, Res r) { putUserKey(q, r); });
-  server_->Get(p + R"(/users/([^/]+)/keys)", [this](Req q, Res r) { listUserKeys(q, r); });
-  server_->Delete(p + R"(/users/([^/]+)/keys/([0-9]{1,18}))", [this](Req q, Res r) { deleteUserKey(q, r); });
-  server_->Get(p + "/gpus", [this](Req, Res r) { gpus(r, GpuView::kInventory); });
-  server_->Get(p + "/gpus/profiles", [this](Req, Res r) { gpus(r, GpuView::kProfiles); });
-  server_->Get(p + "/gpus/available", [this](Req, Res r) { gpus(r, GpuView::kAvailable); });
+  using Req = const ApiRequest&;
+  using Res = ApiResponse&;
+  router_.post(p + "/sessions", [this](Req q, Res r) { createSession(q, r); });
+  router_.get(p + "/sessions", [this](Req q, Res r) { listSessions(q, r); });
+  router_.get(p + "/sessions/stats", [this](Req, Res r) { sessionStats(r); });
+  router_.get(p + "/sessions/{id}", [this](Req q, Res r) { getSession(q, r); });
+  router_.del(p + "/sessions/{id}", [this](Req q, Res r) { deleteSession(q, r); });
+  router_.del(p + "/sessions", [this](Req q, Res r) { deleteAllSessions(q, r); });
+  router_.patch(p + "/sessions/{id}", [this](Req q, Res r) { patchSession(q, r); });
+  router_.get(p + "/sessions/{id}/connections", [this](Req q, Res r) { sessionConnections(q, r); });
+  router_.get(p + "/sessions/{id}/events", [this](Req q, Res r) { sessionEvents(q, r); });
+  router_.put(p + "/users/{user}/keys", [this](Req q, Res r) { putUserKey(q, r); });
+  router_.get(p + "/users/{user}/keys", [this](Req q, Res r) { listUserKeys(q, r); });
+  router_.del(p + "/users/{user}/keys/{key_id}", [this](Req q, Res r) { deleteUserKey(q, r); });
+  router_.get(p + "/gpus", [this](Req, Res r) { gpus(r, GpuView::kInventory); });
+  router_.get(p + "/gpus/profiles", [this](Req, Res r) { gpus(r, GpuView::kProfiles); });
+  router_.get(p + "/gpus/available", [this](Req, Res r) { gpus(r, GpuView::kAvailable); });
 }
 
-void ApiServer::createSession(const httplib::Request& req, httplib::Response& res) {
+void ApiServer::createSession(const ApiRequest& req, ApiResponse& res) {
   auto parsed = parseCreateRequest(req.body);
   if (!parsed.ok()) return sendError(res, parsed.error());
   auto created = sessions_.create(parsed.value());
@@ -154,7 +179,7 @@ void ApiServer::createSession(const httplib::Request& req, httplib::Response& re
   sendJson(res, 201, j);
 }
 
-void ApiServer::listSessions(const httplib::Request& req, httplib::Response& res) {
+void ApiServer::listSessions(const ApiRequest& req, ApiResponse& res) {
   SessionFilter filter;
   if (req.has_param("user_id")) {
     std::string u = req.get_param_value("user_id");
@@ -168,10 +193,21 @@ void ApiServer::listSessions(const httplib::Request& req, httplib::Response& res
     }
     filter.status = *st;
   }
-  sendList(res, sessions_.list(filter), [this](const Session& s) { return sessionToJson(s, options_.view); });
+  auto sessions = sessions_.list(filter);
+  if (!sessions.ok()) return sendError(res, sessions.error());
+  // Written straight to text: a DOM of every row cost more than the query.
+  std::string body = "[";
+  body.reserve(sessions->size() * 1024);
+  for (const auto& s : sessions.value()) {
+    if (body.size() > 1) body += ',';
+    appendSessionJson(body, s, options_.view);
+  }
+  body += "]\n";
+  res.status = 200;
+  res.set_content(std::move(body), "application/json");
 }
 
-void ApiServer::sessionStats(httplib::Response& res) {
+void ApiServer::sessionStats(ApiResponse& res) {
   auto all = sessions_.list({});
   if (!all.ok()) return sendError(res, all.error());
   json by_status = json::object();
@@ -191,7 +227,7 @@ void ApiServer::sessionStats(httplib::Response& res) {
                       {"ports_free", range.size() - active}, {"port_range", {range.start, range.end}}});
 }
 
-void ApiServer::getSession(const httplib::Request& req, httplib::Response& res) {
+void ApiServer::getSession(const ApiRequest& req, ApiResponse& res) {
   const std::string id = req.matches[1];
   if (!checkSessionId(id, res)) return;
   auto s = sessions_.get(id);
@@ -199,7 +235,7 @@ void ApiServer::getSession(const httplib::Request& req, httplib::Response& res) 
   sendJson(res, 200, sessionToJson(s.value(), options_.view));
 }
 
-void ApiServer::deleteSession(const httplib::Request& req, httplib::Response& res) {
+void ApiServer::deleteSession(const ApiRequest& req, ApiResponse& res) {
   const std::string id = req.matches[1];
   if (!checkSessionId(id, res)) return;
   auto s = sessions_.stop(id, "deleted");
@@ -207,7 +243,7 @@ void ApiServer::deleteSession(const httplib::Request& req, httplib::Response& re
   sendJson(res, 200, sessionToJson(s.value(), options_.view));
 }
 
-void ApiServer::deleteAllSessions(const httplib::Request& req, httplib::Response& res) {
+void ApiServer::deleteAllSessions(const ApiRequest& req, ApiResponse& res) {
   if (req.get_param_value("confirm") != "true") {
     return sendError(res, invalid("deleting every session needs ?confirm=true"));
   }
@@ -218,7 +254,7 @@ void ApiServer::deleteAllSessions(const httplib::Request& req, httplib::Response
   sendJson(res, 200, {{"deleted", ids}, {"count", ids.size()}});
 }
 
-void ApiServer::patchSession(const httplib::Request& req, httplib::Response& res) {
+void ApiServer::patchSession(const ApiRequest& req, ApiResponse& res) {
   const std::string id = req.matches[1];
   if (!checkSessionId(id, res)) return;
   auto ttl = parseTtlPatch(req.body);
@@ -228,7 +264,7 @@ void ApiServer::patchSession(const httplib::Request& req, httplib::Response& res
   sendJson(res, 200, sessionToJson(s.value(), options_.view));
 }
 
-void ApiServer::gpus(httplib::Response& res, GpuView view) {
+void ApiServer::gpus(ApiResponse& res, GpuView view) {
   const GpuLeases& leases = sessions_.gpus();
   auto gpus = leases.snapshot();
   if (!gpus.ok()) return sendError(res, gpus.error());
@@ -248,19 +284,19 @@ void ApiServer::gpus(httplib::Response& res, GpuView view) {
   sendJson(res, 200, body);
 }
 
-void ApiServer::sessionConnections(const httplib::Request& req, httplib::Response& res) {
+void ApiServer::sessionConnections(const ApiRequest& req, ApiResponse& res) {
   const std::string id = req.matches[1];
   if (!checkSessionId(id, res)) return;
   sendList(res, sessions_.connections(id), connectionJson);
 }
 
-void ApiServer::sessionEvents(const httplib::Request& req, httplib::Response& res) {
+void ApiServer::sessionEvents(const ApiRequest& req, ApiResponse& res) {
   const std::string id = req.matches[1];
   if (!checkSessionId(id, res)) return;
   sendList(res, sessions_.events(id), sessionEventJson);
 }
 
-void ApiServer::putUserKey(const httplib::Request& req, httplib::Response& res) {
+void ApiServer::putUserKey(const ApiRequest& req, ApiResponse& res) {
   auto line = parseUserKeyRequest(req.body);
   if (!line.ok()) return sendError(res, line.error());
   auto key = user_keys_.add(req.matches[1], line.value());
@@ -268,17 +304,23 @@ void ApiServer::putUserKey(const httplib::Request& req, httplib::Response& res) 
   sendJson(res, 200, userKeyJson(key.value()));
 }
 
-void ApiServer::listUserKeys(const httplib::Request& req, httplib::Response& res) {
+void ApiServer::listUserKeys(const ApiRequest& req, ApiResponse& res) {
   sendList(res, user_keys_.list(req.matches[1]), userKeyJson);
 }
 
-void ApiServer::deleteUserKey(const httplib::Request& req, httplib::Response& res) {
-  auto st = user_keys_.remove(req.matches[1], std::stoll(std::string(req.matches[2])));
+void ApiServer::deleteUserKey(const ApiRequest& req, ApiResponse& res) {
+  const std::string& raw = req.matches[2];
+  int64_t key_id = 0;
+  auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), key_id);
+  if (raw.empty() || raw.size() > 18 || ec != std::errc() || end != raw.data() + raw.size() || key_id < 0) {
+    return sendError(res, invalid("key id must be a whole number: " + printableExcerpt(raw, 32)));
+  }
+  auto st = user_keys_.remove(req.matches[1], key_id);
   if (!st.ok()) return sendError(res, st.error());
-  sendJson(res, 200, {{"deleted", std::stoll(std::string(req.matches[2]))}});
+  sendJson(res, 200, {{"deleted", key_id}});
 }
 
-void ApiServer::readyz(httplib::Response& res) {
+void ApiServer::readyz(ApiResponse& res) {
   json checks;
   auto docker = runtime_.ping();
   auto store = store_.ping();
@@ -288,15 +330,10 @@ void ApiServer::readyz(httplib::Response& res) {
   sendJson(res, ready ? 200 : 503, {{"status", ready ? "ready" : "not ready"}, {"checks", checks}});
 }
 
-Status ApiServer::bind(const std::string& host, int port) {
-  if (!server_->bind_to_port(host, port)) {
-    return unavailable("cannot listen on " + host + ":" + std::to_string(port) + " (in use? use --port)");
-  }
-  return {};
-}
+Status ApiServer::bind(const std::string& host, int port) { return listener_.bind(host, port); }
 
-void ApiServer::serve() { server_->listen_after_bind(); }
+void ApiServer::serve() { listener_.serve(); }
 
-void ApiServer::stop() { server_->stop(); }
+void ApiServer::stop() { listener_.stop(); }
 
 }  // namespace sandman

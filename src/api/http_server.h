@@ -1,11 +1,13 @@
 // ApiServer: the REST API (/api/v1/... and the seed's bare paths), with
-// bearer-token auth, JSON errors and request logging. Routes translate HTTP to
-// SessionManager calls and nothing more. Thread-safe (httplib thread pool).
+// bearer-token auth, JSON errors and request logging, served by HttpListener.
+// Routes translate HTTP to SessionManager calls and nothing more. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
+#include "api/http_listener.h"
 #include "api/http_util.h"
 #include "api/json_mapping.h"
 #include "common/histogram.h"
@@ -20,7 +22,7 @@ namespace sandman {
 struct ApiOptions {
   std::string token;  // empty: --auth none
   SessionView view;
-  size_t max_body_bytes = 64 * 1024;
+  HttpLimits limits;
   bool metrics_auth = false;  // GET /metrics needs the token too (--metrics-auth)
 };
 
@@ -34,36 +36,45 @@ class ApiServer {
   const Histogram& requestSeconds() const { return request_seconds_; }
   // Binds; kUnavailable when the address is taken.
   Status bind(const std::string& host, int port);
+  int port() const { return listener_.port(); }
   // Serves until stop(); call after bind().
   void serve();
   void stop();
+  HttpListenerStats listenerStats() const { return listener_.stats(); }
+  // The whole pipeline for one parsed request: auth, routing, errors, logging
+  // (what the listener calls; the HTTP fuzzer drives it directly too).
+  void handle(ApiRequest& req, ApiResponse& res);
 
  private:
   void registerRoutes(const std::string& prefix);
-  void createSession(const httplib::Request& req, httplib::Response& res);
-  void listSessions(const httplib::Request& req, httplib::Response& res);
-  void sessionStats(httplib::Response& res);
-  void getSession(const httplib::Request& req, httplib::Response& res);
-  void deleteSession(const httplib::Request& req, httplib::Response& res);
-  void deleteAllSessions(const httplib::Request& req, httplib::Response& res);
-  void patchSession(const httplib::Request& req, httplib::Response& res);
+  void createSession(const ApiRequest& req, ApiResponse& res);
+  void listSessions(const ApiRequest& req, ApiResponse& res);
+  void sessionStats(ApiResponse& res);
+  void getSession(const ApiRequest& req, ApiResponse& res);
+  void deleteSession(const ApiRequest& req, ApiResponse& res);
+  void deleteAllSessions(const ApiRequest& req, ApiResponse& res);
+  void patchSession(const ApiRequest& req, ApiResponse& res);
   enum class GpuView { kInventory, kProfiles, kAvailable };
-  void gpus(httplib::Response& res, GpuView view);
-  void readyz(httplib::Response& res);
-  void sessionConnections(const httplib::Request& req, httplib::Response& res);
-  void sessionEvents(const httplib::Request& req, httplib::Response& res);
-  void putUserKey(const httplib::Request& req, httplib::Response& res);
-  void listUserKeys(const httplib::Request& req, httplib::Response& res);
-  void deleteUserKey(const httplib::Request& req, httplib::Response& res);
-  bool admissible(const httplib::Request& req, httplib::Response& res) const;
-  bool authorized(const httplib::Request& req, httplib::Response& res) const;
+  void gpus(ApiResponse& res, GpuView view);
+  void readyz(ApiResponse& res);
+  void sessionConnections(const ApiRequest& req, ApiResponse& res);
+  void sessionEvents(const ApiRequest& req, ApiResponse& res);
+  void putUserKey(const ApiRequest& req, ApiResponse& res);
+  void listUserKeys(const ApiRequest& req, ApiResponse& res);
+  void deleteUserKey(const ApiRequest& req, ApiResponse& res);
+  void reject(int status, const std::string& message, ApiResponse& res);
+  bool sameOrigin(const ApiRequest& req, ApiResponse& res) const;
+  bool authorized(ApiRequest& req, ApiResponse& res) const;
+  bool jsonBody(const ApiRequest& req, ApiResponse& res) const;
 
   ApiOptions options_;
   SessionManager& sessions_;
   UserKeys& user_keys_;
   Runtime& runtime_;
   Store& store_;
-  std::unique_ptr<httplib::Server> server_;
+  Router router_;
+  HttpListener listener_;
+  std::atomic<int64_t> last_reject_log_ms_{0};
   Histogram request_seconds_{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 };
 

@@ -2,11 +2,11 @@
 // API's {"error","code"} shape, and the prefixes routes are served under.
 #pragma once
 
-#include <httplib.h>
-
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "api/http_message.h"
+#include "api/router.h"
 #include "common/result.h"
 
 namespace sandman {
@@ -14,15 +14,17 @@ namespace sandman {
 // Every API route is served under /api/v1 and, for the seeds' clients, bare.
 inline constexpr const char* kApiPrefixes[] = {"/api/v1", ""};
 
-void sendJson(httplib::Response& res, int status, const nlohmann::json& body);
-void sendError(httplib::Response& res, const Error& e);
+// Never throws: strings that are not UTF-8 are dumped with U+FFFD in place.
+void sendJson(ApiResponse& res, int status, const nlohmann::json& body);
+void sendError(ApiResponse& res, const Error& e);
 
 // A group of routes owned by one module (telemetry, alerts, ...), added to
-// the ApiServer before it binds. Handlers run on the server's thread pool.
+// the ApiServer before it binds. GET handlers run on the event loop's
+// threads, others on the blocking pool; neither may wait on a client.
 class RouteModule {
  public:
   virtual ~RouteModule() = default;
-  virtual void registerRoutes(httplib::Server& server) = 0;
+  virtual void registerRoutes(Router& router) = 0;
 };
 
 }  // namespace sandman

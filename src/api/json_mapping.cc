@@ -2,7 +2,9 @@
 
 #include <set>
 
+#include "api/json_writer.h"
 #include "common/time_format.h"
+#include "common/utf8.h"
 
 namespace sandman {
 namespace {
@@ -17,7 +19,7 @@ Result<json> parseObject(const std::string& body, const std::set<std::string>& a
     if (!allowed.count(key)) {
       std::string list;
       for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      return invalid("unknown field '" + key.substr(0, 64) + "'; allowed fields: " + list);
+      return invalid("unknown field '" + printableExcerpt(key, 64) + "'; allowed fields: " + list);
     }
   }
   return j;
@@ -97,29 +99,41 @@ std::string knownHostsLine(const Session& s, const std::string& host) {
   return "[" + host + "]:" + std::to_string(s.ssh_port) + " " + key;
 }
 
+void appendSessionJson(std::string& out, const Session& s, const SessionView& view) {
+  JsonWriter w(out);
+  w.beginObject();
+  w.field("session_id", s.id);
+  w.field("id", s.id);  // seed 002's GET uses "id"
+  w.field("user_id", s.user_id);
+  w.field("status", toString(s.status));
+  w.nullableField("container_id", s.container_id.empty() ? std::nullopt : std::optional<std::string>(s.container_id));
+  w.field("image", s.image);
+  w.field("ssh_user", s.user_id);
+  w.field("ssh_host", view.ssh_host);
+  w.field("ssh_port", s.ssh_port);
+  w.field("ssh_command", sshCommand(s, view.ssh_host));
+  w.field("ssh_host_key", knownHostsLine(s, view.ssh_host));
+  w.nullableField("gpu_uuid", s.gpu_uuid);
+  w.nullableField("mig_profile", s.gpu && !s.gpu->whole ? std::optional<std::string>(s.gpu->profile) : std::nullopt);
+  if (s.gpu) {
+    w.field("gpu_index", s.gpu->gpu_index);
+    w.field("gpu_attach", s.gpu->attach);
+  } else {
+    w.nullField("gpu_index");
+    w.nullField("gpu_attach");
+  }
+  w.field("workspace", view.workspace_root + "/" + s.user_id);
+  w.field("created_at", formatRfc3339(s.created_at));
+  w.field("expires_at", formatRfc3339(s.expires_at));
+  w.nullableField("ended_at", s.ended_at ? std::optional<std::string>(formatRfc3339(*s.ended_at)) : std::nullopt);
+  w.nullableField("end_reason", s.end_reason.empty() ? std::nullopt : std::optional<std::string>(s.end_reason));
+  w.endObject();
+}
+
 nlohmann::json sessionToJson(const Session& s, const SessionView& view) {
-  json j;
-  j["session_id"] = s.id;
-  j["id"] = s.id;  // seed 002's GET uses "id"
-  j["user_id"] = s.user_id;
-  j["status"] = toString(s.status);
-  j["container_id"] = s.container_id.empty() ? json(nullptr) : json(s.container_id);
-  j["image"] = s.image;
-  j["ssh_user"] = s.user_id;
-  j["ssh_host"] = view.ssh_host;
-  j["ssh_port"] = s.ssh_port;
-  j["ssh_command"] = sshCommand(s, view.ssh_host);
-  j["ssh_host_key"] = knownHostsLine(s, view.ssh_host);
-  j["gpu_uuid"] = s.gpu_uuid ? json(*s.gpu_uuid) : json(nullptr);
-  j["mig_profile"] = s.gpu && !s.gpu->whole ? json(s.gpu->profile) : json(nullptr);
-  j["gpu_index"] = s.gpu ? json(s.gpu->gpu_index) : json(nullptr);
-  j["gpu_attach"] = s.gpu ? json(s.gpu->attach) : json(nullptr);
-  j["workspace"] = view.workspace_root + "/" + s.user_id;
-  j["created_at"] = formatRfc3339(s.created_at);
-  j["expires_at"] = formatRfc3339(s.expires_at);
-  j["ended_at"] = s.ended_at ? json(formatRfc3339(*s.ended_at)) : json(nullptr);
-  j["end_reason"] = s.end_reason.empty() ? json(nullptr) : json(s.end_reason);
-  return j;
+  std::string text;
+  appendSessionJson(text, s, view);
+  return json::parse(text);  // one definition of the shape; the writer's output is always valid JSON
 }
 
 Result<std::string> parseUserKeyRequest(const std::string& body) {

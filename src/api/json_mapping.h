@@ -20,6 +20,8 @@ struct SessionView {
 };
 
 nlohmann::json sessionToJson(const Session& s, const SessionView& view);
+// The same object, appended to out as JSON text (listings of many sessions).
+void appendSessionJson(std::string& out, const Session& s, const SessionView& view);
 // `ssh -p PORT user@host`, and the known_hosts line pinning the container's host key.
 std::string sshCommand(const Session& s, const std::string& host);
 std::string knownHostsLine(const Session& s, const std::string& host);

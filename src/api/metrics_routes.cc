@@ -4,15 +4,15 @@
 
 namespace sandman {
 
-void MetricsRoutes::registerRoutes(httplib::Server& server) {
-  auto handler = [this](const httplib::Request&, httplib::Response& res) {
+void MetricsRoutes::registerRoutes(Router& router) {
+  auto handler = [this](const ApiRequest& req, ApiResponse& res) {
     res.status = 200;
-    res.set_content(exporter_.render(), kPrometheusContentType);
+    res.set_content(exporter_.render(loopback_only_ || req.authenticated), kPrometheusContentType);
   };
   // Bare /metrics is where Prometheus looks by default; /api/v1/metrics is the
   // same text under the API prefix (always behind the token there).
-  server.Get("/metrics", handler);
-  server.Get("/api/v1/metrics", handler);
+  router.get("/metrics", handler);
+  router.get("/api/v1/metrics", handler);
 }
 
 }  // namespace sandman

@@ -6,6 +6,7 @@
 
 #include "common/duration.h"
 #include "common/time_format.h"
+#include "common/utf8.h"
 
 namespace sandman {
 namespace {
@@ -76,10 +77,10 @@ Result<TimePoint> parseTime(const std::string& name, const std::string& v) {
   }
   if (auto t = parseRfc3339(v)) return *t;
   return invalid("'" + name + "' must be RFC 3339 UTC (2026-11-23T12:00:00Z) or unix seconds, not '" +
-                 v.substr(0, 40) + "'");
+                 printableExcerpt(v, 40) + "'");
 }
 
-std::string param(const httplib::Request& req, const char* name) {
+std::string param(const ApiRequest& req, const char* name) {
   return req.has_param(name) ? req.get_param_value(name) : std::string();
 }
 
@@ -107,28 +108,28 @@ json TelemetryRoutes::snapshotJson(const TelemetrySnapshot& snap) {
   };
 }
 
-void TelemetryRoutes::registerRoutes(httplib::Server& server) {
+void TelemetryRoutes::registerRoutes(Router& router) {
   for (const char* prefix : kApiPrefixes) {
     std::string p = prefix;
-    server.Get(p + "/metrics/realtime",
-               [this](const httplib::Request&, httplib::Response& res) { realtime(res); });
-    server.Get(p + "/metrics/trends",
-               [this](const httplib::Request& req, httplib::Response& res) { trends(req, res); });
-    server.Get(p + "/gpus/([^/]+)/metrics",
-               [this](const httplib::Request& req, httplib::Response& res) { deviceMetrics(req, res); });
+    router.get(p + "/metrics/realtime",
+               [this](const ApiRequest&, ApiResponse& res) { realtime(res); });
+    router.get(p + "/metrics/trends",
+               [this](const ApiRequest& req, ApiResponse& res) { trends(req, res); });
+    router.get(p + "/gpus/{uuid}/metrics",
+               [this](const ApiRequest& req, ApiResponse& res) { deviceMetrics(req, res); });
   }
 }
 
-void TelemetryRoutes::realtime(httplib::Response& res) const {
+void TelemetryRoutes::realtime(ApiResponse& res) const {
   SnapshotPtr snap = sampler_.latest();
   if (!snap) return sendError(res, unavailable("no telemetry sample yet; retry after one interval"));
   sendJson(res, 200, snapshotJson(*snap));
 }
 
-void TelemetryRoutes::deviceMetrics(const httplib::Request& req, httplib::Response& res) const {
-  const std::string uuid = req.matches[1].str();
+void TelemetryRoutes::deviceMetrics(const ApiRequest& req, ApiResponse& res) const {
+  const std::string uuid = req.matches[1];
   if (!isDeviceUuid(uuid)) {
-    return sendError(res, invalid("not a device UUID: '" + uuid.substr(0, 40) +
+    return sendError(res, invalid("not a device UUID: '" + printableExcerpt(uuid, 40) +
                                   "' (expected GPU-... or MIG-..., as GET /metrics/realtime lists)"));
   }
   const TimePoint now = clock_.now();
@@ -203,14 +204,14 @@ void TelemetryRoutes::deviceMetrics(const httplib::Request& req, httplib::Respon
             {"points", std::move(pts)}});
 }
 
-void TelemetryRoutes::trends(const httplib::Request& req, httplib::Response& res) const {
+void TelemetryRoutes::trends(const ApiRequest& req, ApiResponse& res) const {
   int hours = 24;
   if (std::string v = param(req, "hours"); !v.empty()) {
     int h = 0;
     auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), h);
     if (ec != std::errc() || end != v.data() + v.size() || h < 1 || h > limits_.max_trend_hours) {
       return sendError(res, invalid("'hours' must be a whole number from 1 to " +
-                                    std::to_string(limits_.max_trend_hours) + ", not '" + v.substr(0, 20) + "'"));
+                                    std::to_string(limits_.max_trend_hours) + ", not '" + printableExcerpt(v, 20) + "'"));
     }
     hours = h;
   }

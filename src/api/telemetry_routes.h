@@ -28,15 +28,15 @@ class TelemetryRoutes final : public RouteModule {
   TelemetryRoutes(const TelemetrySampler& sampler, MetricsHistory* history, const Clock& clock,
                   TelemetryRouteLimits limits = {})
       : sampler_(sampler), history_(history), clock_(clock), limits_(limits) {}
-  void registerRoutes(httplib::Server& server) override;
+  void registerRoutes(Router& router) override;
 
   // The snapshot as GET /metrics/realtime renders it (also for tests).
   static nlohmann::json snapshotJson(const TelemetrySnapshot& snap);
 
  private:
-  void realtime(httplib::Response& res) const;
-  void deviceMetrics(const httplib::Request& req, httplib::Response& res) const;
-  void trends(const httplib::Request& req, httplib::Response& res) const;
+  void realtime(ApiResponse& res) const;
+  void deviceMetrics(const ApiRequest& req, ApiResponse& res) const;
+  void trends(const ApiRequest& req, ApiResponse& res) const;
 
   const TelemetrySampler& sampler_;
   MetricsHistory* const history_;

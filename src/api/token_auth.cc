@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -26,7 +27,21 @@ Result<std::string> readToken(const std::string& path) {
 
 Result<std::string> loadOrCreateToken(const std::string& path, bool* created) {
   *created = false;
-  if (::access(path.c_str(), F_OK) == 0) return readToken(path);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    // A token others can read, or that someone else can rewrite, is no secret.
+    if (st.st_uid != ::geteuid()) {
+      return invalid("the API token file " + path + " is owned by uid " + std::to_string(st.st_uid) +
+                     ", not by the daemon's user (uid " + std::to_string(::geteuid()) + "): chown it, or use --token-file");
+    }
+    if ((st.st_mode & 077) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+      return invalid("the API token file " + path + " has mode " + mode +
+                     ": other users may read it; run 'chmod 600 " + path + "'");
+    }
+    return readToken(path);
+  }
   std::error_code ec;
   auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);

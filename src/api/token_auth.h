@@ -9,7 +9,9 @@
 namespace sandman {
 
 // Reads the token from path, or creates the file (and its directory) with a
-// fresh random token when it does not exist. `created` tells which.
+// fresh random token when it does not exist. `created` tells which. An
+// existing file must be owned by this process's user and have mode 0600 (or
+// stricter): anything else is refused with the command that fixes it.
 Result<std::string> loadOrCreateToken(const std::string& path, bool* created);
 // Reads an existing token file (the CLI's side).
 Result<std::string> readToken(const std::string& path);

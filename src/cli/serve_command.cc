@@ -18,6 +18,7 @@
 #include "api/token_auth.h"
 #include "cli/commands.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "config/serve_config.h"
 #include "core/reaper.h"
 #include "core/session_directory.h"
@@ -150,8 +151,13 @@ int runServe(int argc, char** argv) {
     if (!t.ok()) return fatal("cannot set up API auth", t.error());
     token = t.value();
     logInfo(created ? "API token generated" : "API token loaded", {{"file", cfg.token_file}});
+  } else if (!isLoopbackAddress(cfg.bind)) {
+    return fatal("cannot set up API auth",
+                 invalid("--auth none is only allowed with a loopback --bind (127.0.0.1 or ::1), not " + cfg.bind +
+                         ": anyone who reaches the API could create sessions"));
   } else {
-    logWarn("API authentication is off (--auth none): anyone who can reach the API can create sessions");
+    logWarn("API authentication is off (--auth none): any local user and any page in a local browser's "
+            "reach can call the API");
   }
 
   auto gpu_backend = openGpuBackend(cfg);
@@ -251,7 +257,9 @@ int runServe(int argc, char** argv) {
   }
 
   UserKeys user_keys(*store.value(), clock);
-  ApiOptions api_options{token, {cfg.ssh_host, cfg.workspace_root}};
+  ApiOptions api_options;
+  api_options.token = token;
+  api_options.view = {cfg.ssh_host, cfg.workspace_root};
   api_options.metrics_auth = cfg.metrics_auth;
   ApiServer api(api_options, sessions, user_keys, *runtime.value(), *store.value());
   TelemetryRoutes telemetry_routes(sampler, history.value().get(), clock);
@@ -264,12 +272,17 @@ int runServe(int argc, char** argv) {
   metrics_sources.sessions_by_status = [&store] { return store.value()->countSessionsByStatus(); };
   metrics_sources.create_seconds = [&sessions] { return sessions.createSeconds().snapshot(); };
   metrics_sources.request_seconds = [&api] { return api.requestSeconds().snapshot(); };
+  metrics_sources.api_connections = [&api] {
+    const HttpListenerStats l = api.listenerStats();
+    return ApiConnectionStats{l.open_connections, l.refused_connections, l.rejected_requests,
+                              l.timed_out_connections};
+  };
   if (cfg.gateway) metrics_sources.gateway = [&gateway] { return gateway.stats(); };  // off: zeros
   metrics_sources.reconcile_repairs = [&sessions] { return sessions.reconcileRepairs(); };
   if (idle_options.enabled()) metrics_sources.idle_decisions = [&idle] { return idle.decisions(); };
   metrics_sources.open_alerts = [&alerts] { return alerts.openCounts(); };
   MetricsExporter metrics({host_name, std::move(cost_rates).value()}, std::move(metrics_sources));
-  MetricsRoutes metrics_routes(metrics);
+  MetricsRoutes metrics_routes(metrics, isLoopbackAddress(cfg.bind));
   api.addRoutes(metrics_routes);
   if (auto st = api.bind(cfg.bind, cfg.port); !st.ok()) return fatal("cannot start the API", st.error());
   sampler.start();

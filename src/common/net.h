@@ -9,4 +9,7 @@ namespace sandman {
 // True when a TCP listener could bind host:port right now.
 bool isTcpPortFree(const std::string& host, int port);
 
+// True for an address only this host can reach: 127.0.0.0/8, ::1, "localhost".
+bool isLoopbackAddress(const std::string& host);
+
 }  // namespace sandman

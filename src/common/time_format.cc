@@ -11,17 +11,36 @@ int64_t toUnixMillis(TimePoint t) {
 
 TimePoint fromUnixMillis(int64_t ms) { return TimePoint(Millis(ms)); }
 
+// Civil date arithmetic from <chrono> rather than gmtime_r, which takes
+// glibc's time-zone lock: listings format thousands of times per second.
 std::string formatRfc3339(TimePoint t) {
-  int64_t ms = toUnixMillis(t);
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  int frac = static_cast<int>(ms % 1000);
-  if (frac < 0) { frac += 1000; --secs; }
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-  return buf;
+  using namespace std::chrono;
+  const int64_t ms = toUnixMillis(t);
+  const sys_time<milliseconds> tp{milliseconds(ms)};
+  const auto day = floor<days>(tp);
+  const year_month_day ymd{day};
+  const hh_mm_ss hms{tp - day};
+  char buf[32];
+  char* p = buf;
+  auto put = [&p](int64_t v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+    p += width;
+  };
+  put(static_cast<int>(ymd.year()), 4);
+  *p++ = '-';
+  put(static_cast<unsigned>(ymd.month()), 2);
+  *p++ = '-';
+  put(static_cast<unsigned>(ymd.day()), 2);
+  *p++ = 'T';
+  put(hms.hours().count(), 2);
+  *p++ = ':';
+  put(hms.minutes().count(), 2);
+  *p++ = ':';
+  put(hms.seconds().count(), 2);
+  *p++ = '.';
+  put(hms.subseconds().count(), 3);
+  *p++ = 'Z';
+  return std::string(buf, p);
 }
 
 std::optional<TimePoint> parseRfc3339(const std::string& s) {

@@ -29,7 +29,8 @@ struct DeviceRow {
   Labels labels;
 };
 
-std::vector<DeviceRow> rowsOf(const std::vector<DeviceReading>& devices, const std::string& hostname) {
+std::vector<DeviceRow> rowsOf(const std::vector<DeviceReading>& devices, const std::string& hostname,
+                              bool user_labels) {
   std::vector<DeviceRow> rows(devices.size());
   for (size_t i = 0; i < devices.size(); ++i) {
     const DeviceReading& d = devices[i];
@@ -49,7 +50,7 @@ std::vector<DeviceRow> rowsOf(const std::vector<DeviceReading>& devices, const s
       r.labels.push_back({"mig_uuid", d.uuid});
     }
     r.labels.push_back({"session_id", d.session_id});
-    r.labels.push_back({"user_id", d.user_id});
+    if (user_labels) r.labels.push_back({"user_id", d.user_id});
   }
   return rows;
 }
@@ -66,9 +67,9 @@ double allocationRatio(const DeviceReading& gpu, const std::vector<DeviceReading
   return std::min(1.0, static_cast<double>(held) / total);
 }
 
-void gpuFamilies(PrometheusText& w, const TelemetrySnapshot& s, const MetricsOptions& o) {
-  const auto gpus = rowsOf(s.gpus, o.hostname);
-  const auto migs = rowsOf(s.instances, o.hostname);
+void gpuFamilies(PrometheusText& w, const TelemetrySnapshot& s, const MetricsOptions& o, bool user_labels) {
+  const auto gpus = rowsOf(s.gpus, o.hostname, user_labels);
+  const auto migs = rowsOf(s.instances, o.hostname, user_labels);
   auto each = [&](const std::vector<DeviceRow>& rows, auto value) {
     for (const auto& r : rows) {
       if (std::optional<double> v = value(*r.d)) w.sample(r.labels, *v);
@@ -159,6 +160,18 @@ void daemonFamilies(PrometheusText& w, const MetricsInputs& in) {
   w.begin("sandman_http_request_duration_seconds", MetricType::kHistogram,
           "Wall time of every REST API request, routed or not.");
   w.histogram({}, in.request_seconds);
+  const ApiConnectionStats& a = in.api_connections;
+  w.begin("sandman_http_connections", MetricType::kGauge, "Open REST API connections.");
+  w.sample({}, static_cast<double>(a.open));
+  w.begin("sandman_http_refused_connections_total", MetricType::kCounter,
+          "REST API connections closed at once for being over the per-source or global cap.");
+  w.sample({}, static_cast<double>(a.refused_total));
+  w.begin("sandman_http_rejected_requests_total", MetricType::kCounter,
+          "REST API requests answered before routing: malformed, not UTF-8, too large, no Content-Length.");
+  w.sample({}, static_cast<double>(a.rejected_total));
+  w.begin("sandman_http_timed_out_connections_total", MetricType::kCounter,
+          "REST API connections closed past a deadline (request head, body, write or keep-alive idle).");
+  w.sample({}, static_cast<double>(a.timed_out_total));
 
   const GatewayStats& g = in.gateway;
   w.begin("sandman_gateway_connections", MetricType::kGauge,
@@ -198,7 +211,7 @@ void daemonFamilies(PrometheusText& w, const MetricsInputs& in) {
 std::string renderMetrics(const MetricsInputs& in, const MetricsOptions& options) {
   PrometheusText w;
   const TelemetrySnapshot empty;  // before the first cycle the GPU families stay, without samples
-  gpuFamilies(w, in.snapshot ? *in.snapshot : empty, options);
+  gpuFamilies(w, in.snapshot ? *in.snapshot : empty, options, in.user_labels);
   telemetryFamilies(w, in.snapshot);
   daemonFamilies(w, in);
   return w.take();
@@ -217,6 +230,7 @@ MetricsInputs MetricsExporter::gather() const {
   }
   if (sources_.create_seconds) in.create_seconds = sources_.create_seconds();
   if (sources_.request_seconds) in.request_seconds = sources_.request_seconds();
+  if (sources_.api_connections) in.api_connections = sources_.api_connections();
   if (sources_.gateway) in.gateway = sources_.gateway();
   if (sources_.reconcile_repairs) in.reconcile_repairs = sources_.reconcile_repairs();
   if (sources_.idle_decisions) in.idle_decisions = sources_.idle_decisions();

@@ -25,6 +25,15 @@ struct MetricsOptions {
   CostRates rates;       // --gpu-hourly-rates
 };
 
+// The REST API's connection counters (the listener's own, copied here so
+// telemetry does not depend on the API layer).
+struct ApiConnectionStats {
+  uint64_t open = 0;
+  uint64_t refused_total = 0;    // closed at once: over the per-source or global cap
+  uint64_t rejected_total = 0;   // answered 4xx before routing (malformed, too large, ...)
+  uint64_t timed_out_total = 0;  // closed past a head, body, write or idle deadline
+};
+
 // One scrape's worth of input, gathered from the sources (or built by hand in
 // tests and benchmarks).
 struct MetricsInputs {
@@ -32,11 +41,15 @@ struct MetricsInputs {
   std::optional<std::map<std::string, int64_t>> sessions_by_status;  // nullopt: the store failed
   HistogramSnapshot create_seconds;
   HistogramSnapshot request_seconds;
+  ApiConnectionStats api_connections;
   GatewayStats gateway;  // zeros when the gateway is off
   std::map<std::string, uint64_t> reconcile_repairs;
   std::map<std::string, uint64_t> idle_decisions;  // empty: the idle policy is off (no family)
   // Open alerts of the built-in engine: (rule, severity, state) -> count.
   std::map<std::tuple<std::string, std::string, std::string>, int> open_alerts;
+  // user_id labels on GPU series: user names are for those holding the token
+  // when the API is reachable from other machines.
+  bool user_labels = true;
 };
 
 // Renders one exposition. Pure: the same inputs give the same text.
@@ -49,6 +62,7 @@ struct MetricsSources {
   std::function<Result<std::map<std::string, int64_t>>()> sessions_by_status;
   std::function<HistogramSnapshot()> create_seconds;
   std::function<HistogramSnapshot()> request_seconds;
+  std::function<ApiConnectionStats()> api_connections;
   std::function<GatewayStats()> gateway;
   std::function<std::map<std::string, uint64_t>()> reconcile_repairs;
   std::function<std::map<std::string, uint64_t>()> idle_decisions;
@@ -61,7 +75,11 @@ class MetricsExporter {
       : options_(std::move(options)), sources_(std::move(sources)) {}
 
   MetricsInputs gather() const;
-  std::string render() const { return renderMetrics(gather(), options_); }
+  std::string render(bool user_labels = true) const {
+    MetricsInputs in = gather();
+    in.user_labels = user_labels;
+    return renderMetrics(in, options_);
+  }
 
  private:
   const MetricsOptions options_;

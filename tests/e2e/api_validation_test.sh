@@ -163,8 +163,7 @@ assert_code 200 "DELETE without a token under --auth none"
 wait_container_gone "$SID_OK" 10 || fail "container of $SID_OK still there after DELETE"
 if grep -qF "$TOKEN" "$DAEMON_LOG"; then fail "the API token appears in the daemon log"; fi
 
-# Last, as the daemon built on Debian's cpp-httplib 0.11 only caps Content-Length bodies: the 64 KiB
-# limit must hold however the body is framed.
+# Last: the 64 KiB limit must hold however the body is framed.
 note "chunked body: refused before it is read (411), no trace"
 api GET /api/v1/sessions
 BASE_ROWS=$(jq -c '[.[].session_id] | sort' <<<"$BODY")
@@ -175,7 +174,7 @@ assert_code 411 "create with a 70 KB body sent with Transfer-Encoding: chunked"
 assert_error_json "411 (chunked)"
 no_trace "create with a 70 KB chunked body"
 
-note "POST/PATCH without Content-Length: an immediate 411 (cpp-httplib would wait for the client to close)"
+note "POST/PATCH without Content-Length: an immediate 411 (not a wait for the client to close)"
 t0=$(now)
 api_curl "$TOKEN" POST /api/v1/sessions
 assert_code 411 "POST without a body or Content-Length"

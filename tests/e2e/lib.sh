@@ -242,6 +242,8 @@ api_curl() {
   shift 3
   local args=(-sS --path-as-is --max-time 60 -o "$E2E_TMP/resp" -w '%{http_code}' -X "$m")
   [ -n "$tok" ] && args+=(-H "Authorization: Bearer $tok")
+  # Bodies are JSON; a suite that tests another content type names its own.
+  case " $* " in *[Cc]ontent-[Tt]ype:*) ;; *) args+=(-H 'Content-Type: application/json') ;; esac
   rm -f "$E2E_TMP/resp"
   curl "${args[@]}" "$@" "$API$p" >"$E2E_TMP/code" 2>"$E2E_TMP/curl.err"
   CODE=

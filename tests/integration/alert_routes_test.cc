@@ -1,4 +1,4 @@
-// The alert API over real HTTP (cpp-httplib on loopback) with the engine on
+// The alert API over real HTTP (Sandman's listener on loopback, cpp-httplib's client) with the engine on
 // SQLite in a temp dir: listing by state, parameter validation, acks (200,
 // idempotent, 404, 400) and the rule listing, under /api/v1 and bare.
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include "api/alert_routes.h"
 #include "store/sqlite_store.h"
 #include "support/manual_clock.h"
+#include "support/route_server.h"
 
 namespace sandman {
 namespace {
@@ -29,15 +30,13 @@ class AlertRoutesTest : public ::testing::Test {
     engine_ = std::make_unique<AlertEngine>(std::vector<AlertRule>{hot}, *store_, clock_, nullptr);
     ASSERT_TRUE(engine_->restore().ok());
     routes_ = std::make_unique<AlertRoutes>(*engine_);
-    routes_->registerRoutes(server_);
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    // Bound: connections wait in the backlog until the loop accepts them.
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    routes_->registerRoutes(server_.router());
+    port_ = server_.start();
+    ASSERT_NE(port_, 0);
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
   }
   void TearDown() override {
     server_.stop();
-    thread_.join();
     std::filesystem::remove_all(dir_);
   }
 
@@ -71,9 +70,8 @@ class AlertRoutesTest : public ::testing::Test {
   std::unique_ptr<AlertStore> store_;
   std::unique_ptr<AlertEngine> engine_;
   std::unique_ptr<AlertRoutes> routes_;
-  httplib::Server server_;
+  testing::RouteServer server_;
   int port_ = 0;
-  std::thread thread_;
   std::unique_ptr<httplib::Client> client_;
 };
 

@@ -25,7 +25,8 @@ class RecordingRuntime final : public Runtime {
     std::lock_guard l(mu_);
     calls.push_back("create " + spec.name);
     if (fail_create) return unavailable("injected create failure");
-    std::string id = "c" + std::to_string(++next_id_);
+    std::string id = "c";
+    id += std::to_string(++next_id_);  // not "c" + ...: g++ 12 -O2 warns -Wrestrict on that (a false positive)
     containers[id] = {id, spec.name, false, spec.labels};
     specs[id] = spec;
     return id;

@@ -167,6 +167,28 @@ TEST(MetricsExporter, DaemonSeriesAreZeroFilledAndCountersEndInTotal) {
   }
 }
 
+TEST(MetricsExporter, UserLabelsCanBeLeftOutForUnauthenticatedRemoteScrapes) {
+  MetricsInputs in = mixedHost();
+  in.user_labels = false;
+  std::string m = renderMetrics(in, options());
+  EXPECT_EQ(m.find("user_id="), std::string::npos) << m;
+  EXPECT_EQ(m.find("carol"), std::string::npos) << "no user name anywhere";
+  EXPECT_TRUE(has(m, "gpu_power_usage_watts{gpu=\"2\",UUID=\"GPU-cccc\",model_name=\"NVIDIA RTX-4090\","
+                     "Hostname=\"gpu-host-1\",session_id=\"s-rtx\"} 100"))
+      << m;
+  EXPECT_NE(renderMetrics(mixedHost(), options()).find("user_id=\"carol\""), std::string::npos);
+}
+
+TEST(MetricsExporter, ApiConnectionCounters) {
+  MetricsInputs in = mixedHost();
+  in.api_connections = {3, 7, 11, 2};
+  std::string m = renderMetrics(in, options());
+  EXPECT_TRUE(has(m, "sandman_http_connections 3")) << m;
+  EXPECT_TRUE(has(m, "sandman_http_refused_connections_total 7"));
+  EXPECT_TRUE(has(m, "sandman_http_rejected_requests_total 11"));
+  EXPECT_TRUE(has(m, "sandman_http_timed_out_connections_total 2"));
+}
+
 TEST(MetricsExporter, BeforeTheFirstSampleFamiliesStayAndTelemetryIsDown) {
   MetricsInputs in;
   std::string m = renderMetrics(in, options());

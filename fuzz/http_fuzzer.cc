@@ -1,0 +1,109 @@
+// libFuzzer target for the API's whole request path: each input is written,
+// as raw bytes, to a real ApiServer listening on loopback (Beast parser,
+// limits, UTF-8 checks, auth, router, handlers, JSON mapping, SessionManager
+// on real SQLite; the recording runtime stands in for Docker). The server must
+// answer or close every connection and stay up: a crash, a sanitizer report or
+// a connection left hanging after the client's EOF fails the run.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "api/http_server.h"
+#include "common/clock.h"
+#include "core/user_keys.h"
+#include "ssh/gateway_keyring.h"
+#include "ssh/sshd_files.h"
+#include "store/sqlite_store.h"
+#include "support/recording_runtime.h"
+#include "workspace/workspace_manager.h"
+
+namespace {
+
+using namespace sandman;
+
+// One daemon for the whole run: inputs share its state, as real clients do.
+struct Daemon {
+  Daemon() {
+    char tmpl[] = "/tmp/sandman-http-fuzz-XXXXXX";
+    dir = mkdtemp(tmpl);
+    store = SqliteStore::open(dir + "/sandman.db").value();
+    workspaces = std::make_unique<WorkspaceManager>(dir + "/ws");
+    files = std::make_unique<SshdFiles>(dir + "/session-files");
+    keyring = std::make_unique<GatewayKeyring>(dir + "/gateway-keys");
+    SessionSettings settings;
+    settings.instance = "fuzz";
+    settings.ports = {41000, 41009};
+    settings.ssh_bind = "127.0.0.1";
+    sessions = std::make_unique<SessionManager>(settings, *store, runtime, *workspaces, *files, *keyring, gpus,
+                                                clock, [](const std::string&, int, Millis) { return Status(); });
+    keys = std::make_unique<UserKeys>(*store, clock);
+    ApiOptions options;
+    options.token = "fuzz-token";
+    options.view = {"127.0.0.1", dir + "/ws"};
+    options.limits.head_timeout = std::chrono::milliseconds(500);
+    options.limits.body_timeout = std::chrono::milliseconds(500);
+    api = std::make_unique<ApiServer>(options, *sessions, *keys, runtime, *store);
+    if (!api->bind("127.0.0.1", 0).ok()) std::abort();
+    port = api->port();
+    std::thread([this] { api->serve(); }).detach();
+  }
+
+  std::string dir;
+  SystemClock clock;
+  testing::RecordingRuntime runtime;
+  std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<WorkspaceManager> workspaces;
+  std::unique_ptr<SshdFiles> files;
+  std::unique_ptr<GatewayKeyring> keyring;
+  GpuLeases gpus{nullptr, {}};
+  std::unique_ptr<SessionManager> sessions;
+  std::unique_ptr<UserKeys> keys;
+  std::unique_ptr<ApiServer> api;
+  int port = 0;
+};
+
+Daemon& daemon() {
+  static Daemon* d = new Daemon();  // never destroyed: the serving thread outlives main's return
+  return *d;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const int port = daemon().port;
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) std::abort();
+  size_t sent = 0;
+  while (sent < size) {
+    ssize_t n = ::send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server refused early and closed: fine
+    sent += static_cast<size_t>(n);
+  }
+  ::shutdown(fd, SHUT_WR);
+  // After our EOF the server must finish answering and close, well within
+  // its own deadlines; a connection still open after 5 s is a hang.
+  char buf[16384];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 5000) <= 0) {
+      std::fprintf(stderr, "http_fuzzer: the server neither answered nor closed within 5 s\n");
+      std::abort();
+    }
+    if (::recv(fd, buf, sizeof buf, 0) <= 0) break;
+  }
+  ::close(fd);
+  return 0;
+}

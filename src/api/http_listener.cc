@@ -1,0 +1,406 @@
+#include "api/http_listener.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "common/log.h"
+#include "common/utf8.h"
+
+namespace sandman {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+bool isBodyMethod(http::verb v) { return v == http::verb::post || v == http::verb::put || v == http::verb::patch; }
+
+bool isQuietDisconnect(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::operation_aborted || ec == asio::error::broken_pipe;
+}
+
+}  // namespace
+
+class HttpListener::Impl {
+ public:
+  Impl(HttpLimits limits, Handler handler, RejectionBody rejection_body)
+      : limits_(limits),
+        handler_(std::move(handler)),
+        rejection_body_(std::move(rejection_body)),
+        acceptor_(asio::make_strand(ioc_)),
+        retry_timer_(acceptor_.get_executor()),
+        blocking_(limits.blocking_threads) {}
+
+  ~Impl() {
+    stop();
+    blocking_.join();
+  }
+
+  Status bind(const std::string& host, int port) {
+    beast::error_code ec;
+    auto address = asio::ip::make_address(host, ec);
+    if (ec) return invalid("cannot listen on '" + printableExcerpt(host, 64) + "': not an IP address");
+    tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(endpoint, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return unavailable("cannot listen on " + host + ":" + std::to_string(port) + " (" + ec.message() +
+                         "; in use? use --port)");
+    }
+    return {};
+  }
+
+  int port() const {
+    beast::error_code ec;
+    return acceptor_.local_endpoint(ec).port();
+  }
+
+  void serve() {
+    accept();
+    std::vector<std::thread> threads;
+    for (size_t i = 1; i < std::max<size_t>(limits_.io_threads, 1); ++i) threads.emplace_back([this] { ioc_.run(); });
+    ioc_.run();
+    for (auto& t : threads) t.join();
+  }
+
+  void stop() { ioc_.stop(); }
+
+  HttpListenerStats stats() const {
+    HttpListenerStats s;
+    s.open_connections = open_.load();
+    s.accepted_connections = accepted_.load();
+    s.refused_connections = refused_.load();
+    s.rejected_requests = rejected_.load();
+    s.timed_out_connections = timed_out_.load();
+    return s;
+  }
+
+  // Called by a connection as it closes.
+  void release(const std::string& source) {
+    open_.fetch_sub(1);
+    std::lock_guard lock(sources_mu_);
+    auto it = per_source_.find(source);
+    if (it != per_source_.end() && --it->second == 0) per_source_.erase(it);
+  }
+
+  const HttpLimits& limits() const { return limits_; }
+  const Handler& handler() const { return handler_; }
+  const RejectionBody& rejectionBody() const { return rejection_body_; }
+  asio::thread_pool& blockingPool() { return blocking_; }
+  void countRejected() { rejected_.fetch_add(1); }
+  void countTimedOut() { timed_out_.fetch_add(1); }
+
+ private:
+  void accept() {
+    acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {
+        // Out of descriptors (EMFILE/ENFILE) or memory: pause instead of
+        // spinning on an accept that fails at once; the backlog waits.
+        logAcceptError(ec);
+        retry_timer_.expires_after(std::chrono::milliseconds(100));
+        retry_timer_.async_wait([this](beast::error_code) { accept(); });
+        return;
+      }
+      admit(std::move(socket));
+      accept();
+    });
+  }
+
+  void logAcceptError(const beast::error_code& ec) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_accept_log_ < std::chrono::seconds(10)) return;
+    last_accept_log_ = now;
+    logWarn("http_accept_failed", {{"error", ec.message()}});
+  }
+
+  void admit(tcp::socket socket);
+
+  HttpLimits limits_;
+  Handler handler_;
+  RejectionBody rejection_body_;
+  // Declared before the event loop: connections still queued in it release
+  // their counts as it is destroyed.
+  std::atomic<uint64_t> open_{0}, accepted_{0}, refused_{0}, rejected_{0}, timed_out_{0};
+  std::mutex sources_mu_;
+  std::map<std::string, size_t> per_source_;  // guarded by sources_mu_
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer retry_timer_;
+  std::chrono::steady_clock::time_point last_accept_log_{};
+  asio::thread_pool blocking_;
+};
+
+namespace {
+
+// One client connection: reads requests one at a time (pipelined bytes wait
+// in the buffer), hands each to the handler and writes the answer in one go.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(HttpListener::Impl& owner, tcp::socket socket, std::string source)
+      : owner_(owner),
+        limits_(owner.limits()),
+        stream_(std::move(socket)),
+        buffer_(limits_.max_header_bytes + limits_.max_body_bytes + 4096),
+        source_(std::move(source)) {}
+
+  ~Connection() { owner_.release(source_); }
+
+  void start() {
+    beast::error_code ec;
+    // Responses go out in one write, but a client's next request must not
+    // wait for a delayed ACK either way.
+    stream_.socket().set_option(tcp::no_delay(true), ec);
+    waitForRequest();
+  }
+
+ private:
+  // Between requests a connection may sit idle for idle_timeout; the head's
+  // own deadline starts with its first byte.
+  void waitForRequest() {
+    if (buffer_.size() > 0) return readHead();
+    stream_.expires_after(limits_.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->drop(ec);
+      self->buffer_.commit(n);
+      self->readHead();
+    });
+  }
+
+  void readHead() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(limits_.max_header_bytes));
+    parser_->body_limit(limits_.max_body_bytes);
+    stream_.expires_after(limits_.head_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, size_t) { self->onHead(ec); });
+  }
+
+  void onHead(beast::error_code ec) {
+    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+      return reject(431, "request head over " + std::to_string(limits_.max_header_bytes / 1024) + " KiB");
+    }
+    if (ec == http::error::body_limit) {  // the parser checks Content-Length against the limit itself
+      return reject(413, "request body over " + std::to_string(limits_.max_body_bytes / 1024) + " KiB");
+    }
+    // On a deadline the stream has already closed the socket: nothing to answer on.
+    if (ec == beast::error::timeout) return drop(ec);
+    if (ec) {
+      if (isQuietDisconnect(ec)) return drop(ec);
+      return reject(400, "malformed HTTP request (" + ec.message() + ")");
+    }
+    const auto& req = parser_->get();
+    size_t fields = 0;
+    for (auto it = req.begin(); it != req.end(); ++it) ++fields;
+    if (fields > limits_.max_header_count) {
+      return reject(431, "more than " + std::to_string(limits_.max_header_count) + " header fields");
+    }
+    if (parser_->chunked()) {
+      return reject(411, "chunked request bodies are not accepted; send a Content-Length (at most 64 KiB)");
+    }
+    const auto length = parser_->content_length();
+    if (isBodyMethod(req.method()) && !length) {
+      return reject(411, std::string(req.method_string()) +
+                             " needs a Content-Length: send a JSON body, or '-d \"\"' / 'Content-Length: 0' for none");
+    }
+    if (length && *length > limits_.max_body_bytes) {
+      return reject(413, "request body over " + std::to_string(limits_.max_body_bytes / 1024) + " KiB");
+    }
+    if (parser_->is_done()) return onBody({});
+    if (beast::iequals(req[http::field::expect], "100-continue")) {
+      // curl sends Expect for bodies over 1 KiB and waits a second without this.
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.expires_after(limits_.write_timeout);
+      return asio::async_write(stream_, asio::buffer(kContinue),
+                               [self = shared_from_this()](beast::error_code e, size_t) {
+                                 if (e) return self->drop(e);
+                                 self->readBody();
+                               });
+    }
+    readBody();
+  }
+
+  void readBody() {
+    stream_.expires_after(limits_.body_timeout);
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->onBody(ec);
+    });
+  }
+
+  void onBody(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      return reject(413, "request body over " + std::to_string(limits_.max_body_bytes / 1024) + " KiB");
+    }
+    if (ec == beast::error::timeout) return drop(ec);
+    if (ec) {
+      if (isQuietDisconnect(ec)) return drop(ec);
+      return reject(400, "malformed HTTP request body (" + ec.message() + ")");
+    }
+    auto req = parser_->release();
+    keep_alive_ = req.keep_alive();
+    ApiRequest request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    if (auto st = parseTarget(request.target, &request.path, &request.params); !st.ok()) {
+      return reject(400, st.error().message);
+    }
+    for (const auto& field : req) {
+      std::string value(field.value());
+      if (!isValidUtf8(value)) return reject(400, "a header value is not valid UTF-8");
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      request.headers.emplace_back(std::move(name), std::move(value));
+    }
+    request.body = std::move(req.body());
+    if (!isValidUtf8(request.body)) return reject(400, "the request body is not valid UTF-8");
+    request.remote_addr = source_;
+    const bool blocking = req.method() != http::verb::get;
+    auto run = [self = shared_from_this(), request = std::move(request)]() mutable {
+      ApiResponse response;
+      try {
+        self->owner_.handler()(request, response);
+      } catch (const std::exception& e) {
+        logError("http_handler_threw", {{"error", printableExcerpt(e.what(), 200)}});
+        response = {};
+        self->owner_.rejectionBody()(500, "internal error while handling the request; see the daemon log", response);
+      } catch (...) {
+        response = {};
+        self->owner_.rejectionBody()(500, "internal error while handling the request; see the daemon log", response);
+      }
+      // Back onto the connection's strand for the write.
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
+    };
+    if (blocking) {
+      asio::post(owner_.blockingPool(), std::move(run));
+    } else {
+      run();
+    }
+  }
+
+  void reject(int status, const std::string& message) {
+    owner_.countRejected();
+    keep_alive_ = false;
+    ApiResponse response;
+    owner_.rejectionBody()(status, message, response);
+    write(std::move(response));
+  }
+
+  void write(ApiResponse&& r) {
+    response_.emplace(static_cast<http::status>(r.status), 11);
+    response_->set(http::field::server, "sandman");
+    if (!r.content_type.empty()) response_->set(http::field::content_type, r.content_type);
+    for (auto& [name, value] : r.headers) response_->set(name, value);
+    response_->body() = std::move(r.body);
+    response_->keep_alive(keep_alive_);
+    response_->prepare_payload();
+    stream_.expires_after(limits_.write_timeout);
+    http::async_write(stream_, *response_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->drop(ec);
+      if (!self->keep_alive_) return self->lingerClose();
+      self->response_.reset();
+      self->waitForRequest();
+    });
+  }
+
+  void drop(const beast::error_code& ec) {
+    if (ec == beast::error::timeout) owner_.countTimedOut();
+    close();
+  }
+
+  // After a refusal the client may still be sending; closing with unread
+  // bytes would reset the connection and could destroy our answer before the
+  // client reads it. So: stop sending, discard what arrives for a moment, close.
+  void lingerClose() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    buffer_.clear();
+    stream_.expires_after(std::chrono::seconds(1));
+    discard();
+  }
+
+  // At most 256 KiB or a second: a client that keeps sending is cut off.
+  void discard() {
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->buffer_.clear();
+      self->discarded_ += n;
+      if (ec || self->discarded_ > 256 * 1024) return self->close();
+      self->discard();
+    });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  HttpListener::Impl& owner_;
+  const HttpLimits& limits_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  bool keep_alive_ = false;
+  size_t discarded_ = 0;
+  std::string source_;
+};
+
+}  // namespace
+
+void HttpListener::Impl::admit(tcp::socket socket) {
+  beast::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) return;  // already gone
+  std::string source = remote.address().to_string();
+  bool over = open_.load() >= limits_.max_connections;
+  if (!over) {
+    std::lock_guard lock(sources_mu_);
+    size_t& n = per_source_[source];
+    if (n >= limits_.max_connections_per_source) {
+      over = true;
+      if (n == 0) per_source_.erase(source);
+    } else {
+      ++n;
+    }
+  }
+  if (over) {
+    // Closed at once: a capped client learns nothing it could wait on.
+    refused_.fetch_add(1);
+    socket.close(ec);
+    return;
+  }
+  open_.fetch_add(1);
+  accepted_.fetch_add(1);
+  std::make_shared<Connection>(*this, std::move(socket), std::move(source))->start();
+}
+
+HttpListener::HttpListener(HttpLimits limits, Handler handler, RejectionBody rejection_body)
+    : impl_(std::make_unique<Impl>(limits, std::move(handler), std::move(rejection_body))) {}
+
+HttpListener::~HttpListener() = default;
+
+Status HttpListener::bind(const std::string& host, int port) { return impl_->bind(host, port); }
+int HttpListener::port() const { return impl_->port(); }
+void HttpListener::serve() { impl_->serve(); }
+void HttpListener::stop() { impl_->stop(); }
+HttpListenerStats HttpListener::stats() const { return impl_->stats(); }
+
+}  // namespace sandman
