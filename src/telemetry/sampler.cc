@@ -98,7 +98,6 @@ void TelemetrySampler::run() {
     if (clock_.waitUntil(lock, wake_, next, [this] { return stopping_; })) return;
   }
 }
-}
 
 TelemetrySnapshot TelemetrySampler::collect() {
   const auto started = std::chrono::steady_clock::now();
