@@ -19,7 +19,7 @@ grep -qa "SANDMAN_FAULT_POINT" "$FAULTS" || fail "$FAULTS has no fault hook comp
 SANDMAN=$FAULTS
 
 use_sim_fixture a100-40gb-mig-empty.json
-FLAGS=(--gpu-backend nvml --nvml-library "$SIMLIB" --mig-mode dynamic --isolate-host)
+FLAGS=(--gpu-backend nvml --nvml-library "$SIMLIB" --mig-mode dynamic --isolate-host true)
 STATE=$(dirname "$DB")
 ROWS=()
 
@@ -73,8 +73,8 @@ check_invariants() {
   [ "$CODE" = 200 ] || { echo "GET sessions: $CODE"; return; }
   local sessions=$BODY
   for sid in "${SIDS[@]}"; do
-    st=$(jq -r --arg s "$sid" '(.sessions // .)[] | select(.session_id == $s) | .status' <<<"$sessions")
-    reason=$(jq -r --arg s "$sid" '(.sessions // .)[] | select(.session_id == $s) | .end_reason // ""' <<<"$sessions")
+    st=$(jq -r --arg s "$sid" '(if type == "array" then . else .sessions end)[] | select(.session_id == $s) | .status' <<<"$sessions")
+    reason=$(jq -r --arg s "$sid" '(if type == "array" then . else .sessions end)[] | select(.session_id == $s) | .end_reason // ""' <<<"$sessions")
     case "$st" in
       running) ;;
       ended|failed) [ -n "$reason" ] || problems+=("$sid $st without a reason") ;;
@@ -82,7 +82,7 @@ check_invariants() {
       *) problems+=("$sid left $st") ;;
     esac
   done
-  local running; running=$(jq -r '(.sessions // .)[] | select(.status == "running") | .session_id' <<<"$sessions" | sort)
+  local running; running=$(jq -r '(if type == "array" then . else .sessions end)[] | select(.status == "running") | .session_id' <<<"$sessions" | sort)
   # Containers: exactly the running sessions', all running.
   local inst; inst=$(fnv1a64 "$DB")
   local cont; cont=$(docker ps -a --filter "label=sandman.instance=$inst" --format '{{.Label "sandman.session"}} {{.State}}' | sort)
@@ -91,7 +91,7 @@ check_invariants() {
   # Published ports: listening exactly for running sessions.
   local p listening=() expect=()
   for p in $(seq "$SSH_START" "$SSH_END"); do port_in_use "$p" && listening+=("$p"); done
-  for sid in $running; do expect+=("$(jq -r --arg s "$sid" '(.sessions // .)[] | select(.session_id == $s) | .ssh_port' <<<"$sessions")"); done
+  for sid in $running; do expect+=("$(jq -r --arg s "$sid" '(if type == "array" then . else .sessions end)[] | select(.session_id == $s) | .ssh_port' <<<"$sessions")"); done
   [ "$(printf '%s\n' "${listening[@]}" | sort)" = "$(printf '%s\n' "${expect[@]}" | sort)" ] ||
     problems+=("ports listening [${listening[*]}] != running sessions' [${expect[*]}]")
   # MIG instances: exactly one per running session, each its own.
@@ -166,7 +166,7 @@ run_point() {
   # Next point starts from running sessions only: end a victim that survived.
   api GET /api/v1/sessions
   local sid
-  for sid in $(jq -r --arg b "$BYSTANDER" '(.sessions // .)[] | select(.status == "running" and .session_id != $b) | .session_id' <<<"$BODY"); do
+  for sid in $(jq -r --arg b "$BYSTANDER" '(if type == "array" then . else .sessions end)[] | select(.status == "running" and .session_id != $b) | .session_id' <<<"$BODY"); do
     api DELETE "/api/v1/sessions/$sid"
   done
 }
@@ -175,7 +175,7 @@ run_point() {
 track_new_sessions() {
   api GET /api/v1/sessions
   local sid
-  for sid in $(jq -r '(.sessions // .)[] | .session_id' <<<"$BODY"); do
+  for sid in $(jq -r '(if type == "array" then . else .sessions end)[] | .session_id' <<<"$BODY"); do
     [[ " ${SIDS[*]} " == *" $sid "* ]] || SIDS+=("$sid")
   done
 }
