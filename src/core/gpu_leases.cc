@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "common/fault_point.h"
 #include "common/log.h"
 
 namespace sandman {
@@ -58,8 +59,10 @@ Status GpuLeases::reserve(StoreTx& tx, const std::vector<GpuInfo>& gpus, const S
 
 Status GpuLeases::materialize(Session& s) const {
   if (!backend_ || !s.gpu || !s.gpu->created) return {};
+  SANDMAN_FAULT_POINT("mig.before_create");
   auto inst = backend_->createInstance(s.gpu->gpu_index, s.gpu->profile_id, s.gpu->placement_start);
   if (!inst.ok()) return inst.error();
+  SANDMAN_FAULT_POINT("mig.created");
   s.gpu_uuid = inst->uuid;
   s.gpu->gpu_instance_id = inst->gpu_instance_id;
   logInfo("MIG instance created", {{"session", s.id}, {"gpu", std::to_string(s.gpu->gpu_index)},
@@ -68,26 +71,53 @@ Status GpuLeases::materialize(Session& s) const {
   return {};
 }
 
-Status GpuLeases::release(Session& s) const {
-  if (!backend_ || !s.gpu || !s.gpu->created || s.gpu->released) return {};
-  int gi = s.gpu->gpu_instance_id;
-  if (gi < 0) {
-    // Created but not recorded (crash in between): find it by placement.
-    auto gpus = backend_->listGpus();
-    if (!gpus.ok()) return gpus.error();
-    for (const auto& g : gpus.value()) {
-      if (g.uuid != s.gpu->gpu_uuid) continue;
-      for (const auto& inst : g.instances) {
-        if (inst.placement_start == s.gpu->placement_start && inst.profile_id == s.gpu->profile_id) {
-          gi = inst.gpu_instance_id;
-        }
+// The instance `s` created, as NVML shows it now: by its recorded uuid, or,
+// when the daemon died between creating it and recording it, by placement.
+// The placement is only proof while `s` is active: the allocator hands a
+// placement held by an active session to nobody else.
+Result<std::optional<MigInstance>> GpuLeases::findOwned(const Session& s) const {
+  MigInstance owned;
+  owned.gpu_instance_id = s.gpu->gpu_instance_id;
+  owned.profile_id = s.gpu->profile_id;
+  owned.placement_start = s.gpu->placement_start;
+  owned.uuid = s.gpu_uuid.value_or("");
+  if (!owned.uuid.empty()) return std::optional<MigInstance>(owned);
+  if (!isActive(s.status)) {
+    logWarn("MIG instance of an ended session was never recorded; not destroying by placement",
+            {{"session", s.id}, {"placement", std::to_string(s.gpu->placement_start)}});
+    return std::optional<MigInstance>();
+  }
+  auto gpus = backend_->listGpus();
+  if (!gpus.ok()) return gpus.error();
+  for (const auto& g : gpus.value()) {
+    if (g.uuid != s.gpu->gpu_uuid) continue;
+    for (const auto& inst : g.instances) {
+      if (inst.placement_start == s.gpu->placement_start && inst.profile_id == s.gpu->profile_id &&
+          !inst.uuid.empty()) {
+        return std::optional<MigInstance>(inst);
       }
     }
   }
-  if (gi >= 0) {
-    if (auto st = backend_->destroyInstance(s.gpu->gpu_index, gi); !st.ok()) return st;
-    logInfo("MIG instance destroyed", {{"session", s.id}, {"gpu", std::to_string(s.gpu->gpu_index)},
-                                       {"gpu_instance", std::to_string(gi)}});
+  return std::optional<MigInstance>();
+}
+
+Status GpuLeases::release(Session& s) const {
+  if (!backend_ || !s.gpu || !s.gpu->created || s.gpu->released) return {};
+  auto owned = findOwned(s);
+  if (!owned.ok()) return owned.error();
+  if (owned.value()) {
+    const MigInstance& inst = *owned.value();
+    SANDMAN_FAULT_POINT("mig.before_destroy");
+    Status st = backend_->destroyOwnedInstance(s.gpu->gpu_index, inst);
+    if (!st.ok() && st.error().kind != ErrorKind::kNotFound) return st;
+    if (st.ok()) {
+      SANDMAN_FAULT_POINT("mig.destroyed");
+      logInfo("MIG instance destroyed", {{"session", s.id}, {"gpu", std::to_string(s.gpu->gpu_index)},
+                                         {"gpu_instance", std::to_string(inst.gpu_instance_id)},
+                                         {"uuid", inst.uuid}});
+    } else {
+      logInfo("MIG instance already gone", {{"session", s.id}, {"detail", st.error().message}});
+    }
   }
   s.gpu->released = true;
   return {};

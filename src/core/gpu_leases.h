@@ -41,8 +41,11 @@ class GpuLeases {
   // Creates the dynamic instance reserved on `s` (no-op otherwise) and fills
   // in its MIG uuid and GPU-instance id.
   Status materialize(Session& s) const;
-  // Destroys the dynamic instance `s` created (no-op otherwise), found by its
-  // GPU-instance id or, after a crash before that was recorded, by placement.
+  // Destroys the dynamic instance `s` created (no-op otherwise) if it is
+  // still that session's: same MIG uuid, placement and profile (after a crash
+  // before the uuid was recorded: found by placement, while `s` still holds
+  // it). Whatever NVML has since given the GI id to is left alone. Sets
+  // s.gpu->released once the instance is gone.
   Status release(Session& s) const;
   // Environment, label and device request that give the container its slice.
   void attach(const Session& s, ContainerSpec& spec) const;
@@ -52,6 +55,8 @@ class GpuLeases {
   static std::vector<HeldSlot> heldSlots(const std::vector<Session>& active);
 
  private:
+  Result<std::optional<MigInstance>> findOwned(const Session& s) const;
+
   GpuBackend* backend_;
   GpuSettings settings_;
 };

@@ -35,9 +35,9 @@ void Reaper::run() {
     if (auto next = sessions_.nextExpiry(); next && *next < deadline) deadline = *next;
     {
       std::unique_lock lock(mu_);
-      // The system clock is the reaper's time base; the manual clock is only
-      // used by tests that call reapExpired() directly.
-      cv_.wait_until(lock, deadline, [this] { return woken_ || stopping_; });
+      // Through the injected clock: under a manual clock the reaper wakes
+      // when a test advances time past the expiry, without sleeping.
+      clock_.waitUntil(lock, cv_, deadline, [this] { return woken_ || stopping_; });
       if (stopping_) return;
       woken_ = false;
     }

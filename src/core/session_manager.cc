@@ -4,8 +4,8 @@
 #include <random>
 #include <regex>
 #include <set>
-#include <thread>
 
+#include "common/fault_point.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/time_format.h"
@@ -89,23 +89,20 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
   logInfo("session reserved", {{"session", s.id}, {"user", s.user_id}, {"port", std::to_string(s.ssh_port)},
                                {"gpu", s.gpu ? s.gpu->profile + "@" + std::to_string(s.gpu->gpu_index) : "none"}});
 
-  if (auto st = materializeGpu(s); !st.ok()) {
-    fail(s, "GPU slice: " + st.error().message);
-    return st.error();
-  }
+  SANDMAN_FAULT_POINT("create.reserved");
+  if (auto st = materializeGpu(s); !st.ok()) return failCreate(s, "GPU slice: ", st.error());
+  SANDMAN_FAULT_POINT("create.gpu_recorded");
   if (auto st = keyring_.put(s.id, gateway->private_openssh); !st.ok()) {
-    fail(s, "gateway key: " + st.error().message);
-    return st.error();
+    return failCreate(s, "gateway key: ", st.error());
   }
+  SANDMAN_FAULT_POINT("create.key_written");
   if (auto st = startContainer(s, account, host->private_openssh, gateway->public_line); !st.ok()) {
-    fail(s, "start failed: " + st.error().message);
-    return st.error();
+    return failCreate(s, "start failed: ", st.error());
   }
-  if (auto st = waitReady(s); !st.ok()) {
-    fail(s, "not ready: " + st.error().message);
-    return st.error();
-  }
+  SANDMAN_FAULT_POINT("create.container_started");
+  if (auto st = waitReady(s); !st.ok()) return failCreate(s, "not ready: ", st.error());
   if (auto st = markRunning(s); !st.ok()) return st.error();
+  SANDMAN_FAULT_POINT("create.running");
   create_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   logInfo("session running", {{"session", s.id}, {"user", s.user_id}, {"container", s.container_id.substr(0, 12)}});
   out.session = std::move(s);
@@ -194,6 +191,7 @@ Status SessionManager::startContainer(Session& s, const UserAccount& account,
   if (!dir.ok()) return dir.error();
   auto id = runtime_.createContainer(containerSpec(s, account, dir.value()));
   if (!id.ok()) return id.error();
+  SANDMAN_FAULT_POINT("create.container_created");
   if (auto st = recordContainer(s, id.value()); !st.ok()) return st;
   return runtime_.startContainer(s.container_id);
 }
@@ -204,42 +202,73 @@ Status SessionManager::materializeGpu(Session& s) {
   if (auto st = gpus_.materialize(made); !st.ok()) return st;
   std::lock_guard lock(transition_mu_);
   auto cur = store_.getSession(s.id);
-  if (!cur.ok() || cur->status != SessionStatus::kStarting) {
-    (void)gpus_.release(made);
-    return conflict("session " + s.id + " was ended while starting");
+  if (cur.ok() && cur->status == SessionStatus::kStarting) {
+    Session next = cur.value();
+    next.gpu_uuid = made.gpu_uuid;
+    next.gpu = made.gpu;
+    auto won = store_.updateSessionIf(next, SessionStatus::kStarting);
+    if (!won.ok()) return won.error();
+    if (won.value()) {
+      s = std::move(next);
+      return {};
+    }
   }
-  s = cur.value();
-  s.gpu_uuid = made.gpu_uuid;
-  s.gpu = made.gpu;
-  return store_.updateSession(s);
+  // Ended while NVML was creating it: nobody else knows this instance.
+  (void)gpus_.release(made);
+  return endedWhileStarting(s.id);
 }
 
 Status SessionManager::recordContainer(Session& s, const std::string& container_id) {
   std::lock_guard lock(transition_mu_);
   auto cur = store_.getSession(s.id);
-  if (!cur.ok() || cur->status != SessionStatus::kStarting) {
-    // Deleted or expired while we were creating it: the container is ours to remove.
-    (void)runtime_.removeContainer(container_id);
-    return conflict("session " + s.id + " was ended while starting (" +
-                    (cur.ok() ? cur->end_reason : std::string("gone")) + ")");
+  if (cur.ok() && cur->status == SessionStatus::kStarting) {
+    Session next = cur.value();
+    next.container_id = container_id;
+    auto won = store_.updateSessionIf(next, SessionStatus::kStarting);
+    if (!won.ok()) return won.error();
+    if (won.value()) {
+      s = std::move(next);
+      return {};
+    }
   }
-  s = cur.value();
-  s.container_id = container_id;
-  return store_.updateSession(s);
+  // Deleted or expired while we were creating it: the container is ours to remove.
+  (void)runtime_.removeContainer(container_id);
+  return endedWhileStarting(s.id);
+}
+
+// What the creator of a session that someone ended meanwhile is told: 409
+// with the reason (e.g. "deleted"), never the error its own start ran into
+// because the container was removed under it.
+Error SessionManager::endedWhileStarting(const std::string& id) {
+  auto cur = store_.getSession(id);
+  std::string why = cur.ok() ? cur->end_reason : std::string("gone");
+  return conflict("session " + id + " was ended while starting (" + (why.empty() ? "deleted" : why) +
+                  "); create it again if it is still wanted");
+}
+
+Result<CreatedSession> SessionManager::failCreate(Session& s, const std::string& what, const Error& e) {
+  auto cur = store_.getSession(s.id);
+  if (cur.ok() && cur->status != SessionStatus::kStarting) return endedWhileStarting(s.id);
+  fail(s, what + e.message);
+  return e;
 }
 
 Status SessionManager::waitReady(const Session& s) {
-  const TimePoint deadline = std::chrono::system_clock::now() + settings_.ready_timeout;
+  const TimePoint deadline = clock_.now() + settings_.ready_timeout;
   const std::string host = probeHost(settings_.ssh_bind);
   Status last = unavailable("no answer yet");
-  for (int attempt = 1; std::chrono::system_clock::now() < deadline; ++attempt) {
+  for (int attempt = 1; clock_.now() < deadline; ++attempt) {
     last = probe_(host, s.ssh_port, std::chrono::seconds(2));
     if (last.ok()) return {};
-    // A container whose sshd cannot start never answers: notice it early,
-    // without adding a Docker round trip to every fast retry.
+    // A container whose sshd cannot start never answers, and a session
+    // deleted meanwhile will not either: notice both early, without adding a
+    // Docker round trip to every fast retry.
     if (attempt % 20 != 0) {
-      std::this_thread::sleep_for(settings_.ready_poll);
+      clock_.sleepFor(settings_.ready_poll);
       continue;
+    }
+    if (auto cur = store_.getSession(s.id); cur.ok() && cur->status != SessionStatus::kStarting) {
+      return endedWhileStarting(s.id);
     }
     auto cur = runtime_.inspectContainer(s.container_id);
     if (cur.ok() && !cur->running) {
@@ -255,54 +284,13 @@ Status SessionManager::markRunning(Session& s) {
   std::lock_guard lock(transition_mu_);
   auto cur = store_.getSession(s.id);
   if (!cur.ok()) return cur.error();
-  if (cur->status != SessionStatus::kStarting) {
-    return conflict("session " + s.id + " was ended while starting (" + cur->end_reason + ")");
-  }
-  s = cur.value();
-  s.status = SessionStatus::kRunning;
-  return store_.updateSession(s);
-}
-
-void SessionManager::fail(Session& s, const std::string& reason) {
-  logWarn("session failed", {{"session", s.id}, {"user", s.user_id}, {"reason", reason}});
-  std::string container;
-  {
-    std::lock_guard lock(transition_mu_);
-    auto cur = store_.getSession(s.id);
-    if (cur.ok()) s = cur.value();
-    if (!isActive(s.status)) return;  // someone else ended it and cleaned up
-    s.status = SessionStatus::kStopping;
-    s.end_reason = reason;
-    (void)store_.updateSession(s);
-  }
-  finishEnded(s, SessionStatus::kFailed, reason);
-}
-
-// Removes the container and files of a session already marked `stopping`,
-// then records its final status. On a Docker error the session stays
-// `stopping` and reconcile() retries.
-void SessionManager::finishEnded(Session& s, SessionStatus final_status, const std::string& reason) {
-  // First, so gateway users read why (e.g. "deleted") before their sshd goes away.
-  if (on_end_) on_end_(s.id, reason);
-  if (!s.container_id.empty()) {
-    if (auto st = runtime_.removeContainer(s.container_id); !st.ok()) {
-      logError("container removal failed; will retry", {{"session", s.id}, {"error", st.error().message}});
-      return;
-    }
-  }
-  (void)sshd_files_.remove(s.id);
-  keyring_.remove(s.id);
-  if (auto st = gpus_.release(s); !st.ok()) {
-    // The session still ends; reconcile() destroys the instance later.
-    logError("MIG instance not destroyed; will retry", {{"session", s.id}, {"error", st.error().message}});
-  }
-  std::lock_guard lock(transition_mu_);
-  s.status = final_status;
-  s.ended_at = clock_.now();
-  s.end_reason = reason;
-  if (auto st = store_.updateSession(s); !st.ok()) {
-    logError("cannot record session end", {{"session", s.id}, {"error", st.error().message}});
-  }
+  Session next = cur.value();
+  next.status = SessionStatus::kRunning;
+  auto won = store_.updateSessionIf(next, SessionStatus::kStarting);
+  if (!won.ok()) return won.error();
+  if (!won.value()) return endedWhileStarting(s.id);
+  s = std::move(next);
+  return {};
 }
 
 Result<Session> SessionManager::get(const std::string& id) { return store_.getSession(id); }
@@ -319,152 +307,6 @@ Result<std::vector<ConnectionRecord>> SessionManager::connections(const std::str
 Result<std::vector<SessionEvent>> SessionManager::events(const std::string& id) {
   if (auto s = store_.getSession(id); !s.ok()) return s.error();
   return store_.listSessionEvents(id);
-}
-
-Result<Session> SessionManager::stop(const std::string& id, const std::string& reason) {
-  Session s;
-  {
-    std::lock_guard lock(transition_mu_);
-    auto cur = store_.getSession(id);
-    if (!cur.ok()) return cur.error();
-    s = cur.value();
-    if (!isActive(s.status)) return s;
-    s.status = SessionStatus::kStopping;
-    s.end_reason = reason;
-    if (auto st = store_.updateSession(s); !st.ok()) return st.error();
-  }
-  finishEnded(s, SessionStatus::kEnded, reason);
-  if (s.status == SessionStatus::kStopping) {
-    return unavailable("could not remove the container of session " + id +
-                       " (Docker error); it stays 'stopping' and is retried automatically");
-  }
-  logInfo("session ended", {{"session", s.id}, {"user", s.user_id}, {"reason", reason}});
-  return s;
-}
-
-Result<std::vector<Session>> SessionManager::stopAll(const std::string& reason) {
-  auto active = store_.activeSessions();
-  if (!active.ok()) return active.error();
-  std::vector<Session> out;
-  for (const auto& s : active.value()) {
-    auto r = stop(s.id, reason);
-    if (!r.ok()) return r.error();
-    out.push_back(r.value());
-  }
-  return out;
-}
-
-Result<Session> SessionManager::setTtl(const std::string& id, Millis ttl) {
-  if (auto st = validateTtl(ttl, settings_.ttl_max); !st.ok()) return st.error();
-  Session s;
-  {
-    std::lock_guard lock(transition_mu_);
-    auto cur = store_.getSession(id);
-    if (!cur.ok()) return cur.error();
-    s = cur.value();
-    if (s.status != SessionStatus::kRunning && s.status != SessionStatus::kStarting) {
-      return conflict("session " + id + " is " + toString(s.status) + "; only a live session's TTL can change");
-    }
-    s.expires_at = clock_.now() + ttl;
-    if (auto st = store_.updateSession(s); !st.ok()) return st.error();
-  }
-  notifySchedule();
-  logInfo("session ttl changed", {{"session", s.id}, {"expires_at", formatRfc3339(s.expires_at)}});
-  return s;
-}
-
-std::optional<TimePoint> SessionManager::nextExpiry() {
-  auto active = store_.activeSessions();
-  if (!active.ok()) return std::nullopt;
-  std::optional<TimePoint> next;
-  for (const auto& s : active.value()) {
-    if (s.status == SessionStatus::kStopping) continue;
-    if (!next || s.expires_at < *next) next = s.expires_at;
-  }
-  return next;
-}
-
-int SessionManager::reapExpired(TimePoint now) {
-  auto active = store_.activeSessions();
-  if (!active.ok()) return 0;
-  std::vector<std::thread> stops;  // in parallel: one slow removal must not delay the others
-  for (const auto& s : active.value()) {
-    if (s.status == SessionStatus::kStopping || s.expires_at > now) continue;
-    stops.emplace_back([this, id = s.id] { (void)stop(id, "expired"); });
-  }
-  for (auto& t : stops) t.join();
-  return static_cast<int>(stops.size());
-}
-
-Status SessionManager::reconcile(ReconcileMode mode) {
-  // Only this daemon's containers: several daemons (tests, staging) may share one dockerd.
-  auto containers = runtime_.listContainers(std::string(kInstanceLabel) + "=" + settings_.instance);
-  if (!containers.ok()) return containers.error();
-  auto active = store_.activeSessions();
-  if (!active.ok()) return active.error();
-
-  std::set<std::string> live_ids;
-  for (const auto& s : active.value()) live_ids.insert(s.id);
-  std::map<std::string, ContainerInfo> by_session;
-  for (const auto& c : containers.value()) {
-    auto it = c.labels.find(kSessionLabel);
-    std::string sid = it == c.labels.end() ? "" : it->second;
-    if (live_ids.count(sid)) {
-      by_session[sid] = c;
-      continue;
-    }
-    logWarn("removing orphan container", {{"container", c.id.substr(0, 12)}, {"session", sid}});
-    countRepair(kOrphanContainer);
-    (void)runtime_.removeContainer(c.id);
-  }
-  for (auto s : active.value()) {
-    auto it = by_session.find(s.id);
-    bool alive = it != by_session.end() && it->second.running;
-    if (s.status == SessionStatus::kStarting || s.status == SessionStatus::kPending) {
-      if (mode == ReconcileMode::kPeriodic) continue;  // a create is in flight
-      // The daemon died mid-create: nobody is waiting for this session any more.
-      if (it != by_session.end()) (void)runtime_.removeContainer(it->second.id);
-      countRepair(kInterruptedCreate);
-      fail(s, "daemon restarted while the session was starting");
-    } else if (s.status == SessionStatus::kStopping) {
-      countRepair(kInterruptedStop);
-      finishEnded(s, SessionStatus::kEnded, s.end_reason.empty() ? "deleted" : s.end_reason);
-    } else if (!alive) {
-      logWarn("session container gone; ending session", {{"session", s.id}, {"user", s.user_id}});
-      countRepair(kContainerGone);
-      (void)stop(s.id, "container gone");
-    }
-  }
-  reconcileGpus();
-  reapExpired(clock_.now());
-  notifySchedule();
-  return {};
-}
-
-// Destroys dynamic instances whose session has ended, and ends running
-// sessions whose slice vanished.
-void SessionManager::reconcileGpus() {
-  if (!gpus_.enabled()) return;
-  auto all = store_.listSessions({});
-  if (!all.ok()) return;
-  for (auto s : all.value()) {
-    if (isActive(s.status) || !s.gpu || !s.gpu->created || s.gpu->released) continue;
-    if (auto st = gpus_.release(s); !st.ok()) {
-      logWarn("leaked MIG instance not destroyed yet", {{"session", s.id}, {"error", st.error().message}});
-      continue;
-    }
-    countRepair(kLeakedInstance);
-    std::lock_guard lock(transition_mu_);
-    (void)store_.updateSession(s);
-  }
-  auto gpus = gpus_.snapshot();
-  auto active = store_.activeSessions();
-  if (!gpus.ok() || !active.ok()) return;
-  for (const auto& id : gpus_.vanished(active.value(), gpus.value())) {
-    logWarn("GPU slice of a running session vanished; ending it", {{"session", id}});
-    countRepair(kVanishedSlice);
-    (void)stop(id, "GPU slice gone");
-  }
 }
 
 std::map<std::string, uint64_t> SessionManager::reconcileRepairs() const {

@@ -1,8 +1,9 @@
 // SessionManager: the session lifecycle (create, stop, TTL changes, expiry,
 // start-up reconciliation). Every transition is written to the store before
 // Docker is touched, so a crash anywhere is repaired by reconcile().
-// Thread-safe: transitions are serialised by transition_mu_; Docker calls
-// and readiness waits run outside it.
+// Thread-safe: every transition is a compare-and-set on the session's status
+// in the store (serialised in-process by transition_mu_); Docker and NVML
+// calls and readiness waits run outside the lock, by the one claim holder.
 #pragma once
 
 #include <functional>
@@ -14,6 +15,7 @@
 #include <array>
 #include <atomic>
 #include <map>
+#include <set>
 
 #include "common/clock.h"
 #include "common/histogram.h"
@@ -44,6 +46,7 @@ struct SessionSettings {
   int64_t pids_limit = 0;
   Millis ready_timeout = std::chrono::seconds(60);
   Millis ready_poll = std::chrono::milliseconds(5);
+  int reap_workers = 4;  // expired sessions stopped in parallel, at most
   // Written into each session's sshd_config (--allow-agent-forwarding,
   // --allow-remote-forwarding): both ways in, direct port and gateway.
   bool allow_agent_forwarding = false;
@@ -82,12 +85,17 @@ class SessionManager {
   Result<std::vector<ConnectionRecord>> connections(const std::string& id);
   // Idle-policy decisions about a session, oldest first (kNotFound for an unknown session).
   Result<std::vector<SessionEvent>> events(const std::string& id);
-  // Stops a session (container removed, workspace kept). Stopping an ended
-  // session returns it unchanged.
+  // Stops a session (container removed, workspace kept). Exactly one caller
+  // ends a session: stopping one that is ended, or that another caller is
+  // ending right now, returns it as it stands and does nothing.
   Result<Session> stop(const std::string& id, const std::string& reason);
   Result<std::vector<Session>> stopAll(const std::string& reason);
   // Sets the time left to `ttl` from now (extend or shorten).
   Result<Session> setTtl(const std::string& id, Millis ttl);
+  // Moves a running session's expiry to new_expires only if it is still
+  // expected_expires (compare-and-set): an automatic extension computed
+  // from a stale read never undoes an admin's change (kConflict instead).
+  Result<Session> extendIf(const std::string& id, TimePoint expected_expires, TimePoint new_expires);
 
   // Removes labelled containers without a live session, ends sessions whose
   // container is gone, finishes interrupted stops, and reaps expired ones.
@@ -131,7 +139,18 @@ class SessionManager {
   // Records the container id unless the session left `starting` meanwhile.
   Status recordContainer(Session& s, const std::string& container_id);
   Status markRunning(Session& s);
+  // Who may end a session: kWon (this caller, now holding its claim), kEnded
+  // (ended or failed already), kInProgress (another caller is ending it).
+  enum class EndClaim { kWon, kEnded, kInProgress };
+  // Moves `s` (re-read from the store) to `stopping` by compare-and-set and
+  // takes the in-process claim on it; a `stopping` session nobody in this
+  // process works on is claimed as it is (a retry after an error or crash).
+  Result<EndClaim> claimEnd(Session& s, const std::string& reason);
+  void releaseClaim(const std::string& id);
+  Error endedWhileStarting(const std::string& id);
+  Result<CreatedSession> failCreate(Session& s, const std::string& what, const Error& e);
   void fail(Session& s, const std::string& reason);
+  // The caller holds the claim on `s`; released here.
   void finishEnded(Session& s, SessionStatus final_status, const std::string& reason);
   void notifySchedule();
 
@@ -148,6 +167,7 @@ class SessionManager {
   std::function<void()> on_schedule_;
   std::function<void(const std::string&, const std::string&)> on_end_;
   std::mutex transition_mu_;  // serialises read-check-write of a session's status
+  std::set<std::string> finishing_;  // sessions whose end path runs now; GUARDED_BY(transition_mu_)
   Histogram create_seconds_{0.25, 0.5, 1, 2, 5, 10, 30, 60};
   enum Repair { kOrphanContainer, kContainerGone, kInterruptedCreate, kInterruptedStop, kLeakedInstance,
                 kVanishedSlice, kRepairKinds };

@@ -1,8 +1,34 @@
 #include "core/validation.h"
 
+#include <array>
 #include <regex>
+#include <string_view>
 
 namespace sandman {
+
+namespace {
+
+// Accounts and groups of the session image (Debian's base-passwd, plus what
+// openssh-server and common packages add): the generated /etc/passwd and
+// /etc/group would hold the name twice, and nobody could log in. Checked
+// against the image's own files by tests/integration/reserved_user_ids_test.cc.
+constexpr std::array<std::string_view, 58> kReserved = {
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
+    "www-data", "backup", "list", "irc", "gnats", "nobody", "nogroup", "_apt", "sshd", "_ssh", "messagebus",
+    "adm", "tty", "disk", "kmem", "dialout", "fax", "voice", "cdrom", "floppy", "tape", "sudo", "audio",
+    "dip", "operator", "src", "shadow", "utmp", "video", "sasl", "plugdev", "staff", "users", "input",
+    "sgx", "kvm", "render", "crontab", "netdev", "polkitd", "statd", "tcpdump", "uuidd", "avahi", "ntp",
+    "admin"};
+
+}  // namespace
+
+bool isReservedUserId(const std::string& user_id) {
+  if (user_id.rfind("systemd-", 0) == 0) return true;  // systemd's own accounts and groups
+  for (auto name : kReserved) {
+    if (name == user_id) return true;
+  }
+  return false;
+}
 
 Status validateUserId(const std::string& user_id) {
   static const std::regex kUserId("^[a-z_][a-z0-9_-]{0,31}$");
@@ -11,6 +37,10 @@ Status validateUserId(const std::string& user_id) {
     return invalid("user_id '" + (user_id.size() > 40 ? user_id.substr(0, 40) + "..." : user_id) +
                    "' is not a valid user name: use 1-32 characters, lowercase letters, digits, "
                    "'_' or '-', starting with a letter or '_'");
+  }
+  if (isReservedUserId(user_id)) {
+    return invalid("user_id '" + user_id + "' names a system account or group of the session image, "
+                   "which nobody can log in as; choose another name (e.g. '" + user_id + "1')");
   }
   return {};
 }

@@ -71,7 +71,12 @@ class GpuBackend {
  public:
   virtual ~GpuBackend() = default;
   virtual std::string description() const = 0;  // "NVML 12.550.54.15, driver 550.54.15"
+  // The GPUs now. Each MIG instance's utilisation is the one the last
+  // sampleGpus() measured: reading never starts a new measurement period.
   virtual Result<std::vector<GpuInfo>> listGpus() = 0;
+  // listGpus() that also closes a measurement period (a GPM sample) and
+  // starts the next: the telemetry sampler's call alone, on its interval.
+  virtual Result<std::vector<GpuInfo>> sampleGpus() { return listGpus(); }
   // Creates a GPU instance of profile_id at placement_start on GPU gpu_index,
   // and its full-size compute instance. kConflict when the placement is taken
   // (NVML_ERROR_INSUFFICIENT_RESOURCES); kInvalid for a bad profile/placement.
@@ -79,6 +84,13 @@ class GpuBackend {
   // Destroys the GPU instance's compute instances, then the GPU instance.
   // Absent is success.
   virtual Status destroyInstance(int gpu_index, int gpu_instance_id) = 0;
+  // Destroys the GPU instance `owned.gpu_instance_id` only if it is still the
+  // one its owner recorded: same MIG device uuid, placement and profile,
+  // checked under the same lock as the destroy. NVML hands a freed GI id (and
+  // placement) to the next creator, so a retried or late release by id alone
+  // would destroy another session's instance. kNotFound when that instance
+  // is gone (whatever holds the id now is left alone).
+  virtual Status destroyOwnedInstance(int gpu_index, const MigInstance& owned) = 0;
 };
 
 using GpuBackendPtr = std::unique_ptr<GpuBackend>;

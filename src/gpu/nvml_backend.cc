@@ -263,4 +263,32 @@ Status NvmlBackend::destroyInstance(int gpu_index, int gpu_instance_id) {
   return destroyGi(gi);
 }
 
+Status NvmlBackend::destroyOwnedInstance(int gpu_index, const MigInstance& owned) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto dev = device(gpu_index);
+  if (!dev.ok()) return dev.error();
+  if (owned.uuid.empty()) return invalid("an owned MIG instance is named by its MIG uuid");
+  const std::string what = "MIG instance " + owned.uuid + " (GPU instance " +
+                           std::to_string(owned.gpu_instance_id) + " on GPU " + std::to_string(gpu_index) + ")";
+  nvmlGpuInstance_t gi = nullptr;
+  nvmlReturn_t rc = owned.gpu_instance_id < 0 ? NVML_ERROR_NOT_FOUND
+                                              : api_.DeviceGetGpuInstanceById(
+                                                    *dev, static_cast<unsigned>(owned.gpu_instance_id), &gi);
+  if (rc == NVML_ERROR_NOT_FOUND || rc == NVML_ERROR_NOT_SUPPORTED) return notFound(what + " is gone");
+  if (rc != NVML_SUCCESS) return unavailable(error("nvmlDeviceGetGpuInstanceById", rc));
+  nvmlGpuInstanceInfo_t info{};
+  rc = api_.GpuInstanceGetInfo(gi, &info);
+  if (rc != NVML_SUCCESS) return unavailable(error("nvmlGpuInstanceGetInfo", rc));
+  bool same_uuid = false;
+  for (const auto& d : readMigDevices(*dev)) {
+    if (d.gi == info.id && d.uuid == owned.uuid) same_uuid = true;
+  }
+  if (!same_uuid || static_cast<int>(info.placement.start) != owned.placement_start ||
+      static_cast<int>(info.profileId) != owned.profile_id) {
+    return notFound(what + " is gone; GPU instance " + std::to_string(owned.gpu_instance_id) +
+                    " now belongs to someone else and is left alone");
+  }
+  return destroyGi(gi);
+}
+
 }  // namespace sandman

@@ -31,8 +31,10 @@ class NvmlBackend final : public GpuBackend {
 
   std::string description() const override;
   Result<std::vector<GpuInfo>> listGpus() override;
+  Result<std::vector<GpuInfo>> sampleGpus() override;
   Result<MigInstance> createInstance(int gpu_index, int profile_id, int placement_start) override;
   Status destroyInstance(int gpu_index, int gpu_instance_id) override;
+  Status destroyOwnedInstance(int gpu_index, const MigInstance& owned) override;
 
  private:
   // The NVML entry points, resolved once at load.
@@ -77,7 +79,8 @@ class NvmlBackend final : public GpuBackend {
 
   std::string error(const char* call, nvmlReturn_t rc) const;  // "nvmlX failed: Not Found (6)"
   Result<nvmlDevice_t> device(int index) const;
-  Result<GpuInfo> readGpu(unsigned index) const;
+  Result<std::vector<GpuInfo>> inventory(bool gpm_sample);
+  Result<GpuInfo> readGpu(unsigned index, bool gpm_sample) const;
   void readTelemetry(nvmlDevice_t dev, GpuInfo* gpu) const;
   Result<std::vector<MigProfile>> readProfiles(nvmlDevice_t dev) const;
   Status readInstances(nvmlDevice_t dev, GpuInfo* gpu) const;

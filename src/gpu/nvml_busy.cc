@@ -84,7 +84,7 @@ std::unique_ptr<BusyState> loadBusyState(void* dl) {
   return state;
 }
 
-void readBusy(BusyState& x, const MigWalk& b, nvmlDevice_t dev, GpuInfo* gpu) {
+void readBusy(BusyState& x, const MigWalk& b, nvmlDevice_t dev, GpuInfo* gpu, bool gpm_sample) {
   const OptionalCalls& c = x.calls;
   if (c.procs != nullptr) {
     if (auto all = processes(c.procs, dev)) {
@@ -130,6 +130,13 @@ void readBusy(BusyState& x, const MigWalk& b, nvmlDevice_t dev, GpuInfo* gpu) {
   }
 
   if (!gpu->mig_enabled || !c.gpm()) return;
+  if (!gpm_sample) {
+    for (auto& inst : gpu->instances) {
+      auto it = x.gpm_last.find(inst.uuid);
+      if (it != x.gpm_last.end()) inst.utilization_gpu = it->second;
+    }
+    return;
+  }
   // Asked every time: one cheap call, and never stale (a driver update, or a
   // simulator config that turns GPM on, changes the answer).
   nvmlGpmSupport_t support{};
@@ -137,7 +144,10 @@ void readBusy(BusyState& x, const MigWalk& b, nvmlDevice_t dev, GpuInfo* gpu) {
   if (c.gpm_support(dev, &support) != NVML_SUCCESS || support.isSupportedDevice == 0) {
     auto stale = x.gpm_prev.find(gpu->uuid);
     if (stale != x.gpm_prev.end()) {
-      for (auto& [uuid, sample] : stale->second) c.gpm_free(sample);
+      for (auto& [uuid, sample] : stale->second) {
+        c.gpm_free(sample);
+        x.gpm_last.erase(uuid);
+      }
       x.gpm_prev.erase(stale);
     }
     return;
@@ -147,6 +157,12 @@ void readBusy(BusyState& x, const MigWalk& b, nvmlDevice_t dev, GpuInfo* gpu) {
   for (auto& inst : gpu->instances) {
     if (inst.uuid.empty()) continue;
     inst.utilization_gpu = gpmUtilization(c, dev, inst, &prev, &next);
+  }
+  for (const auto& [uuid, sample] : prev) {
+    if (!next.count(uuid)) x.gpm_last.erase(uuid);  // instance gone
+  }
+  for (const auto& inst : gpu->instances) {
+    if (!inst.uuid.empty()) x.gpm_last[inst.uuid] = inst.utilization_gpu;
   }
   // Samples of this cycle replace the previous ones; those of instances that
   // are gone are freed with them.

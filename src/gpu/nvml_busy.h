@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,8 @@ struct OptionalCalls {
 struct BusyState {
   OptionalCalls calls;
   std::map<std::string, std::map<std::string, nvmlGpmSample_t>> gpm_prev;  // GPU uuid -> MIG uuid -> sample
+  // What the last sample measured, reported by reads between samples.
+  std::map<std::string, std::optional<unsigned>> gpm_last;  // MIG uuid -> SM %
   ~BusyState();  // frees the GPM samples: destroy before nvmlShutdown
 };
 
@@ -50,6 +53,8 @@ struct MigWalk {
 
 // Fills gpu->telemetry.compute_processes and each instance's
 // compute_processes and utilization_gpu (instances must be read already).
-void readBusy(BusyState& state, const MigWalk& walk, nvmlDevice_t dev, GpuInfo* gpu);
+// Only with gpm_sample is a new GPM sample taken (utilisation over the time
+// since the previous one); otherwise the last measured value is reported.
+void readBusy(BusyState& state, const MigWalk& walk, nvmlDevice_t dev, GpuInfo* gpu, bool gpm_sample);
 
 }  // namespace sandman::nvml_internal

@@ -53,21 +53,25 @@ std::optional<unsigned> optionalValue(Fn fn, Args... args) {
 
 }  // namespace
 
-Result<std::vector<GpuInfo>> NvmlBackend::listGpus() {
+Result<std::vector<GpuInfo>> NvmlBackend::listGpus() { return inventory(false); }
+
+Result<std::vector<GpuInfo>> NvmlBackend::sampleGpus() { return inventory(true); }
+
+Result<std::vector<GpuInfo>> NvmlBackend::inventory(bool gpm_sample) {
   std::lock_guard<std::mutex> lock(mu_);
   unsigned count = 0;
   nvmlReturn_t rc = api_.DeviceGetCount(&count);
   if (rc != NVML_SUCCESS) return unavailable(error("nvmlDeviceGetCount_v2", rc));
   std::vector<GpuInfo> gpus;
   for (unsigned i = 0; i < count; ++i) {
-    auto gpu = readGpu(i);
+    auto gpu = readGpu(i, gpm_sample);
     if (!gpu.ok()) return gpu.error();
     gpus.push_back(std::move(gpu).value());
   }
   return gpus;
 }
 
-Result<GpuInfo> NvmlBackend::readGpu(unsigned index) const {
+Result<GpuInfo> NvmlBackend::readGpu(unsigned index, bool gpm_sample) const {
   const nvml_internal::MigWalk walk{api_.DeviceGetMaxMigDeviceCount, api_.DeviceGetMigDeviceHandleByIndex,
                                     api_.DeviceGetGpuInstanceId, api_.DeviceGetComputeInstanceId};
   GpuInfo gpu;
@@ -99,7 +103,7 @@ Result<GpuInfo> NvmlBackend::readGpu(unsigned index) const {
     return unavailable(error("nvmlDeviceGetMigMode", rc));
   }
   if (!gpu.mig_enabled) {
-    nvml_internal::readBusy(*busy_, walk, *dev, &gpu);
+    nvml_internal::readBusy(*busy_, walk, *dev, &gpu, gpm_sample);
     return gpu;
   }
   const std::string profile_key = gpu.uuid + "\n" + gpu.name;
@@ -120,7 +124,7 @@ Result<GpuInfo> NvmlBackend::readGpu(unsigned index) const {
   }
   Status st = readInstances(*dev, &gpu);
   if (!st.ok()) return st.error();
-  nvml_internal::readBusy(*busy_, walk, *dev, &gpu);
+  nvml_internal::readBusy(*busy_, walk, *dev, &gpu, gpm_sample);
   return gpu;
 }
 

@@ -27,4 +27,8 @@ bool isActive(SessionStatus s) {
          s == SessionStatus::kRunning || s == SessionStatus::kStopping;
 }
 
+bool canBeginEnd(SessionStatus s) {
+  return s == SessionStatus::kPending || s == SessionStatus::kStarting || s == SessionStatus::kRunning;
+}
+
 }  // namespace sandman

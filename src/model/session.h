@@ -17,6 +17,10 @@ const char* toString(SessionStatus s);
 std::optional<SessionStatus> parseSessionStatus(const std::string& s);
 // Active sessions hold a port and count for "one session per user".
 bool isActive(SessionStatus s);
+// Live sessions that nobody has begun to end yet (pending, starting,
+// running). `stopping` is active (it still holds its port and slice) but
+// already has its one finisher: it is never ended a second time.
+bool canBeginEnd(SessionStatus s);
 
 // The GPU share a session holds: a MIG instance (pre-made, or created for
 // the session) or a whole GPU.

@@ -152,7 +152,9 @@ void IdlePolicy::evaluate(const TelemetrySnapshot& snap) {
       const TimePoint cap = s.created_at + options_.ttl_max;
       TimePoint target = std::min(s.expires_at + options_.extend_step, cap);
       if (target > s.expires_at) {
-        auto r = sessions_.setTtl(s.id, std::chrono::duration_cast<Millis>(target - now));
+        // Compare-and-set on the expiry this decision was computed from: an
+        // admin who changed it meanwhile wins, and the next sample decides again.
+        auto r = sessions_.extendIf(s.id, s.expires_at, target);
         if (r.ok()) {
           record(s, kAutoExtend, "busy (" + why.describe() + "): expiry moved from " + formatRfc3339(s.expires_at) +
                                      " to " + formatRfc3339(r->expires_at));

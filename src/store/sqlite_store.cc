@@ -530,6 +530,34 @@ Status SqliteStore::updateSession(const Session& s) {
   return {};
 }
 
+Result<bool> SqliteStore::updateSessionIf(const Session& s, SessionStatus expected,
+                                          std::optional<TimePoint> expected_expires) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered.error();
+  Conn c{db_, path_};
+  // One statement: the check and the write cannot be split by another writer.
+  std::string sql =
+      "UPDATE sessions SET status = ?, container_id = ?, expires_at = ?, ended_at = ?, "
+      "end_reason = ?, gpu_uuid = ?, gpu_slot = ? WHERE id = ? AND status = ?";
+  if (expected_expires) sql += " AND expires_at = ?";
+  Stmt st(c, sql.c_str());
+  st.text(toString(s.status)).text(s.container_id).int64(toUnixMillis(s.expires_at));
+  st.optTime(s.ended_at).text(s.end_reason).optText(s.gpu_uuid).optText(gpuSlotToJson(s.gpu)).text(s.id);
+  st.text(toString(expected));
+  if (expected_expires) st.int64(toUnixMillis(*expected_expires));
+  if (Status done = st.run("update session " + s.id); !done.ok()) {
+    return describeConflict(done.error(), s);
+  }
+  if (st.changes() == 1) return true;
+  Stmt exists(c, "SELECT 1 FROM sessions WHERE id = ?");
+  exists.text(s.id);
+  auto row = exists.next("find session " + s.id);
+  if (!row.ok()) return row.error();
+  if (!row.value()) return notFound("no session " + s.id);
+  return false;
+}
+
 Result<UserAccount> SqliteStore::getUser(const std::string& user_id) {
   Status reentered;
   auto lk = lock(&reentered);

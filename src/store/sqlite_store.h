@@ -35,6 +35,8 @@ class SqliteStore final : public Store {
   Result<std::vector<Session>> listSessions(const SessionFilter& f) override;
   Result<std::vector<Session>> activeSessions() override;  // oldest first
   Status updateSession(const Session& s) override;
+  Result<bool> updateSessionIf(const Session& s, SessionStatus expected,
+                               std::optional<TimePoint> expected_expires) override;
   Result<UserAccount> getUser(const std::string& user_id) override;
   Result<std::map<std::string, int64_t>> countSessionsByStatus() override;
   Status ping() override;

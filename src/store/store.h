@@ -47,6 +47,13 @@ class Store {
   // Overwrites the mutable fields (status, container_id, expires_at, ended_at,
   // end_reason, gpu_uuid, gpu).
   virtual Status updateSession(const Session& s) = 0;
+  // Compare-and-set: the same write, made only while the stored session
+  // still has status `expected` (and expires_at `expected_expires`, when
+  // given). False, with nothing written, when another caller moved it first;
+  // this is how exactly one caller wins a transition (e.g. running ->
+  // stopping), even across threads that never share a lock.
+  virtual Result<bool> updateSessionIf(const Session& s, SessionStatus expected,
+                                       std::optional<TimePoint> expected_expires = std::nullopt) = 0;
   virtual Result<UserAccount> getUser(const std::string& user_id) = 0;
   // Number of sessions in each status that has any ("running" -> 3).
   virtual Result<std::map<std::string, int64_t>> countSessionsByStatus() = 0;

@@ -81,7 +81,7 @@ void TelemetrySampler::stop() {
 }
 
 void TelemetrySampler::run() {
-  auto next = std::chrono::steady_clock::now();
+  TimePoint next = clock_.now();
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -90,11 +90,12 @@ void TelemetrySampler::run() {
     sampleOnce();
     // Fixed cadence: a slow cycle shortens the next wait instead of drifting;
     // one longer than the interval starts the next at once (no catch-up burst).
+    // Waits go through the injected clock, so tests step the sampler by time.
     next += options_.interval;
-    auto now = std::chrono::steady_clock::now();
+    const TimePoint now = clock_.now();
     if (next < now) next = now;
     std::unique_lock<std::mutex> lock(mu_);
-    if (wake_.wait_until(lock, next, [this] { return stopping_; })) return;
+    if (clock_.waitUntil(lock, wake_, next, [this] { return stopping_; })) return;
   }
 }
 
@@ -111,7 +112,9 @@ TelemetrySnapshot TelemetrySampler::collect() {
     finish();
     return snap;
   }
-  auto listed = backend_->listGpus();
+  // The one caller that takes a new GPM sample: utilisation then spans exactly
+  // the sampler's interval, whoever else reads the GPUs in between.
+  auto listed = backend_->sampleGpus();
   if (!listed.ok()) {
     // Nothing is known this cycle; lost_gpus stays empty rather than
     // declaring every GPU lost because the driver hiccupped.

@@ -73,13 +73,13 @@ TEST_F(NvmlBusyTest, ProcessesPerGpuAndPerInstance) {
 TEST_F(NvmlBusyTest, InstanceUtilisationNeedsGpmAndTwoSamples) {
   auto backend = NvmlSimEnv::load();
   ASSERT_NE(backend, nullptr);
-  auto first = backend->listGpus();
+  auto first = backend->sampleGpus();
   ASSERT_TRUE(first.ok());
   steer(first.value(), 80, 1);
 
   // The period between the previous sample and this one: the simulator
   // reports the value the config gave at the later sample.
-  auto a = backend->listGpus();
+  auto a = backend->sampleGpus();
   ASSERT_TRUE(a.ok());
   const MigInstance& h0 = a->at(0).instances[0];
   ASSERT_TRUE(h0.utilization_gpu.has_value());
@@ -92,7 +92,7 @@ TEST_F(NvmlBusyTest, InstanceUtilisationNeedsGpmAndTwoSamples) {
   EXPECT_EQ(*a->at(2).telemetry.utilization_gpu, 33u);
 
   steer(first.value(), 12, 1);
-  auto b = backend->listGpus();
+  auto b = backend->sampleGpus();
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(*b->at(0).instances[0].utilization_gpu, 12u);
 }
@@ -103,13 +103,13 @@ TEST_F(NvmlBusyTest, FirstSampleIsUnknownAndGpmCanBeForcedOn) {
   env_.writeConfig(cfg.dump());
   auto backend = NvmlSimEnv::load();
   ASSERT_NE(backend, nullptr);
-  auto first = backend->listGpus();
+  auto first = backend->sampleGpus();
   ASSERT_TRUE(first.ok());
   // One sample makes no period yet.
   for (int g = 0; g < 2; ++g) {
     for (const auto& inst : first->at(g).instances) EXPECT_FALSE(inst.utilization_gpu.has_value());
   }
-  auto second = backend->listGpus();
+  auto second = backend->sampleGpus();
   ASSERT_TRUE(second.ok());
   for (int g = 0; g < 2; ++g) {
     for (const auto& inst : second->at(g).instances) {
@@ -117,6 +117,30 @@ TEST_F(NvmlBusyTest, FirstSampleIsUnknownAndGpmCanBeForcedOn) {
       EXPECT_EQ(*inst.utilization_gpu, 0u);
     }
   }
+}
+
+TEST_F(NvmlBusyTest, OnlyTheSamplerTakesGpmSamplesReadsReportTheLastOne) {
+  auto backend = NvmlSimEnv::load();
+  ASSERT_NE(backend, nullptr);
+  auto first = backend->sampleGpus();
+  ASSERT_TRUE(first.ok());
+  steer(first.value(), 80, 1);
+  // API reads (GET /gpus, reservations) in between: no new period starts, so
+  // nothing is known until the sampler's next sample.
+  for (int i = 0; i < 3; ++i) {
+    auto read = backend->listGpus();
+    ASSERT_TRUE(read.ok());
+    EXPECT_FALSE(read->at(0).instances[0].utilization_gpu.has_value()) << "read " << i << " took a GPM sample";
+  }
+  auto sampled = backend->sampleGpus();
+  ASSERT_TRUE(sampled.ok());
+  EXPECT_EQ(*sampled->at(0).instances[0].utilization_gpu, 80u);
+  steer(first.value(), 12, 1);
+  auto read = backend->listGpus();
+  ASSERT_TRUE(read.ok());
+  ASSERT_TRUE(read->at(0).instances[0].utilization_gpu.has_value());
+  EXPECT_EQ(*read->at(0).instances[0].utilization_gpu, 80u) << "a read reports the sampler's last period";
+  EXPECT_EQ(*backend->sampleGpus()->at(0).instances[0].utilization_gpu, 12u);
 }
 
 TEST_F(NvmlBusyTest, SimulatorRejectsBadMigUtilization) {

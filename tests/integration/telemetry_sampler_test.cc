@@ -34,6 +34,7 @@ class BrokenBackend final : public GpuBackend {
   }
   Result<MigInstance> createInstance(int, int, int) override { return unavailable("broken"); }
   Status destroyInstance(int, int) override { return unavailable("broken"); }
+  Status destroyOwnedInstance(int, const MigInstance&) override { return unavailable("broken"); }
 };
 
 class TelemetrySamplerTest : public ::testing::Test {

@@ -3,6 +3,7 @@
 // uses it; integration tests run the real DockerRuntime. Thread-safe.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -40,6 +41,7 @@ class RecordingRuntime final : public Runtime {
     return {};
   }
   Status removeContainer(const std::string& id) override {
+    if (on_remove) on_remove(id);  // outside the lock: a test may block here (a slow `docker rm`)
     std::lock_guard l(mu_);
     calls.push_back("remove " + id);
     if (fail_remove) return unavailable("injected remove failure");
@@ -73,6 +75,7 @@ class RecordingRuntime final : public Runtime {
   bool fail_create = false;
   bool fail_start = false;
   bool fail_remove = false;
+  std::function<void(const std::string& id)> on_remove;
   std::vector<std::string> calls;
   std::map<std::string, ContainerInfo> containers;
   std::map<std::string, ContainerSpec> specs;

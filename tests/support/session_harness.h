@@ -32,6 +32,7 @@ class SessionHarness : public ::testing::Test {
     settings_.ready_timeout = 200ms;
     settings_.ready_poll = 1ms;
     settings_.ssh_bind = "127.0.0.1";
+    clock_.setAutoAdvanceSleeps(true);  // readiness polling moves the manual clock
     configure(settings_);
     rebuild();
   }

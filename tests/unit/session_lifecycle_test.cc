@@ -7,7 +7,10 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
+#include "core/reaper.h"
 #include "core/session_manager.h"
 #include "store/sqlite_store.h"
 #include "support/session_harness.h"
@@ -247,6 +250,111 @@ TEST_F(SessionLifecycle, StartupReconcileFailsSessionsCaughtMidCreate) {
   ASSERT_TRUE(sessions_->reconcile().ok());
   EXPECT_EQ(sessions_->get(s.id)->status, SessionStatus::kFailed);
   EXPECT_FALSE(runtime_.containers.count("half"));
+}
+
+TEST_F(SessionLifecycle, DeleteWhileStartingTellsTheCreator409WithTheReasonNotAStartError) {
+  // sshd never answers, and the admin deletes the session while the create
+  // waits for it: the creator hears why, not "image has no sshd" (503).
+  std::atomic<bool> stopped{false};
+  sessions_ = std::make_unique<SessionManager>(
+      settings_, *store_, runtime_, *workspaces_, *files_, *keyring_, gpus_, clock_,
+      [&](const std::string&, int, Millis) {
+        if (!stopped.exchange(true)) {
+          auto live = sessions_->list({"alice", SessionStatus::kStarting}).value();
+          EXPECT_EQ(live.size(), 1u);
+          EXPECT_TRUE(sessions_->stop(live[0].id, "deleted").ok());
+        }
+        return unavailable("connection refused");
+      });
+  // The readiness wait polls on the manual clock (auto-advancing sleeps).
+  auto r = sessions_->create({"alice", 10min, std::nullopt, std::nullopt, {}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kConflict) << r.error().message;
+  EXPECT_NE(r.error().message.find("deleted"), std::string::npos) << r.error().message;
+  auto s = sessions_->list({}).value()[0];
+  EXPECT_EQ(s.status, SessionStatus::kEnded);
+  EXPECT_EQ(s.end_reason, "deleted");
+}
+
+TEST_F(SessionLifecycle, StoppingTwiceRunsTheEndPathOnce) {
+  Session s = create("alice");
+  int removals = 0;
+  runtime_.on_remove = [&](const std::string& id) {
+    if (id != s.container_id) return;
+    ++removals;
+    // A second DELETE lands while the first is inside `docker rm`.
+    auto dup = sessions_->stop(s.id, "deleted");
+    ASSERT_TRUE(dup.ok());
+    EXPECT_EQ(dup->status, SessionStatus::kStopping);
+    // And so does the periodic reconcile.
+    ASSERT_TRUE(sessions_->reconcile(SessionManager::ReconcileMode::kPeriodic).ok());
+  };
+  auto r = sessions_->stop(s.id, "deleted");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, SessionStatus::kEnded);
+  EXPECT_EQ(removals, 1);
+  EXPECT_EQ(sessions_->reconcileRepairs().at("interrupted_stop"), 0u);
+}
+
+TEST_F(SessionLifecycle, AutoExtendIsACompareAndSetThatNeverUndoesAnAdminsChange) {
+  Session s = create("alice", 10min);
+  const TimePoint read_at = s.expires_at;  // what the idle policy computed from
+  ASSERT_TRUE(sessions_->setTtl(s.id, 600min).ok());  // the admin extends meanwhile
+  auto admin = sessions_->get(s.id)->expires_at;
+  auto r = sessions_->extendIf(s.id, read_at, read_at + 30min);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kConflict);
+  EXPECT_EQ(sessions_->get(s.id)->expires_at, admin);
+  auto ok = sessions_->extendIf(s.id, admin, admin + 30min);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(sessions_->get(s.id)->expires_at, admin + 30min);
+}
+
+class ReaperPool : public testing::SessionHarness {
+ protected:
+  void configure(SessionSettings& s) override {
+    s.ports = {40200, 40260};
+    s.reap_workers = 3;
+  }
+};
+
+TEST_F(ReaperPool, ManyExpiriesAtOnceUseABoundedPool) {
+  for (char c = 'a'; c < 'a' + 12; ++c) create(std::string("user-") + c, 1min);
+  std::mutex mu;
+  int now_in = 0, most = 0;
+  runtime_.on_remove = [&](const std::string&) {
+    {
+      std::lock_guard l(mu);
+      most = std::max(most, ++now_in);
+    }
+    std::this_thread::sleep_for(5ms);  // a slow `docker rm`, so removals overlap
+    std::lock_guard l(mu);
+    --now_in;
+  };
+  clock_.advance(1min);
+  EXPECT_EQ(sessions_->reapExpired(clock_.now()), 12);
+  EXPECT_LE(most, 3);
+  EXPECT_GE(most, 2) << "removals should overlap";
+  auto all = sessions_->list({});
+  ASSERT_TRUE(all.ok());
+  for (const auto& s : all.value()) EXPECT_EQ(s.status, SessionStatus::kEnded);
+}
+
+TEST_F(ReaperPool, ReaperWakesOnTheManualClockWithoutSleepingTheTtl) {
+  Session s = create("alice", 1h);
+  Reaper reaper(*sessions_, clock_, 24h);
+  sessions_->setScheduleListener([&] { reaper.wake(); });
+  reaper.start();
+  clock_.advance(59min);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(sessions_->get(s.id)->status, SessionStatus::kRunning);
+  clock_.advance(1min);
+  for (int i = 0; i < 500 && sessions_->get(s.id)->status != SessionStatus::kEnded; ++i) {
+    std::this_thread::sleep_for(2ms);
+  }
+  EXPECT_EQ(sessions_->get(s.id)->status, SessionStatus::kEnded);
+  EXPECT_EQ(sessions_->get(s.id)->end_reason, "expired");
+  reaper.stop();
 }
 
 }  // namespace

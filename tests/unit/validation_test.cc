@@ -41,3 +41,19 @@ TEST(Image, AcceptsReferencesRefusesInjection) {
 
 }  // namespace
 }  // namespace sandman
+
+namespace sandman {
+namespace {
+
+TEST(UserId, RefusesAccountsAndGroupsOfTheSessionImageWithAClearMessage) {
+  for (auto name : {"root", "daemon", "sshd", "nobody", "_apt", "www-data", "systemd-network", "sudo", "staff"}) {
+    auto st = validateUserId(name);
+    ASSERT_FALSE(st.ok()) << name;
+    EXPECT_EQ(st.error().kind, ErrorKind::kInvalid);
+    EXPECT_NE(st.error().message.find("system account"), std::string::npos) << st.error().message;
+  }
+  for (auto name : {"rooted", "alice", "nobody1", "systemd", "user123"}) EXPECT_TRUE(validateUserId(name).ok()) << name;
+}
+
+}  // namespace
+}  // namespace sandman

@@ -1,0 +1,99 @@
+// Reconciliation: the store against Docker and NVML, at start-up (repairing
+// whatever a crash left) and periodically (what changed behind our back).
+#include <map>
+#include <set>
+
+#include "common/fault_point.h"
+#include "common/log.h"
+#include "core/session_manager.h"
+
+namespace sandman {
+namespace {
+
+constexpr const char* kSessionLabel = "sandman.session";
+constexpr const char* kInstanceLabel = "sandman.instance";
+
+}  // namespace
+
+Status SessionManager::reconcile(ReconcileMode mode) {
+  // Only this daemon's containers: several daemons (tests, staging) may share one dockerd.
+  auto containers = runtime_.listContainers(std::string(kInstanceLabel) + "=" + settings_.instance);
+  if (!containers.ok()) return containers.error();
+  auto active = store_.activeSessions();
+  if (!active.ok()) return active.error();
+
+  std::set<std::string> live_ids;
+  for (const auto& s : active.value()) live_ids.insert(s.id);
+  std::map<std::string, ContainerInfo> by_session;
+  for (const auto& c : containers.value()) {
+    auto it = c.labels.find(kSessionLabel);
+    std::string sid = it == c.labels.end() ? "" : it->second;
+    if (live_ids.count(sid)) {
+      by_session[sid] = c;
+      continue;
+    }
+    logWarn("removing orphan container", {{"container", c.id.substr(0, 12)}, {"session", sid}});
+    countRepair(kOrphanContainer);
+    (void)runtime_.removeContainer(c.id);
+    SANDMAN_FAULT_POINT("reconcile.orphan_removed");
+  }
+  for (auto s : active.value()) {
+    auto it = by_session.find(s.id);
+    bool alive = it != by_session.end() && it->second.running;
+    if (s.status == SessionStatus::kStarting || s.status == SessionStatus::kPending) {
+      if (mode == ReconcileMode::kPeriodic) continue;  // a create is in flight
+      // The daemon died mid-create: nobody is waiting for this session any
+      // more. Its container may not be recorded yet: remove it by label.
+      if (it != by_session.end()) (void)runtime_.removeContainer(it->second.id);
+      countRepair(kInterruptedCreate);
+      SANDMAN_FAULT_POINT("reconcile.failing_interrupted_create");
+      fail(s, "daemon restarted while the session was starting");
+    } else if (s.status == SessionStatus::kStopping) {
+      // Claimed here only if no stop in this process is working on it (a
+      // periodic pass overlapping a slow `docker rm` must not run it twice).
+      auto claim = claimEnd(s, s.end_reason.empty() ? "deleted" : s.end_reason);
+      if (!claim.ok() || claim.value() != EndClaim::kWon) continue;
+      countRepair(kInterruptedStop);
+      SANDMAN_FAULT_POINT("reconcile.finishing_interrupted_stop");
+      finishEnded(s, SessionStatus::kEnded, s.end_reason.empty() ? "deleted" : s.end_reason);
+    } else if (!alive) {
+      logWarn("session container gone; ending session", {{"session", s.id}, {"user", s.user_id}});
+      countRepair(kContainerGone);
+      (void)stop(s.id, "container gone");
+    }
+  }
+  reconcileGpus();
+  reapExpired(clock_.now());
+  notifySchedule();
+  return {};
+}
+
+// Destroys dynamic instances whose session ended without releasing them
+// (rows written before a session kept its slice until released), and ends
+// running sessions whose slice vanished.
+void SessionManager::reconcileGpus() {
+  if (!gpus_.enabled()) return;
+  auto all = store_.listSessions({});
+  if (!all.ok()) return;
+  for (auto s : all.value()) {
+    if (isActive(s.status) || !s.gpu || !s.gpu->created || s.gpu->released) continue;
+    const SessionStatus was = s.status;
+    if (auto st = gpus_.release(s); !st.ok()) {
+      logWarn("leaked MIG instance not destroyed yet", {{"session", s.id}, {"error", st.error().message}});
+      continue;
+    }
+    countRepair(kLeakedInstance);
+    std::lock_guard lock(transition_mu_);
+    (void)store_.updateSessionIf(s, was);
+  }
+  auto gpus = gpus_.snapshot();
+  auto active = store_.activeSessions();
+  if (!gpus.ok() || !active.ok()) return;
+  for (const auto& id : gpus_.vanished(active.value(), gpus.value())) {
+    logWarn("GPU slice of a running session vanished; ending it", {{"session", id}});
+    countRepair(kVanishedSlice);
+    (void)stop(id, "GPU slice gone");
+  }
+}
+
+}  // namespace sandman
