@@ -125,7 +125,9 @@ std::string describeEgressPolicy(const EgressPolicy& policy) {
   std::string out = policy.deny_all ? "none (all egress dropped)" : "default (metadata and private ranges dropped)";
   for (size_t i = 0; i < policy.allow.size(); ++i) {
     const auto& a = policy.allow[i];
-    out += (i == 0 ? " + allow " : ",") + a.cidr + (a.port ? ":" + std::to_string(a.port) : "");
+    out += i == 0 ? " + allow " : ",";
+    out += a.cidr;
+    if (a.port != 0) out.append(":").append(std::to_string(a.port));
   }
   return out;
 }

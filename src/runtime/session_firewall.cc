@@ -48,11 +48,13 @@ Error iptablesError(const Iptables& ipt, const std::string& what, const CommandO
 
 // Replaces the whole chain in one iptables-restore transaction.
 Status replaceChain(const Iptables& ipt, const std::string& chain, const std::vector<std::vector<std::string>>& rules) {
-  std::string script = "*filter\n:" + chain + " - [0:0]\n";
+  // Appended piece by piece: g++ 12 warns falsely (-Wrestrict) on "literal" + std::string&&.
+  std::string script = "*filter\n:";
+  script.append(chain).append(" - [0:0]\n");
   for (const auto& r : rules) {
-    script += "-A " + chain;
-    for (const auto& a : r) script += " " + quoted(a);
-    script += "\n";
+    script.append("-A ").append(chain);
+    for (const auto& a : r) script.append(" ").append(quoted(a));
+    script.append("\n");
   }
   script += "COMMIT\n";
   CommandOutput out = ipt.restore(script);
@@ -104,17 +106,27 @@ std::string legacyInputRuleBridge(const std::vector<std::string>& rule) {
   return ours ? bridge : "";
 }
 
-std::vector<std::vector<std::string>> hostRules() {
-  return {{"-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-m", "comment", "--comment",
-           "sandman: replies to host-opened connections", "-j", "ACCEPT"},
-          {"-m", "comment", "--comment", "sandman: sessions may not reach the host", "-j", "DROP"}};
+std::vector<std::vector<std::string>> hostRules(IpFamily family) {
+  std::vector<std::vector<std::string>> rules = {
+      {"-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-m", "comment", "--comment",
+       "sandman: replies to host-opened connections", "-j", "ACCEPT"}};
+  if (family == IpFamily::kV6) {
+    // IPv6 finds its router through the host (neighbour discovery): without it
+    // an IPv6 session network could not route at all.
+    for (const char* type : {"neighbour-solicitation", "neighbour-advertisement", "router-solicitation"}) {
+      rules.push_back({"-p", "ipv6-icmp", "--icmpv6-type", type, "-m", "comment", "--comment",
+                       "sandman: neighbour discovery", "-j", "ACCEPT"});
+    }
+  }
+  rules.push_back({"-m", "comment", "--comment", "sandman: sessions may not reach the host", "-j", "DROP"});
+  return rules;
 }
 
 Status applyFamily(const Iptables& ipt, const std::string& bridge, const FirewallPlan& plan) {
   deleteRules(ipt, "INPUT", [&](const std::vector<std::string>& r) { return legacyInputRuleBridge(r) == bridge; });
   const std::string in_chain = hostChainName(bridge), eg_chain = egressChainName(bridge);
   if (plan.isolate_host) {
-    if (auto st = replaceChain(ipt, in_chain, hostRules()); !st.ok()) return st;
+    if (auto st = replaceChain(ipt, in_chain, hostRules(ipt.family())); !st.ok()) return st;
     if (auto st = ensureJump(ipt, "INPUT", bridge, in_chain); !st.ok()) return st;
   } else {
     removeChain(ipt, in_chain);

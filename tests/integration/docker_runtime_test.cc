@@ -448,7 +448,7 @@ TEST_F(HardenedDockerRuntimeTest, InitIsPid1AndBringsSshdBackWhenTheUserKillsIt)
   EXPECT_EQ(raw["Config"]["Entrypoint"], json::array({"/.sandman/init", "--"}));
   EXPECT_EQ(raw["HostConfig"]["CapDrop"], json::array({"ALL"}));
   EXPECT_EQ(raw["HostConfig"]["SecurityOpt"], json::array({"no-new-privileges"}));
-  EXPECT_EQ(execAs65534(spec.name, "tr \"\\0\" \" \" </proc/1/cmdline"),
+  EXPECT_EQ(execAs65534(spec.name, "xargs -0 </proc/1/cmdline"),
             "/.sandman/init -- /usr/sbin/sshd -D -e -f /etc/sandman/sshd_config");
   EXPECT_EQ(execAs65534(spec.name, "ps -o user= -p 1"), "nobody") << "PID 1 runs as the session user";
   std::string sshd = execAs65534(spec.name, "ps -o pid= --ppid 1 | tr -d \" \"");
