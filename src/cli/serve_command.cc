@@ -90,6 +90,8 @@ Result<DockerOptions> dockerOptions(const ServeConfig& c) {
   o.allowed_images = {c.image};
   std::stringstream list(c.allowed_images);
   for (std::string image; std::getline(list, image, ',');) {
+    image.erase(0, image.find_first_not_of(" \t"));
+    image.erase(image.find_last_not_of(" \t") + 1);
     if (!image.empty() && image != c.image) o.allowed_images.push_back(image);
   }
   std::error_code ec;

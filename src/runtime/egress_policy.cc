@@ -97,6 +97,13 @@ std::vector<std::string> rule(std::vector<std::string> match, const std::string&
   return match;
 }
 
+bool inAny(int af, const unsigned char* addr, const std::vector<std::string>& nets) {
+  for (const auto& n : nets) {
+    if (overlaps(af, addr, af == AF_INET ? 32 : 128, n)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<EgressPolicy> parseEgressPolicy(const std::string& text) {
@@ -159,6 +166,28 @@ std::vector<std::vector<std::string>> egressRules(const EgressPolicy& policy, Ip
     rules.push_back(rule({"-d", net}, "DROP", "private ranges"));
   }
   return rules;
+}
+
+}  // namespace sandman
+
+namespace sandman {
+
+bool egressAllows(const EgressPolicy& policy, const std::string& ip, int port) {
+  unsigned char addr[16] = {};
+  int af = AF_INET;
+  if (inet_pton(AF_INET, ip.c_str(), addr) != 1) {
+    af = AF_INET6;
+    if (inet_pton(AF_INET6, ip.c_str(), addr) != 1) return false;
+  }
+  if (!policy.enabled) return true;
+  // The same order as egressRules().
+  if (inAny(af, addr, af == AF_INET ? kMetadataV4 : kMetadataV6)) return false;
+  for (const auto& a : policy.allow) {
+    if ((a.family == IpFamily::kV4) != (af == AF_INET)) continue;
+    if ((a.port == 0 || a.port == port) && inAny(af, addr, {a.cidr})) return true;
+  }
+  if (policy.deny_all) return false;
+  return !inAny(af, addr, af == AF_INET ? kPrivateV4 : kPrivateV6);
 }
 
 }  // namespace sandman

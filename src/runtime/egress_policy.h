@@ -37,4 +37,8 @@ std::string describeEgressPolicy(const EgressPolicy& policy);
 // everything under "none"); what falls through returns to Docker's rules.
 std::vector<std::vector<std::string>> egressRules(const EgressPolicy& policy, IpFamily family);
 
+// Whether a new connection to ip:port (TCP/UDP) from a session passes the
+// policy (false for an address that does not parse).
+bool egressAllows(const EgressPolicy& policy, const std::string& ip, int port);
+
 }  // namespace sandman

@@ -153,6 +153,7 @@ Status applySessionFirewall(const std::string& bridge, const FirewallPlan& plan)
     if (!v4.available()) return iptablesError(v4, "read the filter table", v4.run({"-S", "INPUT"}));
   }
   if (auto st = applyFamily(v4, bridge, plan); !st.ok()) return st;
+  if (!plan.isolate_host && !plan.egress.enabled) return applyFamily(v6, bridge, plan);  // removals only
   if (!v6.available()) {
     logInfo("ip6tables unavailable: session firewall is IPv4 only (Docker networks here have no IPv6)",
             {{"bridge", bridge}});

@@ -1,5 +1,8 @@
 #include "runtime/session_network.h"
 
+#include <fstream>
+#include <sstream>
+
 #include "common/log.h"
 
 namespace sandman {
@@ -18,10 +21,28 @@ Status SessionNetwork::setUp() {
     }
   }
   if (auto st = applySessionFirewall(bridge_, plan_); !st.ok()) return st;
+  warnAboutBlockedResolvers();
   logInfo("session network ready", {{"network", name_}, {"bridge", bridge_},
                                     {"isolate_host", plan_.isolate_host ? "on" : "off"},
                                     {"egress", describeEgressPolicy(plan_.egress)}});
   return {};
+}
+
+// Docker's embedded DNS asks the host's resolvers from inside the session's
+// network, so a resolver in a dropped range means sessions cannot resolve names.
+void SessionNetwork::warnAboutBlockedResolvers() const {
+  std::ifstream conf("/etc/resolv.conf");
+  std::string line;
+  while (std::getline(conf, line)) {
+    std::istringstream words(line);
+    std::string key, ip;
+    if (!(words >> key >> ip) || key != "nameserver") continue;
+    if (ip.rfind("127.", 0) == 0 || ip == "::1") continue;  // Docker substitutes these
+    if (egressAllows(plan_.egress, ip, 53)) continue;
+    logWarn("the host's DNS resolver is outside the egress policy: sessions cannot resolve names; "
+            "allow it, e.g. --session-egress " + ip + (ip.find(':') == std::string::npos ? "/32" : "/128") + ":53",
+            {{"resolver", ip}});
+  }
 }
 
 Result<bool> SessionNetwork::tearDownIfUnused() {

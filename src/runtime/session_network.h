@@ -27,6 +27,8 @@ class SessionNetwork {
   const std::string& bridge() const { return bridge_; }
 
  private:
+  void warnAboutBlockedResolvers() const;
+
   Runtime& runtime_;
   const std::string name_;
   const FirewallPlan plan_;

@@ -104,6 +104,23 @@ TEST(EgressPolicy, DescribeSaysWhatIsLetThrough) {
   EXPECT_EQ(describeEgressPolicy(parseEgressPolicy("off").value()), "off (no egress rules)");
 }
 
+TEST(EgressPolicy, AllowsAnswersLikeTheRules) {
+  auto def = parseEgressPolicy("").value();
+  EXPECT_FALSE(egressAllows(def, "169.254.169.254", 80));
+  EXPECT_FALSE(egressAllows(def, "10.0.0.2", 53));
+  EXPECT_FALSE(egressAllows(def, "fd00:ec2::254", 80));
+  EXPECT_TRUE(egressAllows(def, "198.51.100.7", 80));
+  EXPECT_TRUE(egressAllows(def, "2001:db8::1", 443));
+  auto dns = parseEgressPolicy("10.0.0.2/32:53").value();
+  EXPECT_TRUE(egressAllows(dns, "10.0.0.2", 53));
+  EXPECT_FALSE(egressAllows(dns, "10.0.0.2", 54));
+  auto none = parseEgressPolicy("none,192.168.5.0/24").value();
+  EXPECT_TRUE(egressAllows(none, "192.168.5.9", 22));
+  EXPECT_FALSE(egressAllows(none, "198.51.100.7", 80));
+  EXPECT_TRUE(egressAllows(parseEgressPolicy("off").value(), "169.254.169.254", 80));
+  EXPECT_FALSE(egressAllows(def, "not-an-address", 80));
+}
+
 TEST(IptablesRuleLine, SplitsQuotedComments) {
   EXPECT_EQ(splitRuleLine(R"(-A SANDMAN-EG-br-1 -d 10.0.0.0/8 -m comment --comment "sandman: private ranges" -j DROP)"),
             (std::vector<std::string>{"-A", "SANDMAN-EG-br-1", "-d", "10.0.0.0/8", "-m", "comment", "--comment",
