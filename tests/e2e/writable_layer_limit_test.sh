@@ -30,6 +30,7 @@ xfs_down() {
     kill -9 "$XDPID" 2>/dev/null
   fi
   XDPID=
+  [ -n "${XBR:-}" ] && ip link del "$XBR" 2>/dev/null
   umount "$XFS/mnt" 2>/dev/null
   rm -rf "$XFS"
 }
@@ -39,14 +40,23 @@ truncate -s 3G "$XFS/disk.img"
 mkfs.btrfs -q "$XFS/disk.img" >/dev/null || { echo "FAIL: mkfs.btrfs"; exit 1; }
 mkdir -p "$XFS/mnt" "$XFS/exec"
 mount -o loop "$XFS/disk.img" "$XFS/mnt" || { echo "FAIL: mounting the btrfs loop file"; exit 1; }
+# Its own default bridge: with --bridge none, dockerd deletes the host's docker0
+# (the host dockerd's default bridge) at start-up.
+HAD_DOCKER0=$(ip link show docker0 2>/dev/null)
+XBR=sbx$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+ip link add "$XBR" type bridge && ip addr add 10.213.91.1/24 dev "$XBR" && ip link set "$XBR" up ||
+  { echo "FAIL: creating bridge $XBR"; exit 1; }
 # A second containerd namespace keeps this dockerd's objects apart from the host's.
 dockerd --data-root "$XFS/mnt/docker" --exec-root "$XFS/exec" --pidfile "$XFS/docker.pid" \
-  -H "unix://$XFS/docker.sock" --bridge none --iptables=false --storage-driver btrfs \
+  -H "unix://$XFS/docker.sock" --bridge "$XBR" --iptables=false --storage-driver btrfs \
   --containerd-namespace "sandman-xfs" --containerd-plugins-namespace "sandman-xfs-plugins" \
   >"$XFS/dockerd.log" 2>&1 </dev/null &
 XDPID=$!
 for _ in $(seq 100); do DOCKER_HOST=unix://$XFS/docker.sock docker info >/dev/null 2>&1 && break; sleep 0.2; done
 DOCKER_HOST=unix://$XFS/docker.sock docker info >/dev/null 2>&1 || { echo "FAIL: private dockerd did not start"; tail "$XFS/dockerd.log"; exit 1; }
+if [ -n "$HAD_DOCKER0" ] && ! ip link show docker0 >/dev/null 2>&1; then
+  echo "FAIL: the private dockerd removed the host's docker0"; exit 1
+fi
 IMAGE=${SANDMAN_E2E_IMAGE:-sandman-workspace:latest}
 docker save "$IMAGE" | DOCKER_HOST=unix://$XFS/docker.sock docker load -q >/dev/null || { echo "FAIL: copying $IMAGE"; exit 1; }
 
