@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "alerts/alert_engine.h"
@@ -28,7 +29,7 @@
 #include "gpu/nvml_backend.h"
 #include "policy/idle_policy.h"
 #include "runtime/docker_runtime.h"
-#include "runtime/host_firewall.h"
+#include "runtime/session_network.h"
 #include "ssh/kexinit_probe.h"
 #include "store/metrics_history.h"
 #include "store/sqlite_store.h"
@@ -81,6 +82,52 @@ Result<GpuBackendPtr> openGpuBackend(const ServeConfig& c) {
   return GpuBackendPtr();
 }
 
+// The image list, log rotation, init and disk limit every session container gets.
+Result<DockerOptions> dockerOptions(const ServeConfig& c) {
+  DockerOptions o;
+  o.log_max_size = c.container_log_max_size;
+  o.log_max_files = c.container_log_max_files;
+  o.writable_layer_bytes = parseByteSize(c.container_disk).value();
+  o.allowed_images = {c.image};
+  std::stringstream list(c.allowed_images);
+  for (std::string image; std::getline(list, image, ',');) {
+    image.erase(0, image.find_first_not_of(" \t"));
+    image.erase(image.find_last_not_of(" \t") + 1);
+    if (!image.empty() && image != c.image) o.allowed_images.push_back(image);
+  }
+  std::error_code ec;
+  std::filesystem::path init = c.session_init;
+  if (init.empty()) init = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "sandman-init";
+  init = std::filesystem::absolute(init, ec);
+  if (!std::filesystem::is_regular_file(init, ec)) {
+    return invalid("sandman-init not found at " + init.string() +
+                   ": build it (cmake --build build --target sandman-init) or point --session-init at it");
+  }
+  o.init_path = init.string();
+  return o;
+}
+
+// Docker refuses a writable layer limit its storage driver cannot enforce:
+// say so once and create containers without it.
+Result<DockerRuntimePtr> openDocker(const ServeConfig& c) {
+  auto options = dockerOptions(c);
+  if (!options.ok()) return options.error();
+  auto runtime = DockerRuntime::open(c.docker_host, options.value());
+  if (!runtime.ok()) return runtime.error();
+  if (auto st = runtime.value()->ping(); !st.ok()) return st.error();
+  if (options->writable_layer_bytes == 0) return runtime;
+  Status probe = runtime.value()->probeWritableLayerLimit(c.image);
+  if (probe.ok()) {
+    logInfo("session writable layers limited", {{"size", c.container_disk}});
+    return runtime;
+  }
+  logWarn("session writable layers are NOT size-limited: Docker's storage driver cannot enforce --container-disk "
+          "(overlay2 needs xfs mounted with pquota); a session can fill Docker's disk (--container-disk 0 silences this)",
+          {{"reason", probe.error().message}});
+  options->writable_layer_bytes = 0;
+  return DockerRuntime::open(c.docker_host, std::move(options).value());
+}
+
 int fatal(const std::string& what, const Error& e) {
   logError(what, {{"error", e.message}});
   std::fprintf(stderr, "sandman serve: %s: %s\n", what.c_str(), e.message.c_str());
@@ -103,6 +150,11 @@ int runServe(int argc, char** argv) {
     return 2;
   }
   initLogging(cfg.log_format == "json" ? LogFormat::kJson : LogFormat::kText);
+  auto egress = parseEgressPolicy(cfg.session_egress);
+  if (!egress.ok()) {
+    std::fprintf(stderr, "sandman serve: %s\n", egress.error().message.c_str());
+    return 2;
+  }
 
   // Files and lists the operator wrote are checked before anything starts:
   // a typo in the rule file stops start-up, naming file, rule and field.
@@ -128,18 +180,10 @@ int runServe(int argc, char** argv) {
 
   auto store = SqliteStore::open(cfg.db);
   if (!store.ok()) return fatal("cannot open the store", store.error());
-  auto runtime = DockerRuntime::open(cfg.docker_host);
-  if (!runtime.ok()) return fatal("bad --docker-host", runtime.error());
-  if (auto st = runtime.value()->ping(); !st.ok()) return fatal("Docker is not reachable", st.error());
-  if (auto st = runtime.value()->ensureNetwork(cfg.network); !st.ok()) {
-    return fatal("cannot create network " + cfg.network, st.error());
-  }
-  if (cfg.isolate_host) {
-    auto iface = runtime.value()->networkInterface(cfg.network);
-    if (!iface.ok()) return fatal("cannot find the interface of " + cfg.network, iface.error());
-    if (auto st = isolateBridgeFromHost(iface.value()); !st.ok()) return fatal("cannot isolate sessions from the host", st.error());
-    logInfo("sessions firewalled off the host", {{"interface", iface.value()}});
-  }
+  auto runtime = openDocker(cfg);
+  if (!runtime.ok()) return fatal("cannot use Docker", runtime.error());
+  SessionNetwork session_network(*runtime.value(), cfg.network, {cfg.isolate_host, egress.value()});
+  if (auto st = session_network.setUp(); !st.ok()) return fatal("cannot set up network " + cfg.network, st.error());
   if (auto img = runtime.value()->imageExists(cfg.image); img.ok() && !img.value()) {
     logWarn("default image missing; creates will fail until it is built (images/workspace/build.sh)",
             {{"image", cfg.image}});
@@ -304,6 +348,9 @@ int runServe(int argc, char** argv) {
   notifier.stop();  // after the sampler: nothing queues behind it
   reaper.stop();
   gateway.stop();
+  auto torn_down = session_network.tearDownIfUnused();
+  if (!torn_down.ok()) logWarn("session network left in place", {{"error", torn_down.error().message}});
+  else if (torn_down.value()) logInfo("session network and its firewall removed (no session left on it)");
   return 0;
 }
 

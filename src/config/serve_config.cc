@@ -30,6 +30,21 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   app.add_option("--isolate-host", c.isolate_host,
                  "Firewall the session network off the host's own services (iptables INPUT rules)")
       ->envname("SANDMAN_ISOLATE_HOST")->capture_default_str();
+  flag("--session-egress", c.session_egress, "SANDMAN_SESSION_EGRESS",
+       "Where sessions may connect: empty drops private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7); "
+       "CIDR[:port] entries are let through (e.g. 10.1.2.3/32:3142,192.168.5.0/24); 'none' drops everything "
+       "but the entries; 'off' adds no rules. Link-local / cloud metadata (169.254.0.0/16, fd00:ec2::254) is always dropped");
+  flag("--container-log-max-size", c.container_log_max_size, "SANDMAN_CONTAINER_LOG_MAX_SIZE",
+       "Size at which a session container's log file is rotated (json-file max-size, e.g. 10m)");
+  flag("--container-log-max-files", c.container_log_max_files, "SANDMAN_CONTAINER_LOG_MAX_FILES",
+       "Rotated log files kept per session container (json-file max-file)");
+  flag("--container-disk", c.container_disk, "SANDMAN_CONTAINER_DISK",
+       "Size limit of a session container's writable layer (e.g. 20g; 0 = none); needs a storage driver that "
+       "supports it (overlay2 on xfs with pquota), else a warning at start-up");
+  flag("--allowed-images", c.allowed_images, "SANDMAN_ALLOWED_IMAGES",
+       "Comma-separated images sessions may use (empty: --image alone)");
+  flag("--session-init", c.session_init, "SANDMAN_SESSION_INIT",
+       "The sandman-init binary run as PID 1 of every session (empty: sandman-init beside this executable)");
   flag("--docker-host", c.docker_host, "SANDMAN_DOCKER_HOST", "Docker Engine API endpoint (unix:// only)");
   app.add_option("--auth", c.auth, "API authentication: token or none")
       ->envname("SANDMAN_AUTH")->capture_default_str()->check(CLI::IsMember({"token", "none"}));
@@ -137,6 +152,11 @@ Status finalizeServeConfig(CLI::App& app, ServeConfig& c) {
   }
   if (auto m = parseByteSize(c.memory); !m.ok()) return invalid("--memory: " + m.error().message);
   if (c.cpus < 0 || c.pids_limit < 0) return invalid("--cpus and --pids-limit must not be negative");
+  if (auto m = parseByteSize(c.container_log_max_size); !m.ok() || m.value() == 0) {
+    return invalid("--container-log-max-size must be a size such as 10m");
+  }
+  if (c.container_log_max_files < 1) return invalid("--container-log-max-files must be at least 1");
+  if (auto m = parseByteSize(c.container_disk); !m.ok()) return invalid("--container-disk: " + m.error().message);
   struct DurationFlag {
     const char* flag;
     const std::string& text;

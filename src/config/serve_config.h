@@ -33,6 +33,12 @@ struct ServeConfig {
   std::string token_file = "/var/lib/sandman/api-token";
   std::string log_format = "text";
   bool isolate_host = true;
+  std::string session_egress;  // "" (private ranges dropped), CIDR[:port] allow-list, "none", "off"
+  std::string container_log_max_size = "10m";
+  int container_log_max_files = 3;
+  std::string container_disk = "20g";  // writable layer per container; "0": no limit
+  std::string allowed_images;          // comma-separated; empty: --image alone
+  std::string session_init;            // sandman-init binary; empty: beside this executable
   bool gateway = true;
   std::string gateway_bind = "0.0.0.0";
   int gateway_port = 2222;

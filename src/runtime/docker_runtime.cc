@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <utility>
@@ -103,7 +104,10 @@ void addPortJson(const ContainerSpec& spec, json& body, json& host) {
                                                {"HostPort", host_port}}})}};
 }
 
-json hostConfigJson(const ContainerSpec& spec, json binds) {
+json hostConfigJson(const ContainerSpec& spec, const DockerOptions& options, json binds) {
+  if (!options.init_path.empty()) {
+    binds.push_back(options.init_path + ":" + kInitPathInContainer + ":ro");
+  }
   json host = {
       {"Binds", std::move(binds)},
       {"CapDrop", json::array({"ALL"})},
@@ -115,6 +119,15 @@ json hostConfigJson(const ContainerSpec& spec, json binds) {
   if (spec.memory_bytes > 0) host["Memory"] = spec.memory_bytes;
   if (spec.nano_cpus > 0) host["NanoCpus"] = spec.nano_cpus;
   if (spec.pids_limit > 0) host["PidsLimit"] = spec.pids_limit;
+  if (!options.log_max_size.empty()) {
+    // A session's output must not fill the disk that Docker keeps logs on.
+    host["LogConfig"] = {{"Type", "json-file"},
+                         {"Config", {{"max-size", options.log_max_size},
+                                     {"max-file", std::to_string(std::max(1, options.log_max_files))}}}};
+  }
+  if (options.writable_layer_bytes > 0) {
+    host["StorageOpt"] = {{"size", std::to_string(options.writable_layer_bytes)}};
+  }
   if (!spec.gpu_device_ids.empty()) {
     // Count must stay 0 when DeviceIDs are given (moby refuses both).
     host["DeviceRequests"] = json::array({{{"Driver", "nvidia"}, {"Count", 0},
@@ -133,22 +146,50 @@ bool isPortConflict(const std::string& message) {
 
 }  // namespace
 
-Result<std::string> dockerCreateBody(const ContainerSpec& spec) {
+Result<std::string> dockerCreateBody(const ContainerSpec& spec, const DockerOptions& options) {
   auto binds = bindsJson(spec.binds);
   if (!binds.ok()) return binds.error();
+  if (options.init_path.find(':') != std::string::npos) {
+    return invalid("the sandman-init path must not contain ':': " + options.init_path);
+  }
   json body = {{"Image", spec.image}, {"Labels", spec.labels}};
   if (!spec.user.empty()) body["User"] = spec.user;
   if (!spec.hostname.empty()) body["Hostname"] = spec.hostname;
   if (!spec.working_dir.empty()) body["WorkingDir"] = spec.working_dir;
+  // Never the image's ENTRYPOINT: what runs in a session is ours to say.
+  // An empty list (not an absent key) is what makes Docker drop the image's.
+  body["Entrypoint"] = options.init_path.empty() ? json::array()
+                                                  : json::array({kInitPathInContainer, "--"});
   if (!spec.cmd.empty()) body["Cmd"] = spec.cmd;
   if (!spec.env.empty()) body["Env"] = spec.env;
-  json host = hostConfigJson(spec, std::move(binds).value());
+  json host = hostConfigJson(spec, options, std::move(binds).value());
   addPortJson(spec, body, host);
   body["HostConfig"] = std::move(host);
   return body.dump();
 }
 
-Result<std::unique_ptr<DockerRuntime>> DockerRuntime::open(const std::string& docker_host) {
+std::string normalizeImageName(const std::string& image) {
+  if (image.find('@') != std::string::npos) return image;
+  size_t last_slash = image.rfind('/');
+  size_t colon = image.rfind(':');
+  bool has_tag = colon != std::string::npos && (last_slash == std::string::npos || colon > last_slash);
+  return has_tag ? image : image + ":latest";
+}
+
+Status checkImageAllowed(const std::string& image, const std::vector<std::string>& allowed) {
+  if (allowed.empty()) return {};
+  const std::string wanted = normalizeImageName(image);
+  std::string list;
+  for (const auto& a : allowed) {
+    if (normalizeImageName(a) == wanted) return {};
+    list += (list.empty() ? "" : ", ") + normalizeImageName(a);
+  }
+  return invalid("image " + image + " is not allowed on this host (allowed: " + list +
+                 "); an admin can add it with --allowed-images");
+}
+
+Result<std::unique_ptr<DockerRuntime>> DockerRuntime::open(const std::string& docker_host,
+                                                          DockerOptions options) {
   const std::string scheme = "unix://";
   if (docker_host.rfind(scheme, 0) != 0) {
     return invalid("unsupported Docker host '" + docker_host +
@@ -159,11 +200,11 @@ Result<std::unique_ptr<DockerRuntime>> DockerRuntime::open(const std::string& do
     return invalid("Docker host '" + docker_host +
                    "' must name an absolute socket path, e.g. unix:///var/run/docker.sock");
   }
-  return std::unique_ptr<DockerRuntime>(new DockerRuntime(docker_host, path));
+  return std::unique_ptr<DockerRuntime>(new DockerRuntime(docker_host, path, std::move(options)));
 }
 
-DockerRuntime::DockerRuntime(std::string docker_host, std::string socket_path)
-    : docker_host_(std::move(docker_host)), http_(std::move(socket_path)) {}
+DockerRuntime::DockerRuntime(std::string docker_host, std::string socket_path, DockerOptions options)
+    : docker_host_(std::move(docker_host)), http_(std::move(socket_path)), options_(std::move(options)) {}
 
 Result<HttpResponse> DockerRuntime::call(const std::string& method, const std::string& path,
                                          const std::string& json_body) const {
@@ -260,7 +301,8 @@ Status DockerRuntime::removeNetwork(const std::string& name) {
 }
 
 Result<std::string> DockerRuntime::createContainer(const ContainerSpec& spec) {
-  auto body = dockerCreateBody(spec);
+  if (auto st = checkImageAllowed(spec.image, options_.allowed_images); !st.ok()) return st.error();
+  auto body = dockerCreateBody(spec, options_);
   if (!body.ok()) return body.error();
   std::string path = "/containers/create";
   if (!spec.name.empty()) path += "?name=" + urlEncode(spec.name);
@@ -279,6 +321,29 @@ Result<std::string> DockerRuntime::createContainer(const ContainerSpec& spec) {
   std::string id = stringMember(*j, "Id");
   if (id.empty()) return internal("Docker container create: no Id in response: " + r->body);
   return id;
+}
+
+Status DockerRuntime::probeWritableLayerLimit(const std::string& image) {
+  if (options_.writable_layer_bytes <= 0) return invalid("no writable layer limit is configured");
+  ContainerSpec probe;
+  probe.image = image;
+  probe.cmd = {"/bin/true"};
+  auto body = dockerCreateBody(probe, options_);
+  if (!body.ok()) return body.error();
+  auto r = call("POST", "/containers/create", *body);
+  if (!r.ok()) return r.error();
+  if (is2xx(*r)) {
+    auto j = parseJson(*r, "container create");
+    if (j.ok()) (void)removeContainer(stringMember(*j, "Id"));
+    return {};
+  }
+  std::string message = dockerMessage(*r);
+  // Docker says so when the driver cannot: "--storage-opt is supported only for overlay over xfs ...".
+  if (message.find("storage-opt") != std::string::npos || message.find("StorageOpt") != std::string::npos ||
+      message.find("quota") != std::string::npos || message.find("size") != std::string::npos) {
+    return invalid(message);
+  }
+  return dockerError(*r, "container create (writable layer probe)");
 }
 
 Status DockerRuntime::startContainer(const std::string& id) {

@@ -22,6 +22,7 @@ USERS=()            # user names this run uses (cleanup by label sandman.user)
 INSTANCES=()        # sandman.instance label values of this run's daemon
 EXTRA_CONTAINERS=() # containers the test itself started, by name
 BG_PIDS=()          # background processes the test started (ssh clients, ...)
+E2E_EXTRA_CLEANUP=() # functions a suite's helpers add, run by the cleanup (e.g. lab_down)
 ALL_DPIDS=()        # every daemon pid this run started
 DPID=
 DAEMON_FLAGS=()
@@ -90,6 +91,7 @@ e2e_cleanup() {
   trap - EXIT INT TERM
   local p
   for p in "${BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  for p in "${E2E_EXTRA_CLEANUP[@]}"; do "$p"; done
   for p in "${ALL_DPIDS[@]}"; do
     if kill -0 "$p" 2>/dev/null; then
       kill -TERM "$p" 2>/dev/null
@@ -110,12 +112,20 @@ e2e_cleanup() {
     printf '%s\n' "${ids[@]}" | sort -u | xargs -r docker rm -f >/dev/null 2>&1
   fi
   if [ -n "$NET" ] && docker network inspect "$NET" >/dev/null 2>&1; then
-    # The daemon's host-isolation rules name this network's bridge; drop them with it.
-    local iface rule
+    # The daemon's firewall chains (SANDMAN-IN-/SANDMAN-EG-<bridge>) and older
+    # "sandman:" INPUT rules name this network's bridge; drop them with it.
+    local iface rule ipt chain
     iface=br-$(docker network inspect -f '{{.Id}}' "$NET" | cut -c1-12)
-    while read -r rule; do
-      [ -n "$rule" ] && eval "iptables -w ${rule/-A /-D }" 2>/dev/null
-    done < <(iptables -S INPUT 2>/dev/null | grep -- "-i $iface ")
+    for ipt in iptables ip6tables; do
+      for chain in INPUT FORWARD DOCKER-USER; do
+        while read -r rule; do
+          [ -n "$rule" ] && eval "$ipt -w ${rule/-A /-D }" 2>/dev/null
+        done < <($ipt -S "$chain" 2>/dev/null | grep -- "-i $iface " | grep -e "-j SANDMAN-" -e '"sandman:')
+      done
+      for chain in "SANDMAN-IN-$iface" "SANDMAN-EG-$iface"; do
+        $ipt -w -F "$chain" 2>/dev/null && $ipt -w -X "$chain" 2>/dev/null
+      done
+    done
     docker network rm "$NET" >/dev/null 2>&1 || echo "warning: could not remove network $NET"
   fi
   if [ -n "$E2E_TMP" ] && [ -d "$E2E_TMP" ]; then

@@ -375,5 +375,185 @@ TEST_F(DockerRuntimeTest, StartingAMissingContainerIsNotFound) {
   EXPECT_EQ(s.error().kind, ErrorKind::kNotFound);
 }
 
+// sandman-init, built beside this test binary.
+std::string initBinary() {
+  std::error_code ec;
+  return (fs::read_symlink("/proc/self/exe", ec).parent_path() / "sandman-init").string();
+}
+
+// Runs a shell command; its output (stdout and stderr).
+std::string shell(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen((cmd + " 2>&1 </dev/null").c_str(), "r");
+  if (p == nullptr) return out;
+  char buf[512];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  pclose(p);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+class HardenedDockerRuntimeTest : public DockerRuntimeTest {
+ protected:
+  void SetUp() override {
+    DockerRuntimeTest::SetUp();
+    ASSERT_TRUE(fs::exists(initBinary())) << "build sandman-init: " << initBinary();
+    options_.init_path = initBinary();
+    options_.allowed_images = {workspaceImage()};
+    auto rt = DockerRuntime::open(dockerHost(), options_);
+    ASSERT_TRUE(rt.ok());
+    runtime_ = std::move(rt).value();
+  }
+  void TearDown() override {
+    DockerRuntimeTest::TearDown();
+    for (const auto& i : images_) shell("docker rmi -f " + i);
+  }
+
+  // An sshd container as a session has it: user 65534, sshd_config from a bind mount.
+  ContainerSpec sshdSpec(const std::string& suffix) {
+    fs::path etc = tempDir() / ("sandman-" + suffix);
+    fs::create_directory(etc);
+    fs::permissions(etc, fs::perms::owner_all | fs::perms::others_exec | fs::perms::group_exec);
+    std::string key = (etc / "host_key").string();
+    EXPECT_EQ(std::system(("ssh-keygen -q -t ed25519 -N '' -f " + key).c_str()), 0);
+    EXPECT_EQ(chown(key.c_str(), 65534, 65534), 0);
+    std::ofstream(etc / "sshd_config") << "Port 2222\nHostKey /etc/sandman/host_key\n"
+                                          "PidFile none\nUsePAM no\nPasswordAuthentication no\n";
+    ContainerSpec spec = sleeper(suffix, "sandman.test");
+    spec.cmd = {"/usr/sbin/sshd", "-D", "-e", "-f", "/etc/sandman/sshd_config"};
+    spec.binds = {{etc.string(), "/etc/sandman", true}};
+    spec.publish_host_ip = "127.0.0.1";
+    spec.publish_host_port = freeLoopbackPort();
+    spec.container_port = 2222;
+    return spec;
+  }
+
+  std::string execAs65534(const std::string& container, const std::string& cmd) {
+    return shell("docker exec -u 65534:65534 " + container + " bash -c '" + cmd + "'");
+  }
+
+  DockerOptions options_;
+  std::vector<std::string> images_;
+};
+
+TEST_F(HardenedDockerRuntimeTest, InitIsPid1AndBringsSshdBackWhenTheUserKillsIt) {
+  ContainerSpec spec = sshdSpec("init");
+  auto id = runtime_->createContainer(spec);
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  ASSERT_TRUE(runtime_->startContainer(*id).ok());
+  ASSERT_EQ(readBanner(spec.publish_host_port, std::chrono::seconds(10)).rfind("SSH-2.0-OpenSSH", 0), 0u);
+
+  json raw = inspectRaw("/containers/" + *id + "/json");
+  EXPECT_EQ(raw["Config"]["Entrypoint"], json::array({"/.sandman/init", "--"}));
+  EXPECT_EQ(raw["HostConfig"]["CapDrop"], json::array({"ALL"}));
+  EXPECT_EQ(raw["HostConfig"]["SecurityOpt"], json::array({"no-new-privileges"}));
+  EXPECT_EQ(execAs65534(spec.name, "xargs -0 </proc/1/cmdline"),
+            "/.sandman/init -- /usr/sbin/sshd -D -e -f /etc/sandman/sshd_config");
+  EXPECT_EQ(execAs65534(spec.name, "ps -o user= -p 1"), "nobody") << "PID 1 runs as the session user";
+  std::string sshd = execAs65534(spec.name, "ps -o pid= --ppid 1 | tr -d \" \"");
+  ASSERT_FALSE(sshd.empty());
+
+  // As the session user: kill sshd, then try to end PID 1 every way a same-uid process can.
+  execAs65534(spec.name, "kill -KILL " + sshd + "; for s in TERM INT HUP QUIT USR1 KILL; do kill -$s 1; done; true");
+  std::string banner = readBanner(spec.publish_host_port, std::chrono::seconds(10));
+  EXPECT_EQ(banner.rfind("SSH-2.0-OpenSSH", 0), 0u) << "sshd answers again; banner '" << banner << "'";
+  auto info = runtime_->inspectContainer(*id);
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->running) << "the container survived";
+  std::string again = execAs65534(spec.name, "ps -o pid= --ppid 1 | tr -d \" \"");
+  EXPECT_FALSE(again.empty());
+  EXPECT_NE(again, sshd) << "a new sshd";
+  // Not dumpable: the user cannot attach to PID 1 or read its memory.
+  EXPECT_NE(execAs65534(spec.name, "cat /proc/1/environ >/dev/null 2>&1 && echo readable"), "readable");
+  std::string logs = shell("docker logs " + *id);
+  EXPECT_NE(logs.find("ignored signal 15"), std::string::npos) << logs;
+
+  // Docker's stop comes from outside the container and is obeyed at once.
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(shell("docker stop -t 20 " + *id), *id);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10)) << "stopped by SIGTERM, not SIGKILL";
+}
+
+TEST_F(HardenedDockerRuntimeTest, WithoutTheCommandInTheImageTheContainerExits) {
+  ContainerSpec spec = sleeper("nocmd", "sandman.test");
+  spec.cmd = {"/usr/sbin/no-such-sshd"};
+  auto id = runtime_->createContainer(spec);
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  ASSERT_TRUE(runtime_->startContainer(*id).ok());
+  bool running = true;
+  for (int i = 0; i < 50 && running; ++i) {
+    auto info = runtime_->inspectContainer(*id);
+    running = info.ok() && info->running;
+    if (running) poll(nullptr, 0, 100);
+  }
+  EXPECT_FALSE(running) << "init must not spin on a command the image lacks";
+}
+
+TEST_F(HardenedDockerRuntimeTest, TheImagesEntrypointIsNeverRun) {
+  std::string tag = prefix_ + "-entrypoint:latest";
+  images_.push_back(tag);
+  fs::path ctx = tempDir() / "ctx";
+  fs::create_directory(ctx);
+  std::ofstream(ctx / "Dockerfile") << "FROM " << workspaceImage() << "\nENTRYPOINT [\"/bin/false\"]\n";
+  ASSERT_EQ(std::system(("docker build -q -t " + tag + " " + ctx.string() + " >/dev/null").c_str()), 0);
+  for (bool with_init : {true, false}) {
+    DockerOptions o = options_;
+    o.allowed_images = {tag};
+    if (!with_init) o.init_path.clear();
+    auto rt = DockerRuntime::open(dockerHost(), o);
+    ContainerSpec spec = sleeper(with_init ? "ep-init" : "ep-bare", "sandman.test");
+    spec.image = tag;
+    auto id = rt.value()->createContainer(spec);
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    ASSERT_TRUE(rt.value()->startContainer(*id).ok());
+    poll(nullptr, 0, 500);
+    auto info = rt.value()->inspectContainer(*id);
+    ASSERT_TRUE(info.ok());
+    EXPECT_TRUE(info->running) << "with_init=" << with_init << ": the image's /bin/false ran instead of the command";
+  }
+}
+
+TEST_F(HardenedDockerRuntimeTest, ImagesOutsideTheAllowListAreRefused) {
+  ContainerSpec spec = sleeper("refused", "sandman.test");
+  spec.image = "debian:bookworm";
+  auto r = runtime_->createContainer(spec);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kInvalid);
+  EXPECT_NE(r.error().message.find("not allowed"), std::string::npos) << r.error().message;
+  EXPECT_EQ(rawRequest("GET", "/containers/" + spec.name + "/json").status, 404) << "Docker never saw it";
+}
+
+TEST_F(HardenedDockerRuntimeTest, LogRotationReachesDocker) {
+  ContainerSpec spec = sleeper("logs", "sandman.test");
+  auto id = runtime_->createContainer(spec);
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  json log = inspectRaw("/containers/" + *id + "/json")["HostConfig"]["LogConfig"];
+  EXPECT_EQ(log, (json{{"Type", "json-file"}, {"Config", {{"max-size", "10m"}, {"max-file", "3"}}}}));
+}
+
+TEST_F(HardenedDockerRuntimeTest, WritableLayerProbeSaysWhetherTheStorageDriverCanLimit) {
+  json info = inspectRaw("/info");
+  std::string backing;
+  for (const auto& kv : info["DriverStatus"]) {
+    if (kv.is_array() && kv.size() == 2 && kv[0] == "Backing Filesystem") backing = kv[1];
+  }
+  DockerOptions o = options_;
+  o.writable_layer_bytes = 1LL << 30;
+  auto rt = DockerRuntime::open(dockerHost(), o);
+  Status probe = rt.value()->probeWritableLayerLimit(workspaceImage());
+  if (info["Driver"] == "overlay2" && backing != "xfs") {
+    ASSERT_FALSE(probe.ok()) << "overlay2 on " << backing << " cannot limit a writable layer";
+    EXPECT_EQ(probe.error().kind, ErrorKind::kInvalid) << probe.error().message;
+    EXPECT_NE(probe.error().message.find("xfs"), std::string::npos) << probe.error().message;
+  } else if (probe.ok()) {
+    ContainerSpec spec = sleeper("sized", "sandman.test");
+    auto id = rt.value()->createContainer(spec);
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    EXPECT_EQ(inspectRaw("/containers/" + *id + "/json")["HostConfig"]["StorageOpt"]["size"],
+              std::to_string(1LL << 30));
+  }
+}
+
 }  // namespace
 }  // namespace sandman

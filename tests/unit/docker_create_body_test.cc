@@ -1,0 +1,83 @@
+// What every session container is created with (log rotation, writable layer
+// limit, init as PID 1, explicit ENTRYPOINT) and the image allow-list.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/docker_runtime.h"
+
+namespace sandman {
+namespace {
+
+using json = nlohmann::json;
+
+ContainerSpec sshdSpec() {
+  ContainerSpec spec;
+  spec.image = "sandman-workspace:latest";
+  spec.cmd = {"/usr/sbin/sshd", "-D", "-e"};
+  spec.binds = {{"/srv/ws/alice", "/workspace", false}};
+  return spec;
+}
+
+TEST(DockerCreateBody, InitRunsTheCommandAsPid1FromAReadOnlyMount) {
+  DockerOptions o;
+  o.init_path = "/usr/lib/sandman/sandman-init";
+  json body = json::parse(dockerCreateBody(sshdSpec(), o).value());
+  EXPECT_EQ(body["Entrypoint"], json::array({"/.sandman/init", "--"}));
+  EXPECT_EQ(body["Cmd"], json::array({"/usr/sbin/sshd", "-D", "-e"}));
+  EXPECT_EQ(body["HostConfig"]["Binds"],
+            json::array({"/srv/ws/alice:/workspace", "/usr/lib/sandman/sandman-init:/.sandman/init:ro"}));
+  EXPECT_EQ(body["HostConfig"]["Init"], false);
+}
+
+TEST(DockerCreateBody, EntrypointIsExplicitlyEmptyWithoutInit) {
+  json body = json::parse(dockerCreateBody(sshdSpec(), DockerOptions{}).value());
+  ASSERT_TRUE(body.contains("Entrypoint"));
+  EXPECT_EQ(body["Entrypoint"], json::array());
+}
+
+TEST(DockerCreateBody, LogRotationAndWritableLayerLimit) {
+  DockerOptions o;
+  o.log_max_size = "20m";
+  o.log_max_files = 5;
+  o.writable_layer_bytes = 10LL << 30;
+  json host = json::parse(dockerCreateBody(sshdSpec(), o).value())["HostConfig"];
+  EXPECT_EQ(host["LogConfig"], (json{{"Type", "json-file"}, {"Config", {{"max-size", "20m"}, {"max-file", "5"}}}}));
+  EXPECT_EQ(host["StorageOpt"], (json{{"size", std::to_string(10LL << 30)}}));
+
+  o.writable_layer_bytes = 0;
+  o.log_max_size = "";
+  host = json::parse(dockerCreateBody(sshdSpec(), o).value())["HostConfig"];
+  EXPECT_FALSE(host.contains("StorageOpt"));
+  EXPECT_FALSE(host.contains("LogConfig"));
+}
+
+TEST(DockerCreateBody, InitPathWithAColonIsInvalid) {
+  DockerOptions o;
+  o.init_path = "/opt/a:b/sandman-init";
+  EXPECT_FALSE(dockerCreateBody(sshdSpec(), o).ok());
+}
+
+TEST(ImageAllowList, BareNamesMeanLatest) {
+  EXPECT_EQ(normalizeImageName("sandman-workspace"), "sandman-workspace:latest");
+  EXPECT_EQ(normalizeImageName("registry:5000/team/img"), "registry:5000/team/img:latest");
+  EXPECT_EQ(normalizeImageName("registry:5000/team/img:v2"), "registry:5000/team/img:v2");
+  EXPECT_EQ(normalizeImageName("img@sha256:abcd"), "img@sha256:abcd");
+  std::vector<std::string> allowed = {"sandman-workspace", "gpu:cuda12"};
+  EXPECT_TRUE(checkImageAllowed("sandman-workspace:latest", allowed).ok());
+  EXPECT_TRUE(checkImageAllowed("gpu:cuda12", allowed).ok());
+  EXPECT_TRUE(checkImageAllowed("anything", {}).ok()) << "no list: any image";
+}
+
+TEST(ImageAllowList, RefusalIsInvalidAndNamesTheAllowedImages) {
+  Status st = checkImageAllowed("debian:bookworm", {"sandman-workspace:latest"});
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().kind, ErrorKind::kInvalid);
+  EXPECT_NE(st.error().message.find("debian:bookworm is not allowed"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("sandman-workspace:latest"), std::string::npos);
+  EXPECT_NE(st.error().message.find("--allowed-images"), std::string::npos);
+  EXPECT_FALSE(checkImageAllowed("gpu:cuda11", {"gpu:cuda12"}).ok());
+}
+
+}  // namespace
+}  // namespace sandman
