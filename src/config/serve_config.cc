@@ -49,6 +49,9 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   app.add_option("--auth", c.auth, "API authentication: token or none")
       ->envname("SANDMAN_AUTH")->capture_default_str()->check(CLI::IsMember({"token", "none"}));
   flag("--token-file", c.token_file, "SANDMAN_TOKEN_FILE", "API token file, generated (mode 0600) on first start");
+  flag("--tls-cert", c.tls_cert, "SANDMAN_TLS_CERT",
+       "PEM certificate chain: serve the API over HTTPS (with --tls-key); clients verify it (sandman --cacert)");
+  flag("--tls-key", c.tls_key, "SANDMAN_TLS_KEY", "PEM private key of --tls-cert (mode 0600)");
   app.add_option("--log-format", c.log_format, "Log format: text or json")
       ->envname("SANDMAN_LOG_FORMAT")->capture_default_str()->check(CLI::IsMember({"text", "json"}));
   app.add_option("--gateway", c.gateway, "Run the built-in SSH gateway (ssh <user>@<host> -p <gateway-port>)")

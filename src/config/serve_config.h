@@ -31,6 +31,8 @@ struct ServeConfig {
   std::string docker_host = "unix:///var/run/docker.sock";
   std::string auth = "token";
   std::string token_file = "/var/lib/sandman/api-token";
+  std::string tls_cert;  // PEM chain; with tls_key, the API is served over HTTPS
+  std::string tls_key;
   std::string log_format = "text";
   bool isolate_host = true;
   std::string session_egress;  // "" (private ranges dropped), CIDR[:port] allow-list, "none", "off"
