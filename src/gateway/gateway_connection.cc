@@ -115,12 +115,14 @@ int GatewayConnection::onAuthPubkey(const char* user_c, ssh_key key, char state)
 void GatewayConnection::authFailed(const std::string& user, const std::string& why) {
   ++failures_;
   bool newly_blocked = ctx_.limits.recordFailure(source_ip_, user);
-  // Sampled: a flood of failures costs a counter each, not a log line each.
+  // A new block is logged always (at most one per address and block period:
+  // the address block comes with its tenth failure); each failure only by
+  // sample, so a flood costs a counter each, not a log line each.
+  if (newly_blocked) {
+    logWarn("gateway_blocked", {{"source", source_ip_}, {"user", user}, {"for_ms",
+            std::to_string(ctx_.options.block_for.count())}});
+  }
   if (ctx_.refusals.mayLog()) {
-    if (newly_blocked) {
-      logWarn("gateway_blocked", {{"source", source_ip_}, {"user", user}, {"for_ms",
-              std::to_string(ctx_.options.block_for.count())}});
-    }
     logWarn("gateway_auth_failed", {{"source", source_}, {"user", user}, {"reason", why}});
   }
   if (failures_ >= ctx_.options.max_auth_attempts) {

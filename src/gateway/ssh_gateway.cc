@@ -287,10 +287,6 @@ void SshGateway::acceptFd(int fd, const std::string& ip, const std::string& sour
 // A cap or a block: closed before any SSH byte, counted, and logged and
 // recorded by sample only (a flood must not write the store once each).
 void SshGateway::refuseAtAccept(int fd, const std::string& source, const std::string& why) {
-  // A reset, not a FIN: the gateway keeps no TIME_WAIT socket per refusal,
-  // and a flooder's reused port is not stalled behind one.
-  linger abort{1, 0};
-  setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
   close(fd);
   ConnectionRecord rec;
   rec.source = source;

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -912,6 +913,51 @@ TEST_F(GatewayRelayTest, PuttyParamikoAndAsyncsshClientsLogIn) {
       run("/usr/bin/python3 " + (dir_ / "asyncssh_client.py").string() + " " + port + " " + key, 30);
   EXPECT_EQ(asyncssh.rc, 0) << asyncssh.err;
   EXPECT_EQ(asyncssh.out, "via-asyncssh\n");
+}
+
+// Issue 10: at the descriptor limit the accept loop spun at 100 % CPU on
+// EMFILE. Now accepting pauses with a back-off, and resumes once fds are free.
+TEST_F(GatewayRelayTest, AcceptLoopBacksOffWhenOutOfDescriptors) {
+  // A child holds 30 connections (its own descriptors) once told to.
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  pid_t child = fork();
+  if (child == 0) {
+    char c;
+    (void)!read(go[0], &c, 1);
+    std::vector<int> held;
+    for (int i = 0; i < 30; ++i) held.push_back(connectLoopback(gateway_->boundPort()));
+    pause();
+    _exit(0);
+  }
+  close(go[0]);
+  int open_fds = 0;
+  for (const auto& e : fs::directory_iterator("/proc/self/fd")) (void)e, ++open_fds;
+  rlimit saved{};
+  getrlimit(RLIMIT_NOFILE, &saved);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(open_fds + 4);  // room for about two accepts
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  (void)!write(go[1], "x", 1);
+  std::this_thread::sleep_for(500ms);  // the gateway runs into EMFILE
+  rusage r0{}, r1{};
+  getrusage(RUSAGE_SELF, &r0);
+  std::this_thread::sleep_for(1s);
+  getrusage(RUSAGE_SELF, &r1);
+  setrlimit(RLIMIT_NOFILE, &saved);
+  auto cpu = [](const rusage& r) {
+    return r.ru_utime.tv_sec + r.ru_stime.tv_sec + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+  };
+  const double busy = cpu(r1) - cpu(r0);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  close(go[1]);
+  EXPECT_LT(busy, 0.3) << "the gateway burnt " << busy << " s of CPU in 1 s at EMFILE";
+  std::this_thread::sleep_for(1500ms);  // longest back-off, then accepting resumes
+  EXPECT_GE(gateway_->stats().accept_pauses_total, 1u);
+  CmdResult ok = run(ssh("alice") + " echo back", 10);
+  EXPECT_EQ(ok.rc, 0) << ok.err;
+  EXPECT_EQ(ok.out, "back\n");
 }
 
 }  // namespace
