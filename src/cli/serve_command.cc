@@ -239,6 +239,10 @@ int runServe(int argc, char** argv) {
   gateway_options.expiry_warning = std::chrono::minutes(cfg.expiry_warning_min);
   gateway_options.allow_agent_forwarding = cfg.allow_agent_forwarding;
   gateway_options.allow_remote_forwarding = cfg.allow_remote_forwarding;
+  gateway_options.connection_retention = cfg.connection_retention_ms;
+  gateway_options.max_connections = cfg.gateway_max_connections;
+  gateway_options.max_connections_per_source = cfg.gateway_max_per_source;
+  gateway_options.max_connections_per_user = cfg.gateway_max_per_user;
   SshGateway gateway(gateway_options, directory, clock);
   if (cfg.gateway) {
     if (auto st = gateway.start(); !st.ok()) return fatal("cannot start the SSH gateway", st.error());

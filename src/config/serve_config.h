@@ -46,6 +46,10 @@ struct ServeConfig {
   int gateway_port = 2222;
   std::string gateway_host_key;  // default: <db dir>/gateway_host_ed25519_key
   int expiry_warning_min = 5;
+  std::string connection_retention = "30d";  // gateway connection records kept this long
+  int gateway_max_connections = 1024;        // open gateway connections in all
+  int gateway_max_per_source = 64;           // open gateway connections per source address
+  int gateway_max_per_user = 32;             // logged-in gateway connections per user
   bool allow_agent_forwarding = false;   // ssh -A, through the gateway and on direct ports
   bool allow_remote_forwarding = false;  // ssh -R, through the gateway and on direct ports
   std::string gpu_backend = "auto";  // auto | nvml | none
@@ -78,6 +82,7 @@ struct ServeConfig {
   Millis telemetry_interval_ms{5000};
   Millis metrics_raw_retention_ms{};
   Millis metrics_retention_ms{};
+  Millis connection_retention_ms{};
   Millis idle_stop_after_ms{0};  // 0: off
   Millis idle_warning_ms{};
   Millis idle_traffic_window_ms{};

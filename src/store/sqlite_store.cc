@@ -173,6 +173,10 @@ CREATE TABLE session_events (
 );
 CREATE INDEX session_events_by_session ON session_events(session_id, at);
 )sql"},
+    // Gateway connection records are pruned by age (--connection-retention).
+    {7, R"sql(
+CREATE INDEX connections_by_started ON connections(started_at);
+)sql"},
 };
 
 constexpr const char* kSessionColumns =

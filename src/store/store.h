@@ -69,6 +69,9 @@ class Store {
   virtual Result<int64_t> insertConnection(const ConnectionRecord& c) = 0;
   virtual Status finishConnection(const ConnectionRecord& c) = 0;  // by c.id
   virtual Result<std::vector<ConnectionRecord>> listConnections(const std::string& session_id) = 0;  // newest first
+  // Deletes up to `limit` records that ended (or, never ended, started) before
+  // `before`, oldest first; returns how many. Small batches keep each write short.
+  virtual Result<int64_t> pruneConnections(TimePoint before, int limit) = 0;
 
   // Decisions about a session (idle policy), oldest first.
   virtual Status addSessionEvent(const SessionEvent& e) = 0;
