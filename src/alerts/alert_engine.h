@@ -18,7 +18,7 @@
 #include "alerts/alert_store.h"
 #include "common/clock.h"
 #include "common/result.h"
-#include "telemetry/snapshot.h"
+#include "model/gpu_snapshot.h"
 
 namespace sandman {
 

@@ -4,6 +4,7 @@
 
 #include "alerts/alert_json.h"
 #include "common/log.h"
+#include "common/redact.h"
 
 namespace sandman {
 namespace {
@@ -137,7 +138,7 @@ bool AlertNotifier::attempt(const Receiver& r, Job& job) {
     case Outcome::kRefused:
       ++stats_.dropped;
       logError("alert delivery refused; not retried (check the receiver URL and its logs)",
-               {{"receiver", r.name}, {"url", r.url}, {"alert", job.what}, {"error", detail}});
+               {{"receiver", r.name}, {"url", redactUrl(r.url)}, {"alert", job.what}, {"error", detail}});
       return true;
     case Outcome::kRetry:
       break;
@@ -145,7 +146,7 @@ bool AlertNotifier::attempt(const Receiver& r, Job& job) {
   if (job.attempts >= options_.max_attempts) {
     ++stats_.dropped;
     logError("alert delivery failed; giving up",
-             {{"receiver", r.name}, {"url", r.url}, {"alert", job.what},
+             {{"receiver", r.name}, {"url", redactUrl(r.url)}, {"alert", job.what},
               {"attempts", std::to_string(job.attempts)}, {"error", detail}});
     return true;
   }

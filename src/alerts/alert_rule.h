@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "telemetry/snapshot.h"
+#include "model/gpu_snapshot.h"
 
 namespace sandman {
 

@@ -50,6 +50,19 @@ std::string instanceId(const std::string& db_path) {
   return buf;
 }
 
+// --image and the --allowed-images list: what core checks before reserving
+// and the runtime again at create.
+std::vector<std::string> allowedImages(const ServeConfig& c) {
+  std::vector<std::string> out = {c.image};
+  std::stringstream list(c.allowed_images);
+  for (std::string image; std::getline(list, image, ',');) {
+    image.erase(0, image.find_first_not_of(" \t"));
+    image.erase(image.find_last_not_of(" \t") + 1);
+    if (!image.empty() && image != c.image) out.push_back(image);
+  }
+  return out;
+}
+
 SessionSettings sessionSettings(const ServeConfig& c) {
   SessionSettings s;
   s.instance = instanceId(c.db);
@@ -64,6 +77,7 @@ SessionSettings sessionSettings(const ServeConfig& c) {
   s.pids_limit = c.pids_limit;
   s.allow_agent_forwarding = c.allow_agent_forwarding;
   s.allow_remote_forwarding = c.allow_remote_forwarding;
+  s.allowed_images = allowedImages(c);
   return s;
 }
 
@@ -88,13 +102,7 @@ Result<DockerOptions> dockerOptions(const ServeConfig& c) {
   o.log_max_size = c.container_log_max_size;
   o.log_max_files = c.container_log_max_files;
   o.writable_layer_bytes = parseByteSize(c.container_disk).value();
-  o.allowed_images = {c.image};
-  std::stringstream list(c.allowed_images);
-  for (std::string image; std::getline(list, image, ',');) {
-    image.erase(0, image.find_first_not_of(" \t"));
-    image.erase(image.find_last_not_of(" \t") + 1);
-    if (!image.empty() && image != c.image) o.allowed_images.push_back(image);
-  }
+  o.allowed_images = allowedImages(c);
   std::error_code ec;
   std::filesystem::path init = c.session_init;
   if (init.empty()) init = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "sandman-init";
@@ -162,7 +170,7 @@ int runServe(int argc, char** argv) {
   if (!alert_rules.ok()) return fatal("bad --alert-rules", alert_rules.error());
   for (const auto* url : {&cfg.alert_webhook, &cfg.alertmanager}) {
     if (!url->empty() && url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
-      return fatal("bad alert receiver URL", invalid("'" + *url + "' must start with http:// or https://"));
+      return fatal("bad alert receiver URL", invalid("--alert-webhook and --alertmanager URLs must start with http:// or https://"));
     }
   }
   auto cost_rates = CostRates::parse(cfg.gpu_hourly_rates);

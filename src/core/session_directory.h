@@ -3,7 +3,7 @@
 // connection records. Thread-safe (the store is).
 #pragma once
 
-#include "gateway/gateway_directory.h"
+#include "core/gateway_directory.h"
 #include "ssh/gateway_keyring.h"
 #include "store/store.h"
 

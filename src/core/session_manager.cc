@@ -10,6 +10,7 @@
 #include "common/net.h"
 #include "common/time_format.h"
 #include "core/validation.h"
+#include "model/image_name.h"
 #include "ssh/keys.h"
 
 namespace sandman {
@@ -60,6 +61,8 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
   }
   if (req.image) {
     if (auto s = validateImageName(*req.image); !s.ok()) return s.error();
+    // Before anything is reserved: a refused image leaves no failed session behind.
+    if (auto s = checkImageAllowed(*req.image, settings_.allowed_images); !s.ok()) return s.error();
   }
   CreatedSession out;
   std::string user_key;

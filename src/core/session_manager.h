@@ -36,6 +36,7 @@ struct SessionSettings {
   // of another daemon on the same Docker host (derived from the store path).
   std::string instance = "default";
   std::string default_image = "sandman-workspace:latest";
+  std::vector<std::string> allowed_images;  // images a request may name; empty: any
   std::string network = "sandman-sessions";
   std::string ssh_bind = "0.0.0.0";  // where direct ports listen
   PortRange ports;

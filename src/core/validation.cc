@@ -4,6 +4,9 @@
 #include <regex>
 #include <string_view>
 
+#include "common/utf8.h"
+#include "model/user_id.h"
+
 namespace sandman {
 
 namespace {
@@ -31,10 +34,9 @@ bool isReservedUserId(const std::string& user_id) {
 }
 
 Status validateUserId(const std::string& user_id) {
-  static const std::regex kUserId("^[a-z_][a-z0-9_-]{0,31}$");
   if (user_id.empty()) return invalid("user_id is required");
-  if (!std::regex_match(user_id, kUserId)) {
-    return invalid("user_id '" + (user_id.size() > 40 ? user_id.substr(0, 40) + "..." : user_id) +
+  if (!isPosixUserName(user_id)) {
+    return invalid("user_id '" + printableExcerpt(user_id, 40) +
                    "' is not a valid user name: use 1-32 characters, lowercase letters, digits, "
                    "'_' or '-', starting with a letter or '_'");
   }

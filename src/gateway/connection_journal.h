@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "common/clock.h"
-#include "gateway/gateway_directory.h"
+#include "core/gateway_directory.h"
 
 namespace sandman {
 

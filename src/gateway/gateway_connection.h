@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "core/gateway_directory.h"
 #include "gateway/connection_journal.h"
 #include "gateway/connection_limits.h"
-#include "gateway/gateway_directory.h"
 #include "gateway/gateway_options.h"
 #include "gateway/preauth_limits.h"
 #include "gateway/refusal_log.h"

@@ -23,35 +23,17 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "core/gateway_directory.h"
 #include "core/session_activity.h"
 #include "gateway/connection_journal.h"
 #include "gateway/connection_limits.h"
 #include "gateway/gateway_connection.h"
-#include "gateway/gateway_directory.h"
 #include "gateway/gateway_options.h"
 #include "gateway/preauth_limits.h"
 #include "gateway/refusal_log.h"
+#include "model/gateway_stats.h"
 
 namespace sandman {
-
-// Counters for /metrics. Totals count since the gateway started.
-struct GatewayStats {
-  int open_connections = 0;     // authenticated, relaying to a session
-  int preauth_connections = 0;  // accepted, not authenticated yet (or routed nowhere)
-  uint64_t logins_total = 0;
-  // Refused connections by kind: auth_failed, no_session, user_limit,
-  // route_failed, login_grace, limit (a connection cap), blocked.
-  std::map<std::string, uint64_t> refusals_total;
-  uint64_t refusal_lines_suppressed_total = 0;    // log lines left out by sampling
-  uint64_t refusal_records_suppressed_total = 0;  // durable records left out by sampling
-  uint64_t accept_pauses_total = 0;  // accepting paused: out of file descriptors
-  uint64_t records_written_total = 0;  // connection records the store took (journal thread)
-  uint64_t records_dropped_total = 0;  // refused-connection records not queued (journal full)
-  uint64_t records_failed_total = 0;   // writes the store refused
-  uint64_t records_pruned_total = 0;   // deleted by --connection-retention
-  uint64_t bytes_in_total = 0;   // user -> session
-  uint64_t bytes_out_total = 0;  // session -> user
-};
 
 class SshGateway final : private GatewayLoop, public SessionActivity {
  public:

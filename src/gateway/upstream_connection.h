@@ -9,7 +9,7 @@
 
 #include <string>
 
-#include "gateway/gateway_directory.h"
+#include "core/gateway_directory.h"
 
 namespace sandman {
 

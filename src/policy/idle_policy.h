@@ -17,8 +17,8 @@
 #include "common/clock.h"
 #include "core/session_activity.h"
 #include "core/session_manager.h"
+#include "model/gpu_snapshot.h"
 #include "store/store.h"
-#include "telemetry/snapshot.h"
 
 namespace sandman {
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/http_client.h"
+#include "model/image_name.h"
 #include "runtime/runtime.h"
 
 namespace sandman {
@@ -75,9 +76,6 @@ using DockerRuntimePtr = std::unique_ptr<DockerRuntime>;
 // Invalid when a bind path cannot be written in Docker's "host:container" form.
 Result<std::string> dockerCreateBody(const ContainerSpec& spec, const DockerOptions& options = {});
 
-// "repo" -> "repo:latest"; names with a tag or digest stay as they are.
-std::string normalizeImageName(const std::string& image);
-// kInvalid (400) naming the allowed images when `image` is not among them.
-Status checkImageAllowed(const std::string& image, const std::vector<std::string>& allowed);
+
 
 }  // namespace sandman

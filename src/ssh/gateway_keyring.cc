@@ -18,7 +18,10 @@ Status GatewayKeyring::put(const std::string& session_id, const std::string& pri
   const std::string path = dir_ + "/" + session_id;
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return unavailable("cannot create " + path + ": " + std::strerror(errno));
-  bool ok = ::write(fd, private_key.data(), private_key.size()) == static_cast<ssize_t>(private_key.size());
+  // Synced before the session is recorded as using it: after a crash the key
+  // is either whole on disk or the session never got that far.
+  bool ok = ::write(fd, private_key.data(), private_key.size()) == static_cast<ssize_t>(private_key.size()) &&
+            ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) return unavailable("cannot write " + path);
   return {};

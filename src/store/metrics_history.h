@@ -18,7 +18,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
-#include "telemetry/snapshot.h"
+#include "model/gpu_snapshot.h"
 
 struct sqlite3;
 struct sqlite3_stmt;

@@ -14,9 +14,9 @@
 
 #include "common/histogram.h"
 #include "common/result.h"
-#include "gateway/ssh_gateway.h"
+#include "model/gateway_stats.h"
+#include "model/gpu_snapshot.h"
 #include "telemetry/cost_rates.h"
-#include "telemetry/snapshot.h"
 
 namespace sandman {
 

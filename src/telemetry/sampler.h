@@ -17,8 +17,8 @@
 
 #include "common/clock.h"
 #include "gpu/gpu_backend.h"
+#include "model/gpu_snapshot.h"
 #include "store/store.h"
-#include "telemetry/snapshot.h"
 
 namespace sandman {
 

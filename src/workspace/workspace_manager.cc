@@ -8,7 +8,7 @@
 #include <cstring>
 #include <fstream>
 
-#include "core/validation.h"
+#include "model/user_id.h"
 
 namespace sandman {
 namespace {
@@ -53,7 +53,8 @@ Status writeSkeletonFile(const std::string& path, const std::string& text, const
 }  // namespace
 
 Result<std::string> WorkspaceManager::ensure(const UserAccount& account) {
-  if (auto s = validateUserId(account.user_id); !s.ok()) return s.error();
+  // Checked again here: an id becomes a path below the root only as a POSIX name.
+  if (!isPosixUserName(account.user_id)) return invalid("not a valid user id for a workspace directory");
   if (auto s = makeDir(root_, 0755); !s.ok()) return s.error();
   const std::string dir = pathFor(account.user_id);
   struct stat st {};

@@ -646,7 +646,8 @@ TEST_F(GatewayRelayTest, RemoteForwardOfPortZeroReportsTheListeningPort) {
   fs::path err = dir_ / "rzero.err";
   std::string fwd = "-v -o ExitOnForwardFailure=yes -R 0:127.0.0.1:" + std::to_string(echo.port());
   CmdResult r;
-  std::thread client([&] { r = run(ssh("alice", fwd) + " sleep 5 2>" + err.string(), 30); });
+  // Held for 10 s: under a loaded CI machine the echo can take seconds.
+  std::thread client([&] { r = run(ssh("alice", fwd) + " sleep 10 2>" + err.string(), 30); });
   int port = 0;
   for (int i = 0; i < 100 && port == 0; ++i) {
     std::this_thread::sleep_for(50ms);

@@ -8,6 +8,7 @@
 #include "api/json_mapping.h"
 #include "api/json_writer.h"
 #include "api/router.h"
+#include "common/redact.h"
 #include "common/utf8.h"
 
 namespace sandman {
@@ -137,6 +138,14 @@ TEST(JsonWriterTest, SessionListingsHaveTheSameShapeAsSingleSessions) {
   EXPECT_EQ(j["ssh_host_key"], "[gw]:10001 ssh-ed25519 AAAA");
   EXPECT_TRUE(j["container_id"].is_null());
   EXPECT_TRUE(j["gpu_index"].is_null());
+}
+
+TEST(Redact, UrlsKeepOnlySchemeHostAndPort) {
+  EXPECT_EQ(redactUrl("https://hooks.example.com/services/T0/B0/XYZ"), "https://hooks.example.com/...");
+  EXPECT_EQ(redactUrl("http://user:pw@am.local:9093/api/v2/alerts?token=abc"), "http://am.local:9093/...");
+  EXPECT_EQ(redactUrl("http://am.local:9093"), "http://am.local:9093");
+  EXPECT_EQ(redactUrl("https://h?key=secret"), "https://h/...");
+  EXPECT_EQ(redactUrl("not a url with secret"), "(url)");
 }
 
 }  // namespace
