@@ -124,8 +124,14 @@ QuotaSupport ProjectQuota::probe(const std::string& dir) {
   v.qs_version = FS_QSTATV_VERSION1;
   if (quotactlFd(fd.fd, Q_XGETQSTATV, 0, &v) != 0) {
     const int err = errno;
-    if (err == ENOSYS) {
+    // ENOSYS means either no quotactl_fd at all (a bad fd then says so too)
+    // or no quota code for this file system in this kernel.
+    if (err == ENOSYS && quotactlFd(-1, Q_GETINFO, 0, nullptr) != 0 && errno == ENOSYS) {
       out.reason = "this kernel has no quotactl_fd (Linux 5.14 or later is needed)";
+    } else if (err == ENOSYS) {
+      out.reason = "this kernel has no quota support for " + out.fs_type + " (built without it: " +
+                   (out.fs_type == "xfs" ? "CONFIG_XFS_QUOTA" : "CONFIG_QUOTA/CONFIG_QFMT_V2") +
+                   "); project quotas need it, and " + path + " mounted with prjquota";
     } else {
       out.reason = "project quotas are off on the " + out.fs_type + " file system of " + path + " (" +
                    std::strerror(err) + "); mount it with prjquota" +
