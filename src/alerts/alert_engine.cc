@@ -75,7 +75,7 @@ void AlertEngine::evaluate(const TelemetrySnapshot& snap) {
     for (const auto& rule : rules_) {
       // While NVML fails the device lists are empty; that says nothing about
       // temperatures, so device rules keep their state until it answers again.
-      if (!snap.backend_ok && rule.metric != AlertMetric::kBackendError) {
+      if (!snap.backend_ok && readsGpuBackend(rule.metric)) {
         skipped.insert(rule.name);
         continue;
       }

@@ -15,7 +15,8 @@ constexpr MetricName kMetrics[] = {
     {AlertMetric::kTemperature, "temperature"},       {AlertMetric::kUtilization, "utilization"},
     {AlertMetric::kMemoryUsedRatio, "memory_used_ratio"}, {AlertMetric::kPowerOverLimit, "power_over_limit"},
     {AlertMetric::kBackendError, "backend_error"},    {AlertMetric::kGpuLost, "gpu_lost"},
-    {AlertMetric::kMigLeaked, "mig_leaked"},
+    {AlertMetric::kMigLeaked, "mig_leaked"},          {AlertMetric::kDiskFreeRatio, "disk_free_ratio"},
+    {AlertMetric::kWorkspaceQuotaUsed, "workspace_quota_used"},
 };
 
 struct ScopeName {
@@ -125,7 +126,9 @@ bool compareHolds(CompareOp op, double value, double threshold) {
 
 AlertScope defaultScope(AlertMetric m) {
   switch (m) {
-    case AlertMetric::kBackendError: return AlertScope::kHost;
+    case AlertMetric::kBackendError:
+    case AlertMetric::kDiskFreeRatio:
+    case AlertMetric::kWorkspaceQuotaUsed: return AlertScope::kHost;
     case AlertMetric::kMigLeaked: return AlertScope::kInstance;
     case AlertMetric::kUtilization:
     case AlertMetric::kMemoryUsedRatio: return AlertScope::kAny;
@@ -145,13 +148,17 @@ bool scopeAllowed(AlertMetric m, AlertScope s) {
   }
 }
 
+bool readsGpuBackend(AlertMetric m) {
+  return m != AlertMetric::kBackendError && m != AlertMetric::kDiskFreeRatio && m != AlertMetric::kWorkspaceQuotaUsed;
+}
+
 bool isFlagMetric(AlertMetric m) {
   return m == AlertMetric::kBackendError || m == AlertMetric::kGpuLost || m == AlertMetric::kMigLeaked;
 }
 
 const char* const kSummaryPlaceholders[] = {"gpu",        "gpu_uuid", "model",  "mig_uuid", "mig_profile",
                                             "session_id", "user_id",  "host",   "value",    "threshold",
-                                            "rule",       "severity", nullptr};
+                                            "rule",       "severity", "filesystem", "path",  nullptr};
 
 bool isSummaryPlaceholder(const std::string& name) {
   for (const char* const* p = kSummaryPlaceholders; *p != nullptr; ++p) {
@@ -225,6 +232,10 @@ std::vector<AlertRule> defaultAlertRules() {
        "NVML has been failing for 1m on {{host}}"},
       {"MigInstanceLeaked", AlertMetric::kMigLeaked, CompareOp::kGt, 0, minutes(5), "warning",
        AlertScope::kInstance, "MIG instance {{mig_uuid}} ({{mig_profile}}) on GPU {{gpu}} held by no session for 5m"},
+      {"DiskAlmostFull", AlertMetric::kDiskFreeRatio, CompareOp::kLt, 10, minutes(5), "critical", AlertScope::kHost,
+       "{{filesystem}} file system ({{path}}) on {{host}} has {{value}}% free, below {{threshold}}% for 5m"},
+      {"WorkspaceOverQuota", AlertMetric::kWorkspaceQuotaUsed, CompareOp::kGe, 100, minutes(0), "warning",
+       AlertScope::kHost, "workspace of {{user_id}} holds {{value}}% of its quota"},
   };
 }
 
@@ -241,6 +252,24 @@ std::vector<AlertSubject> alertSubjects(const AlertRule& rule, const TelemetrySn
     case AlertMetric::kGpuLost:
       for (const auto& uuid : snap.lost_gpus) {
         AlertSubject s{uuid, {{"gpu_uuid", uuid}}, 1.0};
+        if (!host.empty()) s.labels["host"] = host;
+        out.push_back(std::move(s));
+      }
+      return out;
+    case AlertMetric::kDiskFreeRatio:
+      for (const auto& f : snap.disk.filesystems) {
+        if (f.size_bytes == 0) continue;
+        AlertSubject s{"fs/" + f.name, {{"filesystem", f.name}, {"path", f.path}},
+                       100.0 * static_cast<double>(f.avail_bytes) / static_cast<double>(f.size_bytes)};
+        if (!host.empty()) s.labels["host"] = host;
+        out.push_back(std::move(s));
+      }
+      return out;
+    case AlertMetric::kWorkspaceQuotaUsed:
+      for (const auto& w : snap.disk.workspaces) {
+        if (w.quota_bytes == 0) continue;
+        AlertSubject s{"workspace/" + w.user_id, {{"user_id", w.user_id}},
+                       100.0 * static_cast<double>(w.used_bytes) / static_cast<double>(w.quota_bytes)};
         if (!host.empty()) s.labels["host"] = host;
         out.push_back(std::move(s));
       }

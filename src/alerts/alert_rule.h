@@ -21,6 +21,8 @@ enum class AlertMetric {
   kBackendError,     // 1 while NVML fails, for the host
   kGpuLost,          // 1 for a GPU seen earlier and missing now
   kMigLeaked,        // 1 for a MIG instance no session holds (dynamic MIG mode only)
+  kDiskFreeRatio,    // available / size in %, per file system Sandman writes to (state, workspaces)
+  kWorkspaceQuotaUsed,  // used / --workspace-quota in %, per workspace (only with a quota)
 };
 
 // What a rule is evaluated on: the host once, each GPU, each MIG instance, or
@@ -53,6 +55,9 @@ AlertScope defaultScope(AlertMetric m);
 bool scopeAllowed(AlertMetric m, AlertScope s);
 // 0/1 metrics, whose op and threshold default to "> 0".
 bool isFlagMetric(AlertMetric m);
+// Metrics read from the GPU backend: while it fails they are unknown, so
+// their alerts keep their state. Disk metrics are read all the same.
+bool readsGpuBackend(AlertMetric m);
 
 // Placeholders a summary may use: the subject's labels plus value, threshold,
 // rule and severity. A label the subject lacks renders empty.
@@ -62,7 +67,8 @@ std::string renderSummary(const AlertRule& rule, const std::map<std::string, std
 std::string formatAlertValue(double v);  // 91 -> "91", 91.25 -> "91.25"
 
 // The seed's rules: overheating, saturation, memory, power, GPU lost, NVML
-// error, leaked MIG instance. deploy/alert-rules.json writes them out.
+// error, leaked MIG instance; and a disk almost full, a workspace at its
+// quota. deploy/alert-rules.json writes them out.
 std::vector<AlertRule> defaultAlertRules();
 
 // One thing a rule is evaluated on in one snapshot.

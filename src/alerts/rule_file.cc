@@ -20,7 +20,7 @@ std::string listMetrics() {
   std::string s;
   for (auto m : {AlertMetric::kTemperature, AlertMetric::kUtilization, AlertMetric::kMemoryUsedRatio,
                  AlertMetric::kPowerOverLimit, AlertMetric::kBackendError, AlertMetric::kGpuLost,
-                 AlertMetric::kMigLeaked}) {
+                 AlertMetric::kMigLeaked, AlertMetric::kDiskFreeRatio, AlertMetric::kWorkspaceQuotaUsed}) {
     if (!s.empty()) s += ", ";
     s += alertMetricName(m);
   }

@@ -17,6 +17,7 @@
 #include "api/metrics_routes.h"
 #include "api/telemetry_routes.h"
 #include "api/token_auth.h"
+#include "api/workspace_routes.h"
 #include "cli/commands.h"
 #include "common/log.h"
 #include "common/net.h"
@@ -28,13 +29,18 @@
 #include "gateway/ssh_gateway.h"
 #include "gpu/nvml_backend.h"
 #include "policy/idle_policy.h"
+#include "policy/quota_banner_policy.h"
 #include "runtime/docker_runtime.h"
 #include "runtime/session_network.h"
 #include "ssh/kexinit_probe.h"
 #include "store/metrics_history.h"
 #include "store/sqlite_store.h"
+#include "telemetry/disk_readings.h"
 #include "telemetry/metrics_exporter.h"
 #include "telemetry/sampler.h"
+#include "workspace/disk_space.h"
+#include "workspace/project_quota.h"
+#include "workspace/quota_notice.h"
 
 namespace sandman {
 namespace {
@@ -136,6 +142,24 @@ Result<DockerRuntimePtr> openDocker(const ServeConfig& c) {
   return DockerRuntime::open(c.docker_host, std::move(options).value());
 }
 
+// --workspace-quota: enforced through project quotas where the workspace
+// root's file system has them on; elsewhere one warning line now, and the
+// banner, alert and API say it later.
+bool setUpWorkspaceQuota(const ServeConfig& c, WorkspaceManager& workspaces, std::string* note) {
+  if (c.workspace_quota_bytes == 0) return false;
+  const QuotaSupport support = ProjectQuota::probe(c.workspace_root);
+  if (support.enforced) {
+    workspaces.enforceQuota(c.workspace_quota_bytes);
+    logInfo("workspace quota enforced by project quotas",
+            {{"quota", formatBytes(c.workspace_quota_bytes)}, {"fs", support.fs_type}, {"root", c.workspace_root}});
+    return true;
+  }
+  *note = "not enforced: " + support.reason;
+  logWarn("--workspace-quota " + c.workspace_quota + " is NOT enforced (usage is still measured, warned and "
+          "alerted): " + support.reason);
+  return false;
+}
+
 int fatal(const std::string& what, const Error& e) {
   logError(what, {{"error", e.message}});
   std::fprintf(stderr, "sandman serve: %s: %s\n", what.c_str(), e.message.c_str());
@@ -233,6 +257,20 @@ int runServe(int argc, char** argv) {
   GatewayKeyring keyring((state_dir.empty() ? "." : state_dir) + "/gateway-keys");
   SessionManager sessions(sessionSettings(cfg), *store.value(), *runtime.value(), workspaces, sshd_files, keyring,
                           gpus, clock, probeSshKexInit);
+  // Disk: no new session below --min-free-disk; usage measured in the background.
+  const std::string state_path = state_dir.empty() ? "." : state_dir;
+  DiskPolicyView disk_policy{cfg.workspace_quota_bytes, false, "", ""};
+  disk_policy.quota_enforced = setUpWorkspaceQuota(cfg, workspaces, &disk_policy.quota_note);
+  const FreeSpaceGuard space_guard(state_path, cfg.workspace_root, {cfg.min_free_disk_bytes, cfg.min_free_disk_percent});
+  disk_policy.min_free_disk = space_guard.min().off() ? "off" : space_guard.min().describe();
+  sessions.setSpaceCheck([&space_guard] { return space_guard.check(); });
+  WorkspaceUsageMonitor workspace_usage({cfg.workspace_root, cfg.workspace_usage_interval_ms, 20000,
+                                         cfg.workspace_quota_bytes, disk_policy.quota_enforced},
+                                        clock);
+  sessions.setLoginBanner([&workspace_usage, &disk_policy](const std::string& user) {
+    return quotaBanner(disk_policy.quota_bytes, disk_policy.quota_enforced, workspace_usage.get(user));
+  });
+  DiskReader disk_reader(state_path, workspace_usage);
   Reaper reaper(sessions, clock);
   sessions.setScheduleListener([&reaper] { reaper.wake(); });
 
@@ -290,7 +328,11 @@ int runServe(int argc, char** argv) {
   // Open alerts of the previous run continue (no duplicates after a restart).
   if (auto st = alerts.restore(); !st.ok()) return fatal("cannot load open alerts", st.error());
   if (deliver_alerts) notifier.start();
+  sampler.setDiskSource([&disk_reader] { return disk_reader.read(); });
   sampler.addListener([&alerts](const TelemetrySnapshot& snap) { alerts.evaluate(snap); });
+  QuotaBannerPolicy quota_banners(*store.value(), sshd_files, workspace_usage, disk_policy.quota_bytes,
+                                  disk_policy.quota_enforced);
+  sampler.addListener([&quota_banners](const TelemetrySnapshot& snap) { quota_banners.onSample(snap); });
   logInfo("alert engine ready", {{"rules", std::to_string(alerts.rules().size())},
                                  {"rule_file", cfg.alert_rules.empty() ? "built-in" : cfg.alert_rules},
                                  {"webhook", cfg.alert_webhook}, {"alertmanager", cfg.alertmanager}});
@@ -322,6 +364,8 @@ int runServe(int argc, char** argv) {
   api.addRoutes(telemetry_routes);
   AlertRoutes alert_routes(alerts);
   api.addRoutes(alert_routes);
+  WorkspaceRoutes workspace_routes(workspace_usage, disk_reader, disk_policy);
+  api.addRoutes(workspace_routes);
   // /metrics renders from the live sources on each scrape.
   MetricsSources metrics_sources;
   metrics_sources.snapshot = [&sampler] { return sampler.latest(); };
@@ -350,6 +394,7 @@ int runServe(int argc, char** argv) {
             "network in clear; use --tls-cert/--tls-key", {{"bind", cfg.bind}});
   }
   if (auto st = api.bind(cfg.bind, cfg.port); !st.ok()) return fatal("cannot start the API", st.error());
+  workspace_usage.start();
   sampler.start();
   logInfo("telemetry sampler started", {{"interval_ms", std::to_string(cfg.telemetry_interval_ms.count())}});
   std::thread waiter([&] {
@@ -365,6 +410,7 @@ int runServe(int argc, char** argv) {
   pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if serve() ended otherwise
   waiter.join();
   sampler.stop();
+  workspace_usage.stop();
   idle.stop();
   notifier.stop();  // after the sampler: nothing queues behind it
   reaper.stop();

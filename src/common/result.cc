@@ -10,6 +10,7 @@ const char* errorCode(ErrorKind kind) {
     case ErrorKind::kConflict: return "conflict";
     case ErrorKind::kTooLarge: return "too_large";
     case ErrorKind::kUnavailable: return "unavailable";
+    case ErrorKind::kNoSpace: return "insufficient_storage";
     case ErrorKind::kInternal: return "internal";
   }
   return "internal";
@@ -23,6 +24,7 @@ int httpStatus(ErrorKind kind) {
     case ErrorKind::kConflict: return 409;
     case ErrorKind::kTooLarge: return 413;
     case ErrorKind::kUnavailable: return 503;
+    case ErrorKind::kNoSpace: return 507;
     case ErrorKind::kInternal: return 500;
   }
   return 500;

@@ -16,6 +16,7 @@ enum class ErrorKind {
   kConflict,      // 409: exists already, or no capacity
   kTooLarge,      // 413
   kUnavailable,   // 503: a backend (Docker, store) is down; retry
+  kNoSpace,       // 507: a file system Sandman writes to is (nearly) full; free space, then retry
   kInternal,      // 500: a bug
 };
 
@@ -31,6 +32,7 @@ inline Error invalid(std::string m) { return {ErrorKind::kInvalid, std::move(m)}
 inline Error notFound(std::string m) { return {ErrorKind::kNotFound, std::move(m)}; }
 inline Error conflict(std::string m) { return {ErrorKind::kConflict, std::move(m)}; }
 inline Error unavailable(std::string m) { return {ErrorKind::kUnavailable, std::move(m)}; }
+inline Error noSpace(std::string m) { return {ErrorKind::kNoSpace, std::move(m)}; }
 inline Error internal(std::string m) { return {ErrorKind::kInternal, std::move(m)}; }
 
 // Status: success, or an Error.

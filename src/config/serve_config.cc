@@ -84,6 +84,14 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   flag("--default-mig-profile", c.default_mig_profile, "SANDMAN_DEFAULT_MIG_PROFILE",
        "Slice for requests that name none: a class (3g = 3g.20gb on A100-40GB, 3g.40gb on 80 GB GPUs) or a profile name");
 
+  flag("--workspace-quota", c.workspace_quota, "SANDMAN_WORKSPACE_QUOTA",
+       "Size limit of each workspace (e.g. 20g): enforced where the workspace root's file system has project "
+       "quotas (XFS prjquota, ext4 project+quota), else warned about (log, login banner, alert, API); empty: none");
+  flag("--min-free-disk", c.min_free_disk, "SANDMAN_MIN_FREE_DISK",
+       "Refuse new sessions (507) while the state or workspace file system has less free: a size (1g) or a "
+       "share (5%); 0: never");
+  flag("--workspace-usage-interval", c.workspace_usage_interval, "SANDMAN_WORKSPACE_USAGE_INTERVAL",
+       "How often workspace usage is measured (quota counters, or a walk of at most 20000 files per round)");
   flag("--telemetry-interval", c.telemetry_interval, "SANDMAN_TELEMETRY_INTERVAL",
        "How often every GPU and MIG instance is sampled (e.g. 5s, 1s)");
   flag("--metrics-raw-retention", c.metrics_raw_retention, "SANDMAN_METRICS_RAW_RETENTION",
@@ -135,6 +143,38 @@ Result<int64_t> parseByteSize(const std::string& s) {
   else return invalid("'" + s + "': unknown unit '" + unit + "' (use k, m or g)");
   if (n < 0) return invalid("'" + s + "' is negative");
   return n * mult;
+}
+
+// --workspace-quota, --min-free-disk, --workspace-usage-interval.
+static Status parseDiskFlags(ServeConfig& c) {
+  if (!c.workspace_quota.empty()) {
+    auto q = parseByteSize(c.workspace_quota);
+    if (!q.ok()) return invalid("--workspace-quota: " + q.error().message);
+    c.workspace_quota_bytes = static_cast<uint64_t>(q.value());
+  }
+  const std::string& m = c.min_free_disk;
+  if (!m.empty() && m.back() == '%') {
+    size_t pos = 0;
+    double pct = -1;
+    try {
+      pct = std::stod(m.substr(0, m.size() - 1), &pos);
+    } catch (...) {
+      pos = 0;
+    }
+    if (pos != m.size() - 1 || pct < 0 || pct >= 100) {
+      return invalid("--min-free-disk: '" + m + "' must be a size (1g) or a share below 100% (5%)");
+    }
+    c.min_free_disk_percent = pct;
+  } else {
+    auto b = parseByteSize(m);
+    if (!b.ok()) return invalid("--min-free-disk: " + b.error().message);
+    c.min_free_disk_bytes = static_cast<uint64_t>(b.value());
+  }
+  auto v = parseDuration(c.workspace_usage_interval);
+  if (!v.ok()) return invalid("--workspace-usage-interval: " + v.error().message);
+  if (v.value() < Millis(100)) return invalid("--workspace-usage-interval must be at least 100ms");
+  c.workspace_usage_interval_ms = v.value();
+  return {};
 }
 
 static bool givenByFlagOrEnv(CLI::App& app, const char* flag, const char* env) {
@@ -200,6 +240,7 @@ Status finalizeServeConfig(CLI::App& app, ServeConfig& c) {
     c.idle_stop_after_ms = v.value();
   }
   if (c.idle_utilization < 0 || c.idle_utilization > 100) return invalid("--idle-utilization must be 0-100");
+  if (auto st = parseDiskFlags(c); !st.ok()) return st;
   if (c.docker_host.rfind("unix://", 0) != 0) {
     return invalid("--docker-host must be a unix:// socket (got '" + c.docker_host + "')");
   }

@@ -78,7 +78,16 @@ struct ServeConfig {
   std::string auto_extend_step = "30m";  // each automatic extension
   std::string auto_extend_before = "10m";  // extend a busy session this long before it expires
 
+  // Disk: workspace quota, free-space floor for new sessions, usage scans.
+  std::string workspace_quota;           // e.g. "20g"; empty: none
+  std::string min_free_disk = "1g";      // a size or "5%"; "0": off
+  std::string workspace_usage_interval = "30s";
+
   // Parsed by finalizeServeConfig.
+  uint64_t workspace_quota_bytes = 0;
+  uint64_t min_free_disk_bytes = 0;
+  double min_free_disk_percent = 0;  // > 0 when given as "N%"
+  Millis workspace_usage_interval_ms{30000};
   Millis telemetry_interval_ms{5000};
   Millis metrics_raw_retention_ms{};
   Millis metrics_retention_ms{};

@@ -64,6 +64,11 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
     // Before anything is reserved: a refused image leaves no failed session behind.
     if (auto s = checkImageAllowed(*req.image, settings_.allowed_images); !s.ok()) return s.error();
   }
+  // Refused before keys, ports or a GPU slice are touched: a session that
+  // cannot write its workspace or its store rows would only fail later.
+  if (space_check_) {
+    if (auto s = space_check_(); !s.ok()) return s.error();
+  }
   CreatedSession out;
   std::string user_key;
   if (req.ssh_public_key) {
@@ -190,7 +195,8 @@ Status SessionManager::startContainer(Session& s, const UserAccount& account,
     login_env.push_back("NVIDIA_DRIVER_CAPABILITIES=compute,utility");
   }
   auto dir = sshd_files_.write(s.id, {account, host_private_key, {s.user_public_key, gateway_public_key}, login_env,
-                                      settings_.allow_agent_forwarding, settings_.allow_remote_forwarding});
+                                      settings_.allow_agent_forwarding, settings_.allow_remote_forwarding,
+                                      banner_ ? banner_(s.user_id) : std::string()});
   if (!dir.ok()) return dir.error();
   auto id = runtime_.createContainer(containerSpec(s, account, dir.value()));
   if (!id.ok()) return id.error();

@@ -115,6 +115,13 @@ class SessionManager {
   void setEndListener(std::function<void(const std::string& id, const std::string& reason)> fn) {
     on_end_ = std::move(fn);
   }
+  // Asked before anything is reserved: a non-ok status (kNoSpace when the
+  // state or workspace file system is below --min-free-disk) refuses the
+  // create with nothing changed. Set before serving.
+  void setSpaceCheck(std::function<Status()> fn) { space_check_ = std::move(fn); }
+  // The pre-login banner a new session of this user gets (e.g. a workspace
+  // over its quota, or a quota this host cannot enforce); empty: none.
+  void setLoginBanner(std::function<std::string(const std::string& user_id)> fn) { banner_ = std::move(fn); }
   const SessionSettings& settings() const { return settings_; }
   // Seconds from a create request to a session whose sshd answered (successes only).
   const Histogram& createSeconds() const { return create_seconds_; }
@@ -165,6 +172,8 @@ class SessionManager {
   const Clock& clock_;
   ReadyProbe probe_;
   PortAllocator ports_;
+  std::function<Status()> space_check_;
+  std::function<std::string(const std::string&)> banner_;
   std::function<void()> on_schedule_;
   std::function<void(const std::string&, const std::string&)> on_end_;
   std::mutex transition_mu_;  // serialises read-check-write of a session's status

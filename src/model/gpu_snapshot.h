@@ -42,6 +42,27 @@ struct DeviceReading {
   std::string user_id;
 };
 
+// Space on a file system Sandman writes to.
+struct FilesystemReading {
+  std::string name;  // "state", "workspace", or "state+workspace" when both are one file system
+  std::string path;
+  uint64_t size_bytes = 0;
+  uint64_t avail_bytes = 0;
+};
+
+// One user's workspace, as last measured (in the background, not per sample).
+struct WorkspaceReading {
+  std::string user_id;
+  uint64_t used_bytes = 0;
+  uint64_t quota_bytes = 0;  // --workspace-quota; 0: none
+  bool quota_enforced = false;
+};
+
+struct DiskReadings {
+  std::vector<FilesystemReading> filesystems;
+  std::vector<WorkspaceReading> workspaces;  // measured ones, by user id
+};
+
 struct TelemetrySnapshot {
   TimePoint taken_at{};
   // The backend failed this cycle (NVML error, driver gone): the device lists
@@ -53,6 +74,7 @@ struct TelemetrySnapshot {
   std::vector<DeviceReading> instances;  // MIG instances, by GPU index then instance id
   std::vector<std::string> lost_gpus;    // UUIDs seen by an earlier sample, absent now
   double sample_seconds = 0;             // how long this cycle took (backend + attribution)
+  DiskReadings disk;                     // empty when the sampler has no disk source
 };
 
 using SnapshotPtr = std::shared_ptr<const TelemetrySnapshot>;

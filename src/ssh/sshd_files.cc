@@ -51,6 +51,9 @@ std::string SshdFiles::sshdConfig(const std::string& user_id, const std::vector<
          "AllowTcpForwarding " + (allow_remote_forwarding ? "yes" : "local") + "\n"
          "GatewayPorts no\n"
          "PrintMotd no\n"
+         // Read at each connection, so notices (a full workspace) reach logins
+         // of a running session; a missing or empty file shows nothing.
+         "Banner " + d + "/banner\n"
          "ClientAliveInterval 30\n"
          "AcceptEnv LANG LC_*\n"
          "Subsystem sftp internal-sftp\n" + set_env;
@@ -87,7 +90,27 @@ Result<std::string> SshdFiles::write(const std::string& session_id, const SshdFi
         std::tuple{"group", group(a), 0444}}) {
     if (auto s = writeFile(dir + "/" + name, text, static_cast<mode_t>(mode), a); !s.ok()) return s.error();
   }
+  if (auto s = writeBanner(session_id, a, spec.banner); !s.ok()) return s.error();
   return dir;
+}
+
+Status SshdFiles::writeBanner(const std::string& session_id, const UserAccount& account,
+                              const std::string& text) const {
+  const std::string path = dirFor(session_id) + "/banner";
+  if (text.empty()) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      return unavailable("cannot remove " + path + ": " + std::strerror(errno));
+    }
+    return {};
+  }
+  // Written aside and renamed over: a login never reads half a banner. The
+  // directory, not the file, is bind-mounted, so the container sees the new one.
+  const std::string tmp = path + ".new";
+  if (auto s = writeFile(tmp, text, 0444, account); !s.ok()) return s;
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return unavailable("cannot replace " + path + ": " + std::strerror(errno));
+  }
+  return {};
 }
 
 Status SshdFiles::remove(const std::string& session_id) const {

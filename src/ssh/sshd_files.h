@@ -26,6 +26,9 @@ struct SshdFilesSpec {
   // the gateway relays into this sshd, so it must allow them too.
   bool allow_agent_forwarding = false;
   bool allow_remote_forwarding = false;
+  // Shown before login (sshd's Banner), e.g. that the workspace is over its
+  // quota; empty: no banner file.
+  std::string banner;
 };
 
 class SshdFiles {
@@ -33,8 +36,11 @@ class SshdFiles {
   explicit SshdFiles(std::string base_dir) : base_(std::move(base_dir)) {}
 
   // Writes <base>/<session_id>/{sshd_config,ssh_host_ed25519_key,
-  // authorized_keys,passwd,group}, readable only by the session's uid.
+  // authorized_keys,passwd,group,banner}, readable only by the session's uid.
   Result<std::string> write(const std::string& session_id, const SshdFilesSpec& spec) const;
+  // Replaces the banner of a session whose files exist (empty text: none),
+  // so a running session's next login sees it.
+  Status writeBanner(const std::string& session_id, const UserAccount& account, const std::string& text) const;
   // Removes the directory (absent is fine).
   Status remove(const std::string& session_id) const;
   std::string dirFor(const std::string& session_id) const { return base_ + "/" + session_id; }

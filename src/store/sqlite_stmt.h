@@ -5,6 +5,8 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
+
 #include <optional>
 #include <string>
 
@@ -21,6 +23,13 @@ struct Conn {
   Error error(int rc, const std::string& what) const {
     std::string detail = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     std::string msg = what + ": " + detail;
+    // A full disk is its own answer (507): nothing is wrong with the file, and
+    // the same write succeeds once space is freed. SQLite reports ENOSPC as
+    // SQLITE_FULL on most writes, as an I/O error on some (WAL, fsync).
+    if ((rc & 0xff) == SQLITE_FULL ||
+        ((rc & 0xff) == SQLITE_IOERR && db != nullptr && sqlite3_system_errno(db) == ENOSPC)) {
+      return noSpace("store " + path + ": " + msg + "; its file system is full: free space there, then retry");
+    }
     switch (rc & 0xff) {
       case SQLITE_CONSTRAINT:
         if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {

@@ -145,6 +145,35 @@ void telemetryFamilies(PrometheusText& w, const SnapshotPtr& s) {
   w.sample({}, static_cast<double>(s->lost_gpus.size()));
 }
 
+// Per-user series only for those allowed to see user names; the totals
+// always, so an anonymous scrape still sees a workspace filling the disk.
+void diskFamilies(PrometheusText& w, const DiskReadings& d, bool user_labels) {
+  w.begin("sandman_filesystem_size_bytes", MetricType::kGauge,
+          "Size of each file system Sandman writes to: filesystem=state (the store), workspace (the workspace "
+          "root), or state+workspace when they are one.");
+  for (const auto& f : d.filesystems) w.sample({{"filesystem", f.name}, {"path", f.path}}, static_cast<double>(f.size_bytes));
+  w.begin("sandman_filesystem_avail_bytes", MetricType::kGauge,
+          "Bytes still available (to unprivileged writers) on each file system Sandman writes to.");
+  for (const auto& f : d.filesystems) w.sample({{"filesystem", f.name}, {"path", f.path}}, static_cast<double>(f.avail_bytes));
+  uint64_t total = 0;
+  int over = 0;
+  for (const auto& ws : d.workspaces) {
+    total += ws.used_bytes;
+    if (ws.quota_bytes > 0 && ws.used_bytes >= ws.quota_bytes) ++over;
+  }
+  w.begin("sandman_workspaces_used_bytes", MetricType::kGauge,
+          "Bytes all workspaces hold together, as last measured (in the background, not per scrape).");
+  w.sample({}, static_cast<double>(total));
+  w.begin("sandman_workspaces_over_quota", MetricType::kGauge,
+          "Workspaces at or past --workspace-quota (where quotas are enforced, writes there fail).");
+  w.sample({}, over);
+  w.begin("sandman_workspace_bytes", MetricType::kGauge,
+          "Bytes one user's workspace holds, as last measured; per user_id only for scrapes allowed user names.");
+  if (user_labels) {
+    for (const auto& ws : d.workspaces) w.sample({{"user_id", ws.user_id}}, static_cast<double>(ws.used_bytes));
+  }
+}
+
 void daemonFamilies(PrometheusText& w, const MetricsInputs& in) {
   if (in.sessions_by_status) {
     std::map<std::string, int64_t> counts;
@@ -213,6 +242,7 @@ std::string renderMetrics(const MetricsInputs& in, const MetricsOptions& options
   const TelemetrySnapshot empty;  // before the first cycle the GPU families stay, without samples
   gpuFamilies(w, in.snapshot ? *in.snapshot : empty, options, in.user_labels);
   telemetryFamilies(w, in.snapshot);
+  diskFamilies(w, in.snapshot ? in.snapshot->disk : empty.disk, in.user_labels);
   daemonFamilies(w, in);
   return w.take();
 }

@@ -215,7 +215,9 @@ TelemetrySnapshot TelemetrySampler::collect() {
 SnapshotPtr TelemetrySampler::sampleOnce() {
   std::lock_guard<std::mutex> cycle(cycle_mu_);
   const int64_t cpu_start = threadCpuNs();
-  auto snap = std::make_shared<const TelemetrySnapshot>(collect());
+  TelemetrySnapshot taken = collect();
+  if (disk_source_) taken.disk = disk_source_();
+  auto snap = std::make_shared<const TelemetrySnapshot>(std::move(taken));
   {
     std::lock_guard<std::mutex> lock(mu_);
     latest_ = snap;

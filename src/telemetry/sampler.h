@@ -43,6 +43,9 @@ class TelemetrySampler {
 
   // Register before start(). Listeners must return quickly (queue slow work).
   void addListener(Listener fn);
+  // Fills each snapshot's disk part (free space, workspace usage); called
+  // every cycle, so it must be cheap. Set before start().
+  void setDiskSource(std::function<DiskReadings()> fn) { disk_source_ = std::move(fn); }
   void start();  // first cycle runs at once
   void stop();   // idempotent
 
@@ -75,6 +78,7 @@ class TelemetrySampler {
   const Clock& clock_;
   MetricsHistory* const history_;
   std::vector<Listener> listeners_;
+  std::function<DiskReadings()> disk_source_;
 
   mutable std::mutex mu_;
   SnapshotPtr latest_;  // GUARDED_BY(mu_)

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "model/user_id.h"
+#include "workspace/project_quota.h"
 
 namespace sandman {
 namespace {
@@ -65,6 +66,12 @@ Result<std::string> WorkspaceManager::ensure(const UserAccount& account) {
     if (auto s = makeOwnedDir(d, account); !s.ok()) return s.error();
   }
   if (auto s = writeSkeletonFile(dir + "/.bashrc", kBashrc, account); !s.ok()) return s.error();
+  if (quota_bytes_ > 0) {
+    // The uid is unique per user and stable, so it doubles as the project id.
+    const auto project = static_cast<uint32_t>(account.uid);
+    if (auto s = ProjectQuota::assign(dir, project); !s.ok()) return s.error();
+    if (auto s = ProjectQuota::setLimit(dir, project, quota_bytes_); !s.ok()) return s.error();
+  }
   return dir;
 }
 
