@@ -15,7 +15,7 @@ GW=$(docker network inspect -f '{{(index .IPAM.Config 0).Gateway}}' "$NET")
 [ -n "$GW" ] && [ -n "$B_IP" ] || fail "could not read the network's addresses (gateway '$GW', B '$B_IP')"
 
 HOST_PORT=$(free_port)
-python3 -c "
+"$PY" -c "
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('$GW', $HOST_PORT)); s.listen(8)
