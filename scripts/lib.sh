@@ -120,10 +120,14 @@ install_packages() {
   [ "$nginx" = 0 ] || install_nginx_floor
 }
 
-# Compiles go through ccache (its cache stays in ~/.cache/ccache, outside the clone,
-# so a fresh clone on the same machine reuses it).
+# Compiles go through ccache (its cache stays in ~/.cache/ccache, outside the clone).
+# Paths under the clone are hashed relative to it, so a fresh clone elsewhere on the
+# same machine (a CI checkout) hits the cache too.
 CCACHE_LAUNCHER=()
-if command -v ccache >/dev/null 2>&1; then CCACHE_LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+if command -v ccache >/dev/null 2>&1; then
+  CCACHE_LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR=$ROOT
+fi
 
 # build DIR [extra cmake args...] [-- targets...]
 build() {
@@ -134,12 +138,14 @@ build() {
     args+=("$1"); shift
   done
   echo "== building into $dir${targets[*]:+ (${targets[*]})}"
+  local t0=$SECONDS
   cmake -S "$ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release "${CCACHE_LAUNCHER[@]}" "${args[@]}" >/dev/null
   if [ ${#targets[@]} -gt 0 ]; then
     cmake --build "$dir" -j"$(nproc)" --target "${targets[@]}"
   else
     cmake --build "$dir" -j"$(nproc)"
   fi
+  echo "== built $dir in $((SECONDS - t0)) s"
 }
 
 # Starts dockerd when nothing answers; sets STARTED_DOCKERD_PID if we did.
