@@ -7,21 +7,22 @@
 set -eu -o pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 D=$ROOT/deploy
+PY=/usr/bin/python3  # Debian's, not one earlier on PATH (scripts/lib.sh installs its packages)
 fail() { echo "FAIL: $*"; exit 1; }
-for t in promtool python3; do
+for t in promtool "$PY"; do
   command -v "$t" >/dev/null 2>&1 || fail "required tool '$t' is not installed (apt-get install prometheus python3)"
 done
 
 promtool check config "$D/prometheus.yml" || fail "promtool check config deploy/prometheus.yml"
 promtool check rules "$D/rules/sandman-alerts.yml" || fail "promtool check rules"
 (cd "$D/rules" && promtool test rules sandman-alerts.test.yml) || fail "promtool test rules"
-python3 -m json.tool "$D/grafana/sandman-dashboard.json" >/dev/null || fail "the dashboard is not valid JSON"
+"$PY" -m json.tool "$D/grafana/sandman-dashboard.json" >/dev/null || fail "the dashboard is not valid JSON"
 
 # Families the exporter declares: begin("name", MetricType::kX, ...).
 declared=$(grep -hoE 'begin\("[a-z_:]+", MetricType::k[A-Za-z]+' "$ROOT/src/telemetry/metrics_exporter.cc" |
   sed -E 's/begin\("([a-z_:]+)", MetricType::k([A-Za-z]+)/\1 \2/')
 [ -n "$declared" ] || fail "no metric families found in metrics_exporter.cc"
-used=$(python3 "$D/promql-names.py" "$D/grafana/sandman-dashboard.json" "$D/rules/sandman-alerts.yml")
+used=$("$PY" "$D/promql-names.py" "$D/grafana/sandman-dashboard.json" "$D/rules/sandman-alerts.yml")
 [ -n "$used" ] || fail "no metric names found in deploy/"
 for n in $used; do
   awk -v n="$n" '$1 == n {f=1} END {exit !f}' <<<"$declared" && continue
@@ -32,7 +33,7 @@ for n in $used; do
 done
 
 # The extractor itself: it must see through aggregations, matchers and functions.
-got=$(python3 - "$D/promql-names.py" <<'PY'
+got=$("$PY" - "$D/promql-names.py" <<'PY'
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("p", sys.argv[1]); p = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(p)

@@ -10,14 +10,14 @@ e2e_init "$@"
 
 ALERTMANAGER=${SANDMAN_E2E_ALERTMANAGER:-/usr/bin/prometheus-alertmanager}
 [ -x "$ALERTMANAGER" ] || fail "$ALERTMANAGER is missing: apt-get install prometheus-alertmanager"
-command -v python3 >/dev/null || fail "python3 is required for the webhook receiver"
+command -v "$PY" >/dev/null || fail "python3 is required for the webhook receiver"
 
 HOT_GPU=GPU-7c8d9e0f-4d5e-4f60-9b1c-3d4e5f607182  # the RTX-4090, index 3 in mixed-host.json
 use_sim_fixture mixed-host.json
 
 # set_temp C: what the simulator reports for GPU 3 from its next read on (it reloads a changed file).
 set_temp() {
-  python3 - "$SANDMAN_NVML_SIM_CONFIG" "$1" <<'PY'
+  "$PY" - "$SANDMAN_NVML_SIM_CONFIG" "$1" <<'PY'
 import json, os, sys
 path, temp = sys.argv[1], int(sys.argv[2])
 with open(path) as f:
@@ -52,7 +52,7 @@ assert_contains "$out" "'op'" "the error names the field"
 note "webhook receiver (answers 500 to the first POST) and Alertmanager on loopback"
 HOOK_PORT=$(free_port) || fail "no free port for the webhook receiver"
 HOOK_LOG=$E2E_TMP/hook.jsonl
-python3 - "$HOOK_PORT" "$HOOK_LOG" <<'PY' >"$E2E_TMP/hook.out" 2>&1 &
+"$PY" - "$HOOK_PORT" "$HOOK_LOG" <<'PY' >"$E2E_TMP/hook.out" 2>&1 &
 import http.server, sys
 port, log = int(sys.argv[1]), sys.argv[2]
 seen = [0]

@@ -11,7 +11,7 @@
 # shellcheck disable=SC2016  # remote commands are single-quoted on purpose: they expand in the session
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
-for t in ssh-agent ssh-add python3; do
+for t in ssh-agent ssh-add "$PY"; do
   command -v "$t" >/dev/null 2>&1 || fail "required tool '$t' is not installed"
 done
 T=$E2E_TMP
@@ -45,7 +45,7 @@ mkdir -p "$T/www"
 WEB_TOKEN="fwd-ok-$RUN"
 echo "$WEB_TOKEN" >"$T/www/token.txt"
 HPORT=$(free_port) || fail "no free port for the http server"
-python3 -m http.server --bind 127.0.0.1 --directory "$T/www" "$HPORT" >"$T/http.log" 2>&1 &
+"$PY" -m http.server --bind 127.0.0.1 --directory "$T/www" "$HPORT" >"$T/http.log" 2>&1 &
 HPID=$!
 BG_PIDS+=("$HPID")
 for _ in $(seq 50); do port_open "$HPORT" && break; sleep 0.1; done

@@ -15,7 +15,7 @@
 # shellcheck disable=SC2016  # remote commands are single-quoted on purpose: they expand in the session
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
-for t in sftp rsync ssh-keyscan python3 cmp; do
+for t in sftp rsync ssh-keyscan "$PY" cmp; do
   command -v "$t" >/dev/null 2>&1 || fail "required tool '$t' is not installed (rsync: apt-get install rsync)"
 done
 start_daemon --ttl-max 120
@@ -149,7 +149,7 @@ else:
 print("first=%s second=%s" % (first, second))
 sys.stderr.write(buf.decode(errors="replace")[-600:] + "\n")
 EOF
-winch=$(timeout 40 python3 "$T/winch.py" ssh "${SSH_OPTS[@]}" -tt -i "$KEY_A" -p "$GW_PORT" "$UA@127.0.0.1" \
+winch=$(timeout 40 "$PY" "$T/winch.py" ssh "${SSH_OPTS[@]}" -tt -i "$KEY_A" -p "$GW_PORT" "$UA@127.0.0.1" \
   'stty size; while read x; do stty size; done' 2>"$T/winch.err")
 assert_eq "$winch" "first=True second=True" "pty size 30x100 then window change to 40x120 (pty said: $(tr -d '\r' <"$T/winch.err" | tail -c 300))"
 
@@ -366,7 +366,7 @@ for i, payload in enumerate(cases):
     s.close()
 print("sent %d" % len(cases))
 EOF
-timeout 60 python3 "$T/garbage.py" "$GW_PORT" >"$T/garbage.out" 2>&1 || fail "garbage sender failed: $(<"$T/garbage.out")"
+timeout 60 "$PY" "$T/garbage.py" "$GW_PORT" >"$T/garbage.out" 2>&1 || fail "garbage sender failed: $(<"$T/garbage.out")"
 kill -0 "$DPID" 2>/dev/null || fail "daemon died from pre-auth garbage"
 # garbage is not an auth failure and its closed connections give their pre-auth slots back:
 # the same address logs in normally right after
@@ -377,7 +377,7 @@ for _ in $(seq 15); do
 done
 assert_eq "$got" clean "$UB from 127.0.0.3 right after the garbage from there"
 # six connections stuck mid-handshake, held open while others log in
-python3 - "$GW_PORT" >/dev/null 2>&1 <<'EOF' &
+"$PY" - "$GW_PORT" >/dev/null 2>&1 <<'EOF' &
 import socket, sys, time
 socks = []
 for i in range(6):

@@ -12,7 +12,7 @@ use_sim_fixture mixed-host.json
 
 # set_processes GPU_INDEX MIG_UUID COUNT: COUNT compute processes in that MIG device (0 removes them).
 set_processes() {
-  python3 - "$SANDMAN_NVML_SIM_CONFIG" "$1" "$2" "$3" <<'PY' || fail "cannot rewrite the simulator config"
+  "$PY" - "$SANDMAN_NVML_SIM_CONFIG" "$1" "$2" "$3" <<'PY' || fail "cannot rewrite the simulator config"
 import json, os, sys
 path, index, mig, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 c = json.load(open(path))

@@ -16,6 +16,9 @@ set -u
 set -o pipefail
 
 IMAGE=${SANDMAN_E2E_IMAGE:-sandman-workspace:latest}
+# Debian's interpreter, which has the python3-* test modules scripts/lib.sh installs; the
+# python3 first on PATH may be another (pyenv, a venv). Use "$PY", never a bare python3.
+PY=/usr/bin/python3
 
 SIDS=()             # session ids this run created (cleanup by label sandman.session)
 USERS=()            # user names this run uses (cleanup by label sandman.user)
@@ -55,7 +58,7 @@ e2e_init() {
   SANDMAN=$(readlink -f "$SANDMAN") || fail "sandman binary not found: $1"
   [ -x "$SANDMAN" ] || fail "sandman binary is not executable: $SANDMAN"
   local t
-  for t in docker jq curl ssh scp ssh-keygen sha256sum timeout od; do
+  for t in docker jq curl ssh scp ssh-keygen sha256sum timeout od "$PY"; do
     command -v "$t" >/dev/null 2>&1 || fail "required tool '$t' is not installed"
   done
   docker info >/dev/null 2>&1 || fail "docker is not reachable (is dockerd running? these tests need a real Docker engine)"

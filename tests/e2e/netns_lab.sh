@@ -63,7 +63,7 @@ for spec in sys.argv[1:]:
     threading.Thread(target=s.serve_forever, daemon=True).start()
 threading.Event().wait()
 PY
-  ip netns exec "$LAB_NS" python3 "$E2E_TMP/lab_server.py" "${LAB_SERVICES[@]}" >/dev/null 2>&1 </dev/null &
+  ip netns exec "$LAB_NS" "$PY" "$E2E_TMP/lab_server.py" "${LAB_SERVICES[@]}" >/dev/null 2>&1 </dev/null &
   local i s up
   for i in $(seq 100); do
     up=1

@@ -28,7 +28,7 @@ GW=$(docker network inspect -f '{{(index .IPAM.Config 0).Gateway}}' "$NET")
 # A host service on the session network's own gateway address, answering a token.
 HOST_PORT=$(free_port)
 TOKEN_LINE=host-service-$RUN
-python3 -c "
+"$PY" -c "
 import socket
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('$GW', $HOST_PORT)); s.listen(8)

@@ -9,7 +9,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 
-for t in promtool prometheus python3; do
+for t in promtool prometheus "$PY"; do
   command -v "$t" >/dev/null 2>&1 || fail "required tool '$t' is not installed (apt-get install prometheus python3)"
 done
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -20,7 +20,7 @@ use_sim_fixture mixed-host.json
 
 # set_temperature GPU_INDEX CELSIUS: what the simulator reports from its next read on.
 set_temperature() {
-  python3 - "$SANDMAN_NVML_SIM_CONFIG" "$1" "$2" <<'PY'
+  "$PY" - "$SANDMAN_NVML_SIM_CONFIG" "$1" "$2" <<'PY'
 import json, os, sys
 path, index, temp = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 c = json.load(open(path))
@@ -90,7 +90,7 @@ grep -qE '^sandman_sessions\{status="running"\} 2$' <<<"$METRICS" || fail "sandm
 grep -qE '^sandman_session_create_seconds_count 2$' <<<"$METRICS" || fail "two creates not in the create histogram"
 
 note "every metric the Grafana dashboard and the alert rules read is exported"
-used=$(python3 "$DEPLOY/promql-names.py" "$DEPLOY/grafana/sandman-dashboard.json" "$DEPLOY/rules/sandman-alerts.yml") ||
+used=$("$PY" "$DEPLOY/promql-names.py" "$DEPLOY/grafana/sandman-dashboard.json" "$DEPLOY/rules/sandman-alerts.yml") ||
   fail "cannot read metric names from deploy/"
 [ -n "$used" ] || fail "no metric names found in deploy/"
 exported=$(families)
