@@ -5,16 +5,16 @@
 #include <nlohmann/json.hpp>
 
 #include "common/time_format.h"
+#include "store/sqlite_connection.h"
 #include "store/sqlite_stmt.h"
 
 namespace sandman {
 namespace {
 
-using store_internal::Conn;
+using sql::Conn;
 
-using store_internal::Stmt;
+using sql::Stmt;
 
-constexpr int kBusyTimeoutMs = 5000;
 constexpr const char* kColumns =
     "id, rule, severity, fingerprint, labels, state, value, summary, pending_at, fired_at, resolved_at, "
     "acked_at, acked_by";
@@ -67,33 +67,17 @@ std::string labelsText(const Alert& a) {
   return j.dump();
 }
 
-struct DbCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-
 }  // namespace
 
 Result<std::unique_ptr<AlertStore>> AlertStore::open(const std::string& path) {
-  sqlite3* raw = nullptr;
-  // No CREATE: the file must be the one SqliteStore has just migrated.
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  std::unique_ptr<sqlite3, DbCloser> db(raw);
-  Conn c{db.get(), path};
-  if (rc != SQLITE_OK) return c.error(rc, "open for alerts");
-  sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
-  // The file is already in WAL mode (a property of the file); FULL sync keeps
-  // an acknowledged transition across a power cut, as the session store does.
-  if (Status st = c.exec("PRAGMA synchronous=FULL;", "set pragmas"); !st.ok()) return st.error();
-  {
-    Stmt probe(c, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='alerts'");
-    auto row = probe.next("look for the alerts table");
-    if (!row.ok()) return row.error();
-    if (!*row || probe.int64At(0) != 1) {
-      return unavailable("store " + path + " has no alerts table; open it with SqliteStore first (schema v5)");
-    }
-  }
-  return std::unique_ptr<AlertStore>(new AlertStore(db.release(), path));
+  // FULL sync (the default) keeps an acknowledged transition across a power
+  // cut, as the session store does.
+  SqliteOpenOptions options;
+  options.purpose = "alerts";
+  options.required_tables = {"alerts"};
+  auto db = openSqlite(path, options);
+  if (!db.ok()) return db.error();
+  return std::unique_ptr<AlertStore>(new AlertStore(db->release(), path));
 }
 
 AlertStore::AlertStore(sqlite3* db, std::string path) : path_(std::move(path)), db_(db) {}

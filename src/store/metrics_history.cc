@@ -6,15 +6,15 @@
 #include <utility>
 
 #include "common/log.h"
+#include "store/sqlite_connection.h"
 #include "store/sqlite_stmt.h"
 
 namespace sandman {
 namespace {
 
-using store_internal::Conn;
-using store_internal::Stmt;
+using sql::Conn;
+using sql::Stmt;
 
-constexpr int kBusyTimeoutMs = 5000;
 constexpr int64_t kMinuteMs = 60'000;
 // gpu_devices.last_seen is refreshed this often while a device is seen, so
 // pruning devices by last_seen never drops one still present.
@@ -30,38 +30,17 @@ std::string profileOf(const DeviceReading& d) {
 }
 
 
+// History is derived data: NORMAL sync loses at most the last cycles on
+// power loss. The reader can never write.
 Result<sqlite3*> openConnection(const std::string& path, bool reader) {
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string why = raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
-    sqlite3_close(raw);
-    return unavailable("metrics history: cannot open " + path + ": " + why +
-                       "; the store must be opened (and migrated) first");
-  }
-  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
-  Conn c{raw, path};
-  // WAL is already the file's mode (SqliteStore set it); asking again is
-  // harmless and keeps this class correct on its own. History is derived
-  // data: NORMAL sync loses at most the last cycles on power loss.
-  Status st = c.exec(reader ? "PRAGMA query_only=ON;" : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                     "set pragmas");
-  if (st.ok()) {
-    // The tables come from schema v4; refuse an older file rather than fail on every cycle.
-    sqlite3_stmt* probe = nullptr;
-    rc = sqlite3_prepare_v2(raw, "SELECT 1 FROM gpu_samples, gpu_samples_minute, gpu_devices LIMIT 0",
-                            -1, &probe, nullptr);
-    sqlite3_finalize(probe);
-    if (rc != SQLITE_OK) {
-      st = unavailable("metrics history: " + path + " lacks the telemetry tables (schema v4); open it "
-                       "with this build's store first");
-    }
-  }
-  if (!st.ok()) {
-    sqlite3_close(raw);
-    return st.error();
-  }
-  return raw;
+  SqliteOpenOptions options;
+  options.purpose = "metrics history";
+  options.read_only = reader;
+  options.synchronous_full = false;
+  options.required_tables = {"gpu_samples", "gpu_samples_minute", "gpu_devices"};
+  auto db = openSqlite(path, options);
+  if (!db.ok()) return db.error();
+  return db->release();
 }
 
 constexpr const char* kInsertSample =

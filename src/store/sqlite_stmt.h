@@ -1,6 +1,8 @@
 // Conn and Stmt: the SQLite connection as error messages name it, and
 // prepared statements with positional binds (values are never pasted into
-// SQL). Internal to store/; not thread-safe (callers hold SqliteStore's mutex).
+// SQL). The store's SQL interface for every table owner (store/, alerts/),
+// on connections from openSqlite (store/sqlite_connection.h). Not
+// thread-safe: each owner serialises use of its own connection.
 #pragma once
 
 #include <sqlite3.h>
@@ -13,7 +15,7 @@
 #include "common/result.h"
 #include "common/time_format.h"
 
-namespace sandman::store_internal {
+namespace sandman::sql {
 
 // The connection plus what error messages need to name.
 struct Conn {
@@ -145,4 +147,4 @@ class Stmt {
   int arg_ = 0;
 };
 
-}  // namespace sandman::store_internal
+}  // namespace sandman::sql

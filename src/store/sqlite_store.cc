@@ -12,19 +12,19 @@
 
 #include "common/time_format.h"
 #include "store/gpu_slot_json.h"
+#include "store/sqlite_connection.h"
 #include "store/sqlite_stmt.h"
 
 namespace sandman {
 namespace {
 
-using store_internal::Conn;
-using store_internal::Stmt;
+using sql::Conn;
+using sql::Stmt;
 
 // Must list exactly the statuses for which isActive() is true; it is pasted
 // into the partial unique indexes and into the queries that should use them.
 #define SANDMAN_ACTIVE_STATUSES "('pending','starting','running','stopping')"
 
-constexpr int kBusyTimeoutMs = 5000;
 
 struct Migration {
   int version;
@@ -397,10 +397,6 @@ Result<int> migrate(const Conn& c) {
   return latest;
 }
 
-struct DbCloser {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-
 }  // namespace
 
 Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
@@ -408,33 +404,15 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) 
   if (Status st = makeParentDirs(path); !st.ok()) return st.error();
   if (Status st = createPrivateFile(path); !st.ok()) return st.error();
 
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
-  std::unique_ptr<sqlite3, DbCloser> db(raw);  // the handle needs closing even on failure
-  Conn c{db.get(), path};
-  if (rc != SQLITE_OK) return c.error(rc, "open");
-  sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
-
-  {
-    Stmt wal(c, "PRAGMA journal_mode=WAL");
-    auto row = wal.next("enable WAL");
-    if (!row.ok()) return row.error();
-    if (!*row || wal.textAt(0) != "wal") {
-      return unavailable("store " + path + ": cannot switch to WAL mode (got '" +
-                         (*row ? wal.textAt(0) : std::string()) +
-                         "'); put the database on a local file system");
-    }
-  }
-  if (Status st = c.exec("PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", "set pragmas");
-      !st.ok()) {
-    return st.error();
-  }
+  SqliteOpenOptions options;
+  options.purpose = "store";
+  options.create = true;
+  auto db = openSqlite(path, options);
+  if (!db.ok()) return db.error();
+  Conn c{db->get(), path};
   auto version = migrate(c);
   if (!version.ok()) return version.error();
-  return std::unique_ptr<SqliteStore>(new SqliteStore(db.release(), path, *version));
+  return std::unique_ptr<SqliteStore>(new SqliteStore(db->release(), path, *version));
 }
 
 SqliteStore::SqliteStore(sqlite3* db, std::string path, int schema_version)

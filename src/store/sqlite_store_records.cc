@@ -6,8 +6,8 @@
 namespace sandman {
 namespace {
 
-using store_internal::Conn;
-using store_internal::Stmt;
+using sql::Conn;
+using sql::Stmt;
 
 constexpr const char* kConnectionColumns =
     "id, user_id, session_id, source, outcome, reason, started_at, ended_at, bytes_in, bytes_out";
