@@ -16,6 +16,7 @@ PACKAGES=(
   docker.io debootstrap
   # what the e2e suites, integration tests and benches run on the host
   openssh-client openssh-server rsync curl jq python3 sqlite3 procps mawk iproute2 iptables
+  openssl btrfs-progs e2fsprogs util-linux  # TLS test certificates; small file systems for the disk tests
   prometheus prometheus-alertmanager
   # SSH client/audit interoperability, HTTP benchmark floor
   ssh-audit putty-tools python3-paramiko python3-asyncssh wrk nginx-light
