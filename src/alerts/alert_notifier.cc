@@ -9,7 +9,6 @@
 namespace sandman {
 namespace {
 
-using SteadyClock = std::chrono::steady_clock;
 
 enum class Outcome { kSent, kRefused, kRetry };
 
@@ -51,6 +50,7 @@ void AlertNotifier::stop() {
     std::lock_guard lock(mu_);
     if (stopping_) return;
     stopping_ = true;
+    ++changes_;
   }
   wake_.notify_all();
   if (worker_.joinable()) worker_.join();
@@ -69,13 +69,14 @@ void AlertNotifier::alertChanged(const Alert& a) {
     }
     if (!alertmanager_.url.empty()) {
       if (a.state == AlertState::kFiring) {
-        if (am_firing_.empty()) next_resend_ = SteadyClock::now() + options_.resend_interval;
+        if (am_firing_.empty()) next_resend_ = clock_.now() + options_.resend_interval;
         am_firing_[a.id] = a;
       } else {
         am_firing_.erase(a.id);
       }
       enqueueAlertmanager({a}, describe(a));
     }
+    ++changes_;
   }
   wake_.notify_all();
 }
@@ -84,9 +85,10 @@ void AlertNotifier::alertStillFiring(const Alert& a) {
   {
     std::lock_guard lock(mu_);
     if (alertmanager_.url.empty()) return;
-    if (am_firing_.empty()) next_resend_ = SteadyClock::now() + options_.resend_interval;
+    if (am_firing_.empty()) next_resend_ = clock_.now() + options_.resend_interval;
     am_firing_[a.id] = a;
     enqueueAlertmanager({a}, "restored " + describe(a));
+    ++changes_;
   }
   wake_.notify_all();
 }
@@ -99,7 +101,7 @@ void AlertNotifier::enqueueAlertmanager(const std::vector<Alert>& alerts, const 
 }
 
 void AlertNotifier::enqueue(Receiver& r, Job job) {
-  job.due = SteadyClock::now();
+  job.due = clock_.now();
   r.queue.push_back(std::move(job));
   while (r.queue.size() > options_.max_queue) {
     logWarn("alert delivery queue full; dropped the oldest",
@@ -152,7 +154,7 @@ bool AlertNotifier::attempt(const Receiver& r, Job& job) {
   }
   int64_t factor = int64_t{1} << std::min(job.attempts - 1, 20);
   Millis backoff = std::min(options_.first_backoff * factor, options_.max_backoff);
-  job.due = SteadyClock::now() + backoff;
+  job.due = clock_.now() + backoff;
   ++stats_.retries;
   logWarn("alert delivery failed; will retry",
           {{"receiver", r.name}, {"alert", job.what}, {"attempt", std::to_string(job.attempts)},
@@ -163,7 +165,7 @@ bool AlertNotifier::attempt(const Receiver& r, Job& job) {
 void AlertNotifier::run() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    auto now = SteadyClock::now();
+    auto now = clock_.now();
     bool resending = !alertmanager_.url.empty() && !am_firing_.empty();
     if (resending && now >= next_resend_) {
       // Only when nothing is waiting: a queued post refreshes them anyway.
@@ -175,7 +177,7 @@ void AlertNotifier::run() {
       next_resend_ = now + options_.resend_interval;
     }
     Receiver* ready = nullptr;
-    auto wake_at = SteadyClock::time_point::max();
+    auto wake_at = TimePoint::max();
     for (Receiver* r : {&webhook_, &alertmanager_}) {
       if (r->queue.empty()) continue;
       if (r->queue.front().due <= now) {
@@ -186,10 +188,13 @@ void AlertNotifier::run() {
     }
     if (ready == nullptr) {
       if (resending) wake_at = std::min(wake_at, next_resend_);
-      if (wake_at == SteadyClock::time_point::max()) {
-        wake_.wait(lock);
+      // Back-off and re-send waits run on the injected clock (a test's
+      // manual clock moves them); a new alert or stop() ends any wait.
+      const uint64_t seen = changes_;
+      if (wake_at == TimePoint::max()) {
+        wake_.wait(lock, [&] { return changes_ != seen; });
       } else {
-        wake_.wait_until(lock, wake_at);
+        clock_.waitUntil(lock, wake_, wake_at, [&] { return changes_ != seen; });
       }
       continue;
     }

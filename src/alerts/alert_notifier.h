@@ -60,7 +60,7 @@ class AlertNotifier final : public AlertSink {
     std::string body;
     std::string what;  // for log lines: "firing GpuOverheating #12"
     int attempts = 0;
-    std::chrono::steady_clock::time_point due{};
+    TimePoint due{};  // on the injected clock
   };
   struct Receiver {
     std::string name;  // "webhook" | "alertmanager"
@@ -83,10 +83,11 @@ class AlertNotifier final : public AlertSink {
   Receiver webhook_;       // GUARDED_BY(mu_)
   Receiver alertmanager_;  // GUARDED_BY(mu_)
   std::map<int64_t, Alert> am_firing_;  // GUARDED_BY(mu_): re-sent every resend_interval
-  std::chrono::steady_clock::time_point next_resend_{};  // GUARDED_BY(mu_)
+  TimePoint next_resend_{};  // GUARDED_BY(mu_)
   Stats stats_;            // GUARDED_BY(mu_)
   size_t in_flight_ = 0;   // GUARDED_BY(mu_)
   bool stopping_ = false;  // GUARDED_BY(mu_)
+  uint64_t changes_ = 0;   // GUARDED_BY(mu_): bumped with every wake_ notification
   bool started_ = false;
   std::thread worker_;
 };

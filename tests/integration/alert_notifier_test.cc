@@ -110,8 +110,16 @@ TEST(AlertNotifier, WebhookIsRetriedAfterA500AndCarriesTheAlert) {
   o.webhook_url = rx.url("/hook");
   AlertNotifier n(o, clock);
   n.start();
-  n.alertChanged(firing(7, clock.now()));
-  ASSERT_TRUE(eventually([&] { return rx.bodies("/hook").size() == 2 && n.queued() == 0; }));
+  const TimePoint fired = clock.now();
+  n.alertChanged(firing(7, fired));
+  // The back-off runs on the manual clock: it passes only as the test moves it.
+  ASSERT_TRUE(eventually([&] { return rx.bodies("/hook").size() == 1; }));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(rx.bodies("/hook").size(), 1u) << "retried before the back-off passed on the clock";
+  ASSERT_TRUE(eventually([&] {
+    clock.advance(25ms);
+    return rx.bodies("/hook").size() == 2 && n.queued() == 0;
+  }));
   auto s = n.stats();
   EXPECT_EQ(s.retries, 1u);
   EXPECT_EQ(s.delivered, 1u);
@@ -120,7 +128,7 @@ TEST(AlertNotifier, WebhookIsRetriedAfterA500AndCarriesTheAlert) {
   EXPECT_EQ(body["id"], 7);
   EXPECT_EQ(body["rule"], "GpuOverheating");
   EXPECT_EQ(body["labels"]["user_id"], "alice");
-  EXPECT_EQ(body["fired_at"], formatRfc3339(clock.now()));
+  EXPECT_EQ(body["fired_at"], formatRfc3339(fired));
 }
 
 TEST(AlertNotifier, RefusalsAreNotRetriedAndAnUnreachableReceiverIsGivenUp) {
@@ -142,7 +150,10 @@ TEST(AlertNotifier, RefusalsAreNotRetriedAndAnUnreachableReceiverIsGivenUp) {
   AlertNotifier d(dead, clock);
   d.start();
   d.alertChanged(firing(2, clock.now()));
-  ASSERT_TRUE(eventually([&] { return d.stats().dropped == 1; }));
+  ASSERT_TRUE(eventually([&] {
+    clock.advance(25ms);
+    return d.stats().dropped == 1;
+  }));
   EXPECT_EQ(d.stats().retries, 2u);
 }
 
@@ -155,9 +166,13 @@ TEST(AlertNotifier, AlertmanagerGetsV2AlertsResendsFiringAndEndsResolved) {
   AlertNotifier n(o, clock);
   n.start();
   Alert a = firing(3, clock.now());
+  const TimePoint first_sent = clock.now();
   n.alertChanged(a);
-  ASSERT_TRUE(eventually([&] { return rx.bodies("/api/v2/alerts").size() >= 3; }, 3000ms))
-      << "firing alerts are re-sent every resend_interval";
+  ASSERT_TRUE(eventually([&] { return rx.bodies("/api/v2/alerts").size() == 1; }));
+  ASSERT_TRUE(eventually([&] {
+    clock.advance(50ms);
+    return rx.bodies("/api/v2/alerts").size() >= 3;
+  }, 3000ms)) << "firing alerts are re-sent every resend_interval (of the clock)";
   json first = json::parse(rx.bodies("/api/v2/alerts")[0]);
   ASSERT_TRUE(first.is_array());
   ASSERT_EQ(first.size(), 1u);
@@ -166,7 +181,7 @@ TEST(AlertNotifier, AlertmanagerGetsV2AlertsResendsFiringAndEndsResolved) {
   EXPECT_EQ(first[0]["labels"]["gpu_uuid"], "GPU-a");
   EXPECT_EQ(first[0]["annotations"]["summary"], "GPU 0 at 91 C");
   EXPECT_EQ(first[0]["startsAt"], formatRfc3339(*a.fired_at));
-  EXPECT_EQ(first[0]["endsAt"], formatRfc3339(clock.now() + 4 * o.resend_interval));
+  EXPECT_EQ(first[0]["endsAt"], formatRfc3339(first_sent + 4 * o.resend_interval));
 
   clock.advance(1min);
   a.state = AlertState::kResolved;
@@ -177,7 +192,10 @@ TEST(AlertNotifier, AlertmanagerGetsV2AlertsResendsFiringAndEndsResolved) {
     return json::parse(b.back())[0]["endsAt"] == formatRfc3339(*a.resolved_at);
   }));
   size_t after_resolve = rx.bodies("/api/v2/alerts").size();
-  std::this_thread::sleep_for(400ms);
+  for (int i = 0; i < 10; ++i) {
+    clock.advance(50ms);
+    std::this_thread::sleep_for(20ms);
+  }
   EXPECT_EQ(rx.bodies("/api/v2/alerts").size(), after_resolve) << "resolved alerts are not re-sent";
 }
 
