@@ -9,6 +9,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -70,6 +71,21 @@ class HttpListener::Impl {
   int port() const {
     beast::error_code ec;
     return acceptor_.local_endpoint(ec).port();
+  }
+
+  Status enableTls(const std::string& cert_file, const std::string& key_file) {
+    tls_.emplace(asio::ssl::context::tls_server);
+    beast::error_code ec;
+    // TLS 1.2 and 1.3 only; OpenSSL's defaults choose the ciphers.
+    tls_->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                          asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                      ec);
+    if (!ec) tls_->use_certificate_chain_file(cert_file, ec);
+    if (ec) return invalid("cannot load the TLS certificate " + cert_file + " (--tls-cert): " + ec.message());
+    tls_->use_private_key_file(key_file, asio::ssl::context::pem, ec);
+    if (ec) return invalid("cannot load the TLS key " + key_file + " (--tls-key): " + ec.message());
+    return {};
   }
 
   void serve() {
@@ -146,18 +162,25 @@ class HttpListener::Impl {
   asio::steady_timer retry_timer_;
   std::chrono::steady_clock::time_point last_accept_log_{};
   asio::thread_pool blocking_;
+  std::optional<asio::ssl::context> tls_;  // set before serving, then only read
 };
 
 namespace {
 
-// One client connection: reads requests one at a time (pipelined bytes wait
-// in the buffer), hands each to the handler and writes the answer in one go.
-class Connection : public std::enable_shared_from_this<Connection> {
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One client connection, over plain TCP or TLS: reads requests one at a time
+// (pipelined bytes wait in the buffer), hands each to the handler and writes
+// the answer in one go.
+template <class Stream>
+class Connection : public std::enable_shared_from_this<Connection<Stream>> {
  public:
-  Connection(HttpListener::Impl& owner, tcp::socket socket, std::string source)
+  template <class... TlsContext>
+  Connection(HttpListener::Impl& owner, tcp::socket socket, std::string source, TlsContext&... tls)
       : owner_(owner),
         limits_(owner.limits()),
-        stream_(std::move(socket)),
+        stream_(std::move(socket), tls...),
         buffer_(limits_.max_header_bytes + limits_.max_body_bytes + 4096),
         source_(std::move(source)) {}
 
@@ -167,8 +190,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     beast::error_code ec;
     // Responses go out in one write, but a client's next request must not
     // wait for a delayed ACK either way.
-    stream_.socket().set_option(tcp::no_delay(true), ec);
-    waitForRequest();
+    lowest().socket().set_option(tcp::no_delay(true), ec);
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      // The handshake is part of the head: the same deadline covers both.
+      lowest().expires_after(limits_.head_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code e) {
+        if (e) return self->drop(e);
+        self->waitForRequest();
+      });
+    } else {
+      waitForRequest();
+    }
   }
 
  private:
@@ -176,8 +208,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // own deadline starts with its first byte.
   void waitForRequest() {
     if (buffer_.size() > 0) return readHead();
-    stream_.expires_after(limits_.idle_timeout);
-    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    lowest().expires_after(limits_.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096), [self = this->shared_from_this()](beast::error_code ec, size_t n) {
       if (ec) return self->drop(ec);
       self->buffer_.commit(n);
       self->readHead();
@@ -188,9 +220,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(limits_.max_header_bytes));
     parser_->body_limit(limits_.max_body_bytes);
-    stream_.expires_after(limits_.head_timeout);
+    lowest().expires_after(limits_.head_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) { self->onHead(ec); });
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) { self->onHead(ec); });
   }
 
   void onHead(beast::error_code ec) {
@@ -227,9 +259,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (beast::iequals(req[http::field::expect], "100-continue")) {
       // curl sends Expect for bodies over 1 KiB and waits a second without this.
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      stream_.expires_after(limits_.write_timeout);
+      lowest().expires_after(limits_.write_timeout);
       return asio::async_write(stream_, asio::buffer(kContinue),
-                               [self = shared_from_this()](beast::error_code e, size_t) {
+                               [self = this->shared_from_this()](beast::error_code e, size_t) {
                                  if (e) return self->drop(e);
                                  self->readBody();
                                });
@@ -238,8 +270,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void readBody() {
-    stream_.expires_after(limits_.body_timeout);
-    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    lowest().expires_after(limits_.body_timeout);
+    http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       self->onBody(ec);
     });
   }
@@ -272,7 +304,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!isValidUtf8(request.body)) return reject(400, "the request body is not valid UTF-8");
     request.remote_addr = source_;
     const bool blocking = req.method() != http::verb::get;
-    auto run = [self = shared_from_this(), request = std::move(request)]() mutable {
+    auto run = [self = this->shared_from_this(), request = std::move(request)]() mutable {
       ApiResponse response;
       try {
         self->owner_.handler()(request, response);
@@ -285,7 +317,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         self->owner_.rejectionBody()(500, "internal error while handling the request; see the daemon log", response);
       }
       // Back onto the connection's strand for the write.
-      asio::dispatch(self->stream_.get_executor(),
+      asio::dispatch(self->lowest().get_executor(),
                      [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
     };
     if (blocking) {
@@ -311,8 +343,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     response_->body() = std::move(r.body);
     response_->keep_alive(keep_alive_);
     response_->prepare_payload();
-    stream_.expires_after(limits_.write_timeout);
-    http::async_write(stream_, *response_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    lowest().expires_after(limits_.write_timeout);
+    http::async_write(stream_, *response_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       if (ec) return self->drop(ec);
       if (!self->keep_alive_) return self->lingerClose();
       self->response_.reset();
@@ -330,15 +362,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // client reads it. So: stop sending, discard what arrives for a moment, close.
   void lingerClose() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
     buffer_.clear();
-    stream_.expires_after(std::chrono::seconds(1));
+    lowest().expires_after(std::chrono::seconds(1));
     discard();
   }
 
   // At most 256 KiB or a second: a client that keeps sending is cut off.
   void discard() {
-    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    stream_.async_read_some(buffer_.prepare(4096), [self = this->shared_from_this()](beast::error_code ec, size_t n) {
       self->buffer_.clear();
       self->discarded_ += n;
       if (ec || self->discarded_ > 256 * 1024) return self->close();
@@ -348,13 +380,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.close();
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().close();
   }
+
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
 
   HttpListener::Impl& owner_;
   const HttpLimits& limits_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
@@ -389,7 +423,11 @@ void HttpListener::Impl::admit(tcp::socket socket) {
   }
   open_.fetch_add(1);
   accepted_.fetch_add(1);
-  std::make_shared<Connection>(*this, std::move(socket), std::move(source))->start();
+  if (tls_) {
+    std::make_shared<Connection<TlsStream>>(*this, std::move(socket), std::move(source), *tls_)->start();
+  } else {
+    std::make_shared<Connection<PlainStream>>(*this, std::move(socket), std::move(source))->start();
+  }
 }
 
 HttpListener::HttpListener(HttpLimits limits, Handler handler, RejectionBody rejection_body)
@@ -398,6 +436,9 @@ HttpListener::HttpListener(HttpLimits limits, Handler handler, RejectionBody rej
 HttpListener::~HttpListener() = default;
 
 Status HttpListener::bind(const std::string& host, int port) { return impl_->bind(host, port); }
+Status HttpListener::enableTls(const std::string& cert_file, const std::string& key_file) {
+  return impl_->enableTls(cert_file, key_file);
+}
 int HttpListener::port() const { return impl_->port(); }
 void HttpListener::serve() { impl_->serve(); }
 void HttpListener::stop() { impl_->stop(); }

@@ -62,6 +62,8 @@ class HttpListener {
   // Binds and listens; kUnavailable when the address is taken. Port 0 picks one.
   Status bind(const std::string& host, int port);
   int port() const;
+  // Serves HTTPS instead of HTTP (PEM files); call before serve().
+  Status enableTls(const std::string& cert_file, const std::string& key_file);
   // Serves until stop(); call after bind().
   void serve();
   void stop();

@@ -38,6 +38,9 @@ class ApiServer {
   // Binds; kUnavailable when the address is taken.
   Status bind(const std::string& host, int port);
   int port() const { return listener_.port(); }
+  Status enableTls(const std::string& cert_file, const std::string& key_file) {
+    return listener_.enableTls(cert_file, key_file);
+  }
   // Serves until stop(); call after bind().
   void serve();
   void stop();

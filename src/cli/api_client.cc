@@ -17,6 +17,9 @@ void addClientOptions(CLI::App& app, ClientOptions& o) {
   app.add_option("--server", o.server, "Daemon URL")->envname("SANDMAN_SERVER")->capture_default_str();
   app.add_option("--token-file", o.token_file, "API token file (or set SANDMAN_TOKEN)")
       ->envname("SANDMAN_TOKEN_FILE")->capture_default_str();
+  app.add_option("--cacert", o.ca_file,
+                 "PEM file with the CA or self-signed certificate of an https --server (the daemon's --tls-cert)")
+      ->envname("SANDMAN_CACERT");
   app.add_option("-o,--output", o.output, "Output: table or json")->check(CLI::IsMember({"table", "json"}));
 }
 
@@ -25,7 +28,7 @@ namespace {
 // One call; the response with its body parsed, or nullopt with the error printed.
 std::optional<std::pair<HttpResponse, json>> send(const ClientOptions& o, const std::string& method,
                                                   const std::string& path, const std::string& body) {
-  HttpRequest req{method, o.server + "/api/v1" + path, body, {"Content-Type: application/json"}, 120000};
+  HttpRequest req{method, o.server + "/api/v1" + path, body, {"Content-Type: application/json"}, 120000, o.ca_file};
   if (const char* env = std::getenv("SANDMAN_TOKEN"); env && *env) {
     req.headers.push_back(std::string("Authorization: Bearer ") + env);
   } else if (::access(o.token_file.c_str(), F_OK) == 0) {

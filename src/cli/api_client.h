@@ -13,9 +13,10 @@ struct ClientOptions {
   std::string server = "http://127.0.0.1:8080";
   std::string token_file = "/var/lib/sandman/api-token";
   std::string output = "table";
+  std::string ca_file;  // --cacert: the CA (or self-signed certificate) of an https daemon
 };
 
-// --server, --token-file, -o/--output.
+// --server, --token-file, --cacert, -o/--output.
 void addClientOptions(CLI::App& app, ClientOptions& o);
 
 // Sends one call to /api/v1<path>; prints the daemon's error and returns

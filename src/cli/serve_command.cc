@@ -240,6 +240,10 @@ int runServe(int argc, char** argv) {
   gateway_options.expiry_warning = std::chrono::minutes(cfg.expiry_warning_min);
   gateway_options.allow_agent_forwarding = cfg.allow_agent_forwarding;
   gateway_options.allow_remote_forwarding = cfg.allow_remote_forwarding;
+  gateway_options.connection_retention = cfg.connection_retention_ms;
+  gateway_options.max_connections = cfg.gateway_max_connections;
+  gateway_options.max_connections_per_source = cfg.gateway_max_per_source;
+  gateway_options.max_connections_per_user = cfg.gateway_max_per_user;
   SshGateway gateway(gateway_options, directory, clock);
   if (cfg.gateway) {
     if (auto st = gateway.start(); !st.ok()) return fatal("cannot start the SSH gateway", st.error());
@@ -334,6 +338,15 @@ int runServe(int argc, char** argv) {
   MetricsExporter metrics({host_name, std::move(cost_rates).value()}, std::move(metrics_sources));
   MetricsRoutes metrics_routes(metrics, isLoopbackAddress(cfg.bind));
   api.addRoutes(metrics_routes);
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+    return fatal("cannot start the API", invalid("--tls-cert and --tls-key go together: give both, or neither"));
+  }
+  if (!cfg.tls_cert.empty()) {
+    if (auto st = api.enableTls(cfg.tls_cert, cfg.tls_key); !st.ok()) return fatal("cannot start the API", st.error());
+  } else if (!isLoopbackAddress(cfg.bind)) {
+    logWarn("the API is served over plain HTTP beyond loopback: the token and one-time private keys cross the "
+            "network in clear; use --tls-cert/--tls-key", {{"bind", cfg.bind}});
+  }
   if (auto st = api.bind(cfg.bind, cfg.port); !st.ok()) return fatal("cannot start the API", st.error());
   sampler.start();
   logInfo("telemetry sampler started", {{"interval_ms", std::to_string(cfg.telemetry_interval_ms.count())}});

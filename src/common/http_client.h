@@ -17,6 +17,7 @@ struct HttpRequest {
   std::string body;
   std::vector<std::string> headers;  // "Name: value"
   long timeout_ms = 30000;
+  std::string ca_file;  // https: verify the server against this PEM bundle instead of the system's
 };
 
 struct HttpResponse {

@@ -49,6 +49,9 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   app.add_option("--auth", c.auth, "API authentication: token or none")
       ->envname("SANDMAN_AUTH")->capture_default_str()->check(CLI::IsMember({"token", "none"}));
   flag("--token-file", c.token_file, "SANDMAN_TOKEN_FILE", "API token file, generated (mode 0600) on first start");
+  flag("--tls-cert", c.tls_cert, "SANDMAN_TLS_CERT",
+       "PEM certificate chain: serve the API over HTTPS (with --tls-key); clients verify it (sandman --cacert)");
+  flag("--tls-key", c.tls_key, "SANDMAN_TLS_KEY", "PEM private key of --tls-cert (mode 0600)");
   app.add_option("--log-format", c.log_format, "Log format: text or json")
       ->envname("SANDMAN_LOG_FORMAT")->capture_default_str()->check(CLI::IsMember({"text", "json"}));
   app.add_option("--gateway", c.gateway, "Run the built-in SSH gateway (ssh <user>@<host> -p <gateway-port>)")
@@ -59,6 +62,14 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
        "Gateway host key, generated once (mode 0600) and kept across restarts (default: beside --db)");
   flag("--expiry-warning", c.expiry_warning_min, "SANDMAN_EXPIRY_WARNING",
        "Minutes before expiry when open gateway shells get a warning");
+  flag("--connection-retention", c.connection_retention, "SANDMAN_CONNECTION_RETENTION",
+       "How long gateway connection records are kept in the store (pruned in small batches)");
+  flag("--gateway-max-connections", c.gateway_max_connections, "SANDMAN_GATEWAY_MAX_CONNECTIONS",
+       "Most gateway connections open at once, before and after login");
+  flag("--gateway-max-per-source", c.gateway_max_per_source, "SANDMAN_GATEWAY_MAX_PER_SOURCE",
+       "Most gateway connections open at once from one source address");
+  flag("--gateway-max-per-user", c.gateway_max_per_user, "SANDMAN_GATEWAY_MAX_PER_USER",
+       "Most logged-in gateway connections per user");
   app.add_flag("--allow-agent-forwarding", c.allow_agent_forwarding,
                "Let users forward their SSH agent (ssh -A) into sessions, through the gateway and direct ports")
       ->envname("SANDMAN_ALLOW_AGENT_FORWARDING");
@@ -149,6 +160,9 @@ Status finalizeServeConfig(CLI::App& app, ServeConfig& c) {
   if (c.port < 1 || c.port > 65535) return invalid("--port must be 1-65535");
   if (c.gateway_port < 0 || c.gateway_port > 65535) return invalid("--gateway-port must be 0-65535 (0: any free port)");
   if (c.expiry_warning_min < 0) return invalid("--expiry-warning must not be negative");
+  if (c.gateway_max_connections < 1 || c.gateway_max_per_source < 1 || c.gateway_max_per_user < 1) {
+    return invalid("--gateway-max-connections, --gateway-max-per-source and --gateway-max-per-user must be at least 1");
+  }
   if (c.ssh_port_start < 1 || c.ssh_port_end > 65535 || c.ssh_port_start > c.ssh_port_end) {
     return invalid("--ssh-port-start/--ssh-port-end must be a range within 1-65535");
   }
@@ -172,6 +186,7 @@ Status finalizeServeConfig(CLI::App& app, ServeConfig& c) {
       {"--telemetry-interval", c.telemetry_interval, c.telemetry_interval_ms, Millis(100)},
       {"--metrics-raw-retention", c.metrics_raw_retention, c.metrics_raw_retention_ms, std::chrono::minutes(1)},
       {"--metrics-retention", c.metrics_retention, c.metrics_retention_ms, std::chrono::minutes(1)},
+      {"--connection-retention", c.connection_retention, c.connection_retention_ms, std::chrono::minutes(1)},
       {"--session-retention", c.session_retention, c.session_retention_ms, Millis(0)},
       {"--event-retention", c.event_retention, c.event_retention_ms, Millis(0)},
       {"--idle-warning", c.idle_warning, c.idle_warning_ms, Millis(0)},

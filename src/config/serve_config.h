@@ -31,6 +31,8 @@ struct ServeConfig {
   std::string docker_host = "unix:///var/run/docker.sock";
   std::string auth = "token";
   std::string token_file = "/var/lib/sandman/api-token";
+  std::string tls_cert;  // PEM chain; with tls_key, the API is served over HTTPS
+  std::string tls_key;
   std::string log_format = "text";
   bool isolate_host = true;
   std::string session_egress;  // "" (private ranges dropped), CIDR[:port] allow-list, "none", "off"
@@ -44,6 +46,10 @@ struct ServeConfig {
   int gateway_port = 2222;
   std::string gateway_host_key;  // default: <db dir>/gateway_host_ed25519_key
   int expiry_warning_min = 5;
+  std::string connection_retention = "30d";  // gateway connection records kept this long
+  int gateway_max_connections = 1024;        // open gateway connections in all
+  int gateway_max_per_source = 64;           // open gateway connections per source address
+  int gateway_max_per_user = 32;             // logged-in gateway connections per user
   bool allow_agent_forwarding = false;   // ssh -A, through the gateway and on direct ports
   bool allow_remote_forwarding = false;  // ssh -R, through the gateway and on direct ports
   std::string gpu_backend = "auto";  // auto | nvml | none
@@ -78,6 +84,7 @@ struct ServeConfig {
   Millis telemetry_interval_ms{5000};
   Millis metrics_raw_retention_ms{};
   Millis metrics_retention_ms{};
+  Millis connection_retention_ms{};
   Millis session_retention_ms{};
   Millis event_retention_ms{};
   Millis idle_stop_after_ms{0};  // 0: off

@@ -19,6 +19,9 @@ class SessionDirectory final : public GatewayDirectory {
   Result<std::vector<std::string>> authorizedKeys(const std::string& user_id) override;
   Result<int64_t> connectionStarted(const ConnectionRecord& c) override;
   Status connectionEnded(int64_t id, const ConnectionRecord& c) override;
+  Result<int64_t> pruneConnections(TimePoint before, int limit) override {
+    return store_.pruneConnections(before, limit);
+  }
 
  private:
   Result<std::optional<Session>> runningSession(const std::string& user_id);

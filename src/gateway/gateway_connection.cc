@@ -34,6 +34,7 @@ GatewayConnection::GatewayConnection(uint64_t id, ssh_session down, std::string 
       started_at_(ctx.clock.now()) {}
 
 GatewayConnection::~GatewayConnection() {
+  releaseSlots();
   relays_.clear();  // callbacks removed and channels freed before their sessions
   upstream_.reset();
   if (in_event_) ssh_event_remove_session(ctx_.event, down_);
@@ -95,12 +96,11 @@ int GatewayConnection::onAuthPubkey(const char* user_c, ssh_key key, char state)
     return SSH_AUTH_DENIED;
   }
   last_user_ = user;
-  if (ctx_.limits.sourceBlocked(source_ip_) || ctx_.limits.userBlocked(user)) {
-    authFailed(user, "blocked after repeated failures");
-    return SSH_AUTH_DENIED;
-  }
+  // The key decides first: a key on the user's list logs in whatever others
+  // did under her name; blocks only cut short the attempts that fail.
   if (!keyAuthorized(user, key)) {
-    authFailed(user, "key not authorized");
+    bool blocked = ctx_.limits.sourceBlocked(source_ip_) || ctx_.limits.userBlockedFrom(user, source_ip_);
+    authFailed(user, blocked ? "blocked after repeated failures" : "key not authorized");
     return SSH_AUTH_DENIED;
   }
   if (state == SSH_PUBLICKEY_STATE_NONE) return SSH_AUTH_SUCCESS;  // the key may be used
@@ -114,11 +114,17 @@ int GatewayConnection::onAuthPubkey(const char* user_c, ssh_key key, char state)
 
 void GatewayConnection::authFailed(const std::string& user, const std::string& why) {
   ++failures_;
-  if (ctx_.limits.recordFailure(source_ip_, user)) {
+  bool newly_blocked = ctx_.limits.recordFailure(source_ip_, user);
+  // A new block is logged always (at most one per address and block period:
+  // the address block comes with its tenth failure); each failure only by
+  // sample, so a flood costs a counter each, not a log line each.
+  if (newly_blocked) {
     logWarn("gateway_blocked", {{"source", source_ip_}, {"user", user}, {"for_ms",
             std::to_string(ctx_.options.block_for.count())}});
   }
-  logWarn("gateway_auth_failed", {{"source", source_}, {"user", user}, {"reason", why}});
+  if (ctx_.refusals.mayLog()) {
+    logWarn("gateway_auth_failed", {{"source", source_}, {"user", user}, {"reason", why}});
+  }
   if (failures_ >= ctx_.options.max_auth_attempts) {
     refuse("too many authentication attempts");
   }
@@ -127,25 +133,30 @@ void GatewayConnection::authFailed(const std::string& user, const std::string& w
 void GatewayConnection::authenticated(const std::string& user) {
   authed_ = true;
   user_ = user;
-  ctx_.limits.authenticated(source_ip_);
   // Accepted without a key to check: never routed, even if a session
   // appeared since the keys were read.
   auto route = no_keys_ ? Result<GatewayRoute>(notFound("no keys")) : ctx_.directory.route(user);
   if (!route.ok()) {
-    failure_ = route.error().kind == ErrorKind::kNotFound
-                   ? "sandman: no active session for " + user +
-                         "; ask your admin or run: sandman sessions create --user " + user
-                   : "sandman: cannot look up the session for " + user + ": " + route.error().message;
-    logWarn("gateway_no_session", {{"user", user}, {"source", source_}, {"reason", route.error().message}});
-    recordRefusal(route.error().kind == ErrorKind::kNotFound ? "no active session" : "route lookup failed");
-    relayDirty();
+    const bool none = route.error().kind == ErrorKind::kNotFound;
+    unrouted(none ? "sandman: no active session for " + user +
+                        "; ask your admin or run: sandman sessions create --user " + user
+                  : "sandman: cannot look up the session for " + user + ": " + route.error().message,
+             none ? "no_session" : "route_failed", none ? "no active session" : "route lookup failed");
     return;
   }
+  if (!ctx_.caps.login(user)) {
+    unrouted("sandman: " + user + " already has " + std::to_string(ctx_.options.max_connections_per_user) +
+                 " connections open through the gateway, the most allowed; close one and try again",
+             "user_limit", "too many connections for the user");
+    return;
+  }
+  logged_in_ = true;
+  ctx_.limits.authenticated(source_ip_);
+  preauth_slot_ = false;
   route_ = std::move(route).value();
   ConnectionRecord rec = record("login", "");
   rec.ended_at.reset();
-  auto id = ctx_.directory.connectionStarted(rec);
-  if (id.ok()) record_id_ = *id;
+  journal_handle_ = ctx_.journal.started(rec);
   ++ctx_.counters.logins;
   logInfo("gateway_login", {{"user", user_}, {"session", route_.session_id}, {"source", source_}});
   upstream_ = std::make_unique<UpstreamConnection>(route_, ctx_.event, static_cast<UpstreamEvents*>(this));
@@ -168,26 +179,47 @@ ConnectionRecord GatewayConnection::record(const std::string& outcome, const std
   return rec;
 }
 
-namespace {
-// Refusal reasons -> the few kinds /metrics labels them with.
-std::string refusalKind(const std::string& reason) {
-  if (reason == "no active session") return "no_session";
-  if (reason == "login grace time exceeded") return "login_grace";
-  if (reason == "too many authentication attempts") return "auth_failed";
-  return "other";
-}
-}  // namespace
-
 void GatewayConnection::notifyChannels(const std::string& line) {
   for (size_t i = 0; i < relays_.size(); ++i) relays_[i]->notify(line);
 }
 
-void GatewayConnection::recordRefusal(const std::string& reason) {
-  ++ctx_.counters.refusals[refusalKind(reason)];
-  ConnectionRecord rec = record("refused", reason);
-  rec.user_id = last_user_;
-  auto id = ctx_.directory.connectionStarted(rec);
-  if (id.ok()) (void)ctx_.directory.connectionEnded(*id, rec);
+// The connection stays counted as unauthenticated (its source's pre-auth
+// slot, the login deadline) and is closed once its message is out, or at
+// the unrouted deadline: a name without a session cannot hold a connection.
+void GatewayConnection::unrouted(const std::string& message, const std::string& kind, const std::string& reason) {
+  unrouted_ = true;
+  failure_ = message;
+  refusal_kind_ = kind;
+  close_reason_ = reason;
+  startFailureDeadline();
+  relayDirty();
+}
+
+void GatewayConnection::startFailureDeadline() {
+  if (failure_deadline_) return;
+  failure_deadline_ = ctx_.clock.now() + ctx_.options.unrouted_grace;
+  ctx_.loop.wakeAt(id_, *failure_deadline_);
+}
+
+bool GatewayConnection::channelAllowed() const {
+  if (!authed_ || closing_) return false;
+  if (unrouted_) return !had_channel_;  // one channel to carry the message
+  return static_cast<int>(relays_.size()) < ctx_.options.max_channels_per_connection;
+}
+
+// The few kinds /metrics labels refusals with.
+std::string GatewayConnection::refusalKind(const std::string& reason) const {
+  if (!refusal_kind_.empty()) return refusal_kind_;
+  if (reason == "login grace time exceeded") return "login_grace";
+  return "auth_failed";
+}
+
+void GatewayConnection::releaseSlots() {
+  if (released_) return;
+  released_ = true;
+  if (preauth_slot_) ctx_.limits.closedUnauthenticated(source_ip_);
+  if (logged_in_) ctx_.caps.loggedOut(user_);
+  ctx_.caps.closed(source_ip_);
 }
 
 // ---- channels and other requests ----
@@ -204,9 +236,10 @@ std::unique_ptr<RelayChannel> GatewayConnection::newRelay(RelayChannel::Kind kin
 }
 
 ssh_channel GatewayConnection::onSessionChannel() {
-  if (!authed_ || closing_) return nullptr;
+  if (!channelAllowed()) return nullptr;
   ssh_channel ch = ssh_channel_new(down_);
   if (ch == nullptr) return nullptr;
+  had_channel_ = true;
   relays_.push_back(newRelay(RelayChannel::Kind::kSession, ch, RelayChannel::Forward{}));
   return ch;
 }
@@ -223,7 +256,7 @@ int GatewayConnection::onMessage(ssh_message m) {
   }
   if (!authed_ || closing_) return 1;
   if (type == SSH_REQUEST_CHANNEL_OPEN && subtype == SSH_CHANNEL_DIRECT_TCPIP) {
-    if (!failure_.empty()) return 1;
+    if (!failure_.empty() || !channelAllowed()) return 1;
     RelayChannel::Forward fwd;
     const char* host = ssh_message_channel_request_open_destination(m);
     const char* orig = ssh_message_channel_request_open_originator(m);
@@ -297,6 +330,7 @@ void GatewayConnection::stepUpstream() {
     close_reason_ = upstream_->detail();
     for (auto& r : relays_) r->fail(failure_);
     forward_ops_.clear();
+    startFailureDeadline();
   }
 }
 
@@ -306,6 +340,13 @@ void GatewayConnection::pump() {
   stepForwards();
   for (size_t i = 0; i < relays_.size(); ++i) relays_[i]->pump();
   std::erase_if(relays_, [](const std::unique_ptr<RelayChannel>& r) { return r->finished(); });
+  // An unrouted login whose message went out: the client closes first (so
+  // it prints the line), or the closing deadline ends it.
+  if (unrouted_ && had_channel_ && relays_.empty() && !closing_) {
+    closing_ = true;
+    closing_deadline_ = ctx_.clock.now() + kCloseGrace;
+    ctx_.loop.wakeAt(id_, *closing_deadline_);
+  }
   // Refused before login: drop now. After login the client closes first
   // (so it prints our last line), or the closing deadline ends it.
   if (closing_ && !authed_) finish("refused", close_reason_);
@@ -333,8 +374,9 @@ void GatewayConnection::onTimer(TimePoint now) {
     refuse("login grace time exceeded");
     return;
   }
-  if (closing_deadline_ && now >= *closing_deadline_) {
-    finish(authed_ ? "closed" : "refused", close_reason_);
+  if ((closing_deadline_ && now >= *closing_deadline_) || (failure_deadline_ && now >= *failure_deadline_) ||
+      (unrouted_ && now >= started_at_ + ctx_.options.login_grace)) {
+    finish(logged_in_ && !unrouted_ ? "closed" : "refused", close_reason_);
     return;
   }
   if (upstream_deadline_ && now >= *upstream_deadline_ && failure_.empty()) {
@@ -342,6 +384,7 @@ void GatewayConnection::onTimer(TimePoint now) {
     failure_ = "sandman: the session's ssh server did not answer";
     close_reason_ = "upstream timeout";
     for (auto& r : relays_) r->fail(failure_);
+    startFailureDeadline();
     relayDirty();
   }
   if (!authed_ || !failure_.empty() || route_.expires_at == TimePoint{}) return;
@@ -360,7 +403,7 @@ void GatewayConnection::onTimer(TimePoint now) {
 
 void GatewayConnection::refuse(const std::string& reason) {
   if (closing_) return;
-  logWarn("gateway_refused", {{"source", source_}, {"user", last_user_}, {"reason", reason}});
+  refused_ = true;  // logged (by sample) and recorded when it ends
   closing_ = true;
   close_reason_ = reason;
   relayDirty();  // dropped by the pump, outside libssh's callbacks
@@ -382,7 +425,7 @@ void GatewayConnection::checkAlive() {
   int st = ssh_get_status(down_);
   bool client_gone = (st & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0 || ssh_get_error_code(down_) == SSH_FATAL;
   if (client_gone) {
-    finish(authed_ ? "closed" : "refused", closing_ ? close_reason_ : "client closed");
+    finish(logged_in_ ? "closed" : "refused", closing_ || unrouted_ ? close_reason_ : "client closed");
     return;
   }
   if (upstream_ && upstream_->state() == UpstreamConnection::State::kReady && !upstream_->alive()) {
@@ -405,18 +448,18 @@ void GatewayConnection::finish(const std::string& outcome, const std::string& re
   done_ = true;
   ctx_.counters.closed_bytes_in += bytes_in_;
   ctx_.counters.closed_bytes_out += bytes_out_;
-  if (!authed_) {
-    ctx_.limits.closedUnauthenticated(source_ip_);
-    if (failures_ > 0 || reason == "login grace time exceeded") recordRefusal(reason);
+  if (!logged_in_ && (failures_ > 0 || unrouted_ || refused_)) {
+    ConnectionRecord rec = record("refused", reason);
+    rec.user_id = last_user_;
+    ctx_.refusals.refused(refusalKind(reason), rec);
   }
-  if (record_id_) {
-    ConnectionRecord rec = record(outcome, reason);
-    rec.id = *record_id_;
-    (void)ctx_.directory.connectionEnded(*record_id_, rec);
+  if (journal_handle_) ctx_.journal.ended(*journal_handle_, record(outcome, reason));
+  if (logged_in_) {
+    logInfo("gateway_disconnect", {{"user", user_}, {"session", route_.session_id}, {"source", source_},
+                                   {"reason", reason}, {"bytes_in", std::to_string(bytes_in_)},
+                                   {"bytes_out", std::to_string(bytes_out_)}});
   }
-  logInfo("gateway_disconnect", {{"user", user_}, {"session", route_.session_id}, {"source", source_},
-                                 {"reason", reason}, {"bytes_in", std::to_string(bytes_in_)},
-                                 {"bytes_out", std::to_string(bytes_out_)}});
+  releaseSlots();
   ctx_.loop.markDirty(id_);
 }
 

@@ -18,9 +18,12 @@
 #include <string>
 #include <vector>
 
+#include "gateway/connection_journal.h"
+#include "gateway/connection_limits.h"
 #include "gateway/gateway_directory.h"
 #include "gateway/gateway_options.h"
 #include "gateway/preauth_limits.h"
+#include "gateway/refusal_log.h"
 #include "gateway/relay_channel.h"
 #include "gateway/upstream_connection.h"
 
@@ -37,7 +40,7 @@ class GatewayLoop {
 // Totals kept by the event-loop thread; SshGateway publishes them for /metrics.
 struct GatewayCounters {
   uint64_t logins = 0;
-  std::map<std::string, uint64_t> refusals;  // by kind: auth_failed, no_session, login_grace, ...
+  std::map<std::string, uint64_t> refusals;  // by kind: auth_failed, no_session, login_grace, limit, ...
   uint64_t closed_bytes_in = 0;   // bytes of connections that have finished
   uint64_t closed_bytes_out = 0;
 };
@@ -47,6 +50,9 @@ struct GatewayContext {
   GatewayDirectory& directory;
   const Clock& clock;
   PreauthLimits& limits;
+  ConnectionLimits& caps;
+  ConnectionJournal& journal;  // durable records, written off the event loop
+  RefusalLog& refusals;        // counted; logged and recorded by sample
   ssh_event event;
   GatewayLoop& loop;
   GatewayCounters& counters;
@@ -54,7 +60,8 @@ struct GatewayContext {
 
 class GatewayConnection final : public RelayHost, private UpstreamEvents {
  public:
-  // Takes `down`, an accepted session whose source address was admitted.
+  // Takes `down`, an accepted session whose source address was admitted by
+  // both ctx.caps and ctx.limits; the connection gives those slots back.
   GatewayConnection(uint64_t id, ssh_session down, std::string source_ip, std::string source,
                     GatewayContext& ctx);
   ~GatewayConnection() override;  // relays, then upstream, then the client session
@@ -70,7 +77,8 @@ class GatewayConnection final : public RelayHost, private UpstreamEvents {
   void endWith(const std::string& reason);
   bool done() const { return done_; }
   const std::string& sessionId() const { return route_.session_id; }
-  bool relaying() const { return authed_ && !route_.session_id.empty() && !done_; }
+  // Logged in and routed to a session (a login routed nowhere stays pre-auth).
+  bool relaying() const { return logged_in_ && !done_; }
   uint64_t bytesIn() const { return bytes_in_; }
   uint64_t bytesOut() const { return bytes_out_; }
   // When traffic was last seen by a sweep (sweep resolution, 250 ms); empty before any.
@@ -102,11 +110,16 @@ class GatewayConnection final : public RelayHost, private UpstreamEvents {
   bool keyAuthorized(const std::string& user, ssh_key key);
   void authFailed(const std::string& user, const std::string& why);
   void authenticated(const std::string& user);
+  // Logged in, but to no session: `message` on the first channel, then closed.
+  void unrouted(const std::string& message, const std::string& kind, const std::string& reason);
+  void startFailureDeadline();
+  bool channelAllowed() const;
+  std::string refusalKind(const std::string& reason) const;
+  void releaseSlots();
   void stepUpstream();
   void scheduleNext();
   void refuse(const std::string& reason);
   void finish(const std::string& outcome, const std::string& reason);
-  void recordRefusal(const std::string& reason);
   ConnectionRecord record(const std::string& outcome, const std::string& reason) const;
   std::unique_ptr<RelayChannel> newRelay(RelayChannel::Kind kind, ssh_channel ch,
                                          RelayChannel::Forward fwd);
@@ -127,12 +140,20 @@ class GatewayConnection final : public RelayHost, private UpstreamEvents {
   bool no_keys_ = false;  // the user had no key at all: refuse after auth, with the reason
   std::string last_user_;
 
-  bool authed_ = false;
+  bool authed_ = false;     // the key was accepted (routed or not)
+  bool logged_in_ = false;  // routed to a session: counts against the user's cap
+  bool unrouted_ = false;   // accepted but routed nowhere: pre-auth until closed
+  bool preauth_slot_ = true;  // holds a PreauthLimits slot of its source
+  bool released_ = false;     // slots given back
+  bool refused_ = false;      // refuse() was called
+  bool had_channel_ = false;  // an unrouted login opened its (one) channel
+  std::string refusal_kind_;
+  std::optional<TimePoint> failure_deadline_;
   std::string user_;
   GatewayRoute route_;
   std::string failure_;  // set when logged in without a usable session
   std::unique_ptr<UpstreamConnection> upstream_;
-  std::optional<int64_t> record_id_;
+  std::optional<uint64_t> journal_handle_;
   void noteTraffic();
   uint64_t bytes_in_ = 0, bytes_out_ = 0;
   uint64_t swept_bytes_ = 0;  // bytes_in_ + bytes_out_ at the last sweep

@@ -1,7 +1,8 @@
 // GatewayDirectory: what the SSH gateway asks the rest of Sandman: where a
 // user's running session is, which keys may log in as that user, and where
 // to record connections. Implemented by core; the gateway never touches the
-// store or Docker itself. Implementations are thread-safe.
+// store or Docker itself, and calls the record methods only from its journal
+// thread, never from the relay's event loop. Implementations are thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +39,9 @@ class GatewayDirectory {
   // Records a connection; returns its id so the end can be recorded too.
   virtual Result<int64_t> connectionStarted(const ConnectionRecord& c) = 0;
   virtual Status connectionEnded(int64_t id, const ConnectionRecord& c) = 0;
+  // Deletes up to `limit` records older than `before`; returns how many
+  // (the gateway calls it off its event loop, in small batches).
+  virtual Result<int64_t> pruneConnections(TimePoint before, int limit) = 0;
 };
 
 }  // namespace sandman

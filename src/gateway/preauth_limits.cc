@@ -32,7 +32,9 @@ int PreauthLimits::unauthenticated(const std::string& source) const {
 }
 
 bool PreauthLimits::sourceBlocked(const std::string& source) { return blocked(by_source_, source); }
-bool PreauthLimits::userBlocked(const std::string& user) { return blocked(by_user_, user); }
+bool PreauthLimits::userBlockedFrom(const std::string& user, const std::string& source) {
+  return blocked(by_user_source_, user + " " + source);
+}
 
 bool PreauthLimits::blocked(std::map<std::string, Failures>& table, const std::string& key) {
   auto it = table.find(key);
@@ -41,7 +43,7 @@ bool PreauthLimits::blocked(std::map<std::string, Failures>& table, const std::s
 
 bool PreauthLimits::recordFailure(const std::string& source, const std::string& user) {
   bool newly = fail(by_source_, source);
-  if (!user.empty()) newly = fail(by_user_, user) || newly;
+  if (!user.empty()) newly = fail(by_user_source_, user + " " + source) || newly;
   return newly;
 }
 
@@ -67,7 +69,7 @@ void PreauthLimits::prune() {
   TimePoint now = clock_.now();
   if (now - last_prune_ < std::chrono::minutes(1)) return;
   last_prune_ = now;
-  for (auto* table : {&by_source_, &by_user_}) {
+  for (auto* table : {&by_source_, &by_user_source_}) {
     for (auto it = table->begin(); it != table->end();) {
       bool idle = now >= it->second.blocked_until && now - it->second.window_start > options_.block_for;
       it = idle ? table->erase(it) : std::next(it);

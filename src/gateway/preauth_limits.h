@@ -1,6 +1,7 @@
 // PreauthLimits: the gateway's defences before authentication: unauthenticated
 // connections per source address, and temporary blocks after repeated auth
-// failures per source address and per user name. Pure bookkeeping over an
+// failures per source address and per (user name, source address), so that
+// nobody can lock a user out from elsewhere. Pure bookkeeping over an
 // injected clock; used by the gateway's event-loop thread only (not
 // thread-safe).
 #pragma once
@@ -25,8 +26,10 @@ class PreauthLimits {
   void closedUnauthenticated(const std::string& source) { release(source); }
 
   bool sourceBlocked(const std::string& source);
-  bool userBlocked(const std::string& user);
-  // One failed auth attempt; true when it makes the source or the user blocked.
+  // `user` failed too often from `source` (only from there).
+  bool userBlockedFrom(const std::string& user, const std::string& source);
+  // One failed auth attempt; true when it makes the source or the (user,
+  // source) pair blocked.
   bool recordFailure(const std::string& source, const std::string& user);
 
   int unauthenticated(const std::string& source) const;
@@ -46,7 +49,7 @@ class PreauthLimits {
   const Clock& clock_;
   std::map<std::string, int> unauth_;
   std::map<std::string, Failures> by_source_;
-  std::map<std::string, Failures> by_user_;
+  std::map<std::string, Failures> by_user_source_;  // "user source"
   TimePoint last_prune_{};
 };
 

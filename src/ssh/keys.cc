@@ -13,6 +13,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "ssh/openssh_private_key.h"
+
 namespace sandman {
 namespace {
 
@@ -177,7 +179,12 @@ Result<SshKeyPair> generateEd25519(const std::string& comment) {
     explicit_bzero(private_openssh.data(), private_openssh.size());
     return internal("libssh exported the private key in a format OpenSSH does not read");
   }
-  if (private_openssh.back() != '\n') private_openssh.push_back('\n');
+  // libssh pads the private section to 16 bytes; lay it out as ssh-keygen
+  // does (8), which every client reads (AsyncSSH 2.10 rejects 16).
+  auto canonical = canonicalOpenSshPrivateKey(private_openssh);
+  explicit_bzero(private_openssh.data(), private_openssh.size());
+  if (!canonical.ok()) return internal("libssh exported an unexpected private key: " + canonical.error().message);
+  private_openssh = std::move(canonical).value();
 
   LibsshChars pub;
   if (ssh_pki_export_pubkey_base64(key.get(), &pub.p) != SSH_OK || pub.p == nullptr) {

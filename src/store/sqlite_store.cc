@@ -170,10 +170,13 @@ CREATE TABLE session_events (
 );
 CREATE INDEX session_events_by_session ON session_events(session_id, at);
 )sql"},
+    // Gateway connection records are pruned by age (--connection-retention).
+    {7, R"sql(
+CREATE INDEX connections_by_started ON connections(started_at);
+)sql"},
     // Paged history and retention. Listings walk an index in key order and
     // stop after a page; counts live in a table that triggers keep in step
     // (a GROUP BY over every session grows with history: 28 ms at 100,000).
-    // Version 7 is the gateway's connections_by_started.
     {8, R"sql(
 DROP INDEX sessions_by_user;
 DROP INDEX sessions_by_created;

@@ -51,6 +51,7 @@ class SqliteStore final : public Store {
   Status finishConnection(const ConnectionRecord& c) override;
   Result<std::vector<ConnectionRecord>> listConnections(const std::string& session_id,
                                                         const RowPage& page = {}) override;
+  Result<int64_t> pruneConnections(TimePoint before, int limit) override;
   Status addSessionEvent(const SessionEvent& e) override;
   Result<std::vector<SessionEvent>> listSessionEvents(const std::string& session_id,
                                                       const RowPage& page = {}) override;

@@ -158,6 +158,20 @@ Result<std::vector<ConnectionRecord>> SqliteStore::listConnections(const std::st
   }
 }
 
+Result<int64_t> SqliteStore::pruneConnections(TimePoint before, int limit) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered.error();
+  Conn c{db_, path_};
+  // started_at (indexed) bounds the scan; a record still open is kept until
+  // it too is older than the cut-off (a crash can leave ended_at unset).
+  Stmt st(c, "DELETE FROM connections WHERE id IN (SELECT id FROM connections WHERE started_at < ?1 "
+             "AND COALESCE(ended_at, started_at) < ?1 ORDER BY started_at LIMIT ?2)");
+  st.int64(toUnixMillis(before)).int64(limit);
+  if (Status s = st.run("prune connections"); !s.ok()) return s.error();
+  return static_cast<int64_t>(st.changes());
+}
+
 Status SqliteStore::addSessionEvent(const SessionEvent& e) {
   Status reentered;
   auto lk = lock(&reentered);

@@ -111,6 +111,9 @@ class Store {
   // Newest first (id descending); page.from/to bound started_at.
   virtual Result<std::vector<ConnectionRecord>> listConnections(const std::string& session_id,
                                                                 const RowPage& page = {}) = 0;
+  // Deletes up to `limit` records that ended (or, never ended, started) before
+  // `before`, oldest first; returns how many. Small batches keep each write short.
+  virtual Result<int64_t> pruneConnections(TimePoint before, int limit) = 0;
 
   // Decisions about a session (idle policy), oldest first.
   virtual Status addSessionEvent(const SessionEvent& e) = 0;

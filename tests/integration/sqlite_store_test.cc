@@ -2,6 +2,8 @@
 #include "store/sqlite_store.h"
 
 #include <gtest/gtest.h>
+
+#include <optional>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -367,6 +369,35 @@ TEST_F(SqliteStoreTest, ConnectionsAreRecordedAndFinished) {
   EXPECT_EQ(list[0].ended_at, fromUnixMillis(4000));
   c.id = 999;
   EXPECT_EQ(store->finishConnection(c).error().kind, ErrorKind::kNotFound);
+}
+
+// --connection-retention: records that ended before the cut-off go, in
+// batches of at most `limit`; newer ones and ones still open stay.
+TEST_F(SqliteStoreTest, OldConnectionRecordsArePrunedInBatches) {
+  auto store = openStore();
+  ASSERT_TRUE(store);
+  auto add = [&](int64_t started_ms, std::optional<int64_t> ended_ms) {
+    ConnectionRecord c{0, "alice", "s-1", "10.0.0.1:1", "closed", "", fromUnixMillis(started_ms), std::nullopt, 0, 0};
+    if (ended_ms) c.ended_at = fromUnixMillis(*ended_ms);
+    ASSERT_TRUE(store->insertConnection(c).ok());
+  };
+  for (int i = 0; i < 7; ++i) add(1000 + i, 2000 + i);  // old and ended
+  add(1500, 9000);                                        // started old, ended after the cut-off
+  add(1600, std::nullopt);                                // never ended, started before
+  add(8000, 8500);                                        // new
+  const TimePoint cutoff = fromUnixMillis(5000);
+  auto first = store->pruneConnections(cutoff, 3);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_EQ(*first, 3);
+  auto second = store->pruneConnections(cutoff, 3);
+  EXPECT_EQ(second.value(), 3);
+  auto third = store->pruneConnections(cutoff, 3);
+  EXPECT_EQ(third.value(), 2);  // the last old one, and the one never ended
+  EXPECT_EQ(store->pruneConnections(cutoff, 3).value(), 0);
+  auto left = store->listConnections("s-1").value();
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].started_at, fromUnixMillis(8000));
+  EXPECT_EQ(left[1].started_at, fromUnixMillis(1500));
 }
 
 TEST_F(SqliteStoreTest, DuplicateSessionIdIsConflict) {
