@@ -1,12 +1,12 @@
 #include "api/http_server.h"
 
 #include <charconv>
-#include <set>
 
 #include "api/gpu_json.h"
 #include "api/http_util.h"
 #include "api/token_auth.h"
 #include "common/log.h"
+#include "common/time_format.h"
 #include "common/utf8.h"
 #include "core/validation.h"
 
@@ -23,13 +23,61 @@ namespace {
 
 using nlohmann::json;
 
-// A listing as a JSON array, or the error that kept it from being read.
+// A page of a listing keyed by row id, as a JSON array (what clients have
+// always read); the next page's cursor travels in the Link and X-Next-Cursor
+// headers. `list` was asked for one row more than the page, to learn whether
+// there is a next page without counting.
 template <typename T, typename ToJson>
-void sendList(ApiResponse& res, const Result<std::vector<T>>& list, ToJson toJson) {
+void sendRowPage(const ApiRequest& req, const CursorCodec& codec, const std::string& listing, size_t limit,
+                 Result<std::vector<T>> list, ToJson toJson, ApiResponse& res) {
   if (!list.ok()) return sendError(res, list.error());
+  std::vector<T>& rows = list.value();
+  if (rows.size() > limit) {
+    rows.resize(limit);
+    setNextPage(req, nextCursor(req, codec, listing, std::to_string(rows.back().id)), res);
+  }
   json arr = json::array();
-  for (const auto& item : list.value()) arr.push_back(toJson(item));
+  for (const auto& item : rows) arr.push_back(toJson(item));
   sendJson(res, 200, arr);
+}
+
+// The page a row listing asks the store for: one row more than shown.
+Result<RowPage> rowPage(const ApiRequest& req, const CursorCodec& codec, const std::string& listing,
+                        size_t* limit) {
+  auto q = parseListQuery(req, codec, listing);
+  if (!q.ok()) return q.error();
+  RowPage page;
+  if (q->after) {
+    auto id = parseRowKeyText(*q->after);
+    if (!id.ok()) return id.error();
+    page.after_id = id.value();
+  }
+  page.from = q->from;
+  page.to = q->to;
+  page.limit = q->limit + 1;
+  *limit = q->limit;
+  return page;
+}
+
+// user_id and status of GET /sessions ("active": pending to stopping).
+Status parseSessionFilter(const ApiRequest& req, SessionFilter* filter) {
+  if (req.has_param("user_id")) {
+    std::string u = req.get_param_value("user_id");
+    if (auto st = validateUserId(u); !st.ok()) return st.error();
+    filter->user_id = u;
+  }
+  if (req.has_param("status")) {
+    const std::string v = req.get_param_value("status");
+    if (v == "active") {
+      filter->active_only = true;
+    } else if (auto st = parseSessionStatus(v)) {
+      filter->status = *st;
+    } else {
+      return invalid("status must be one of pending, starting, running, stopping, ended, failed, active (got '" +
+                     printableExcerpt(v, 32) + "')");
+    }
+  }
+  return {};
 }
 
 // Path ids are checked before any lookup: "../x" and friends are a 400.
@@ -181,24 +229,32 @@ void ApiServer::createSession(const ApiRequest& req, ApiResponse& res) {
 
 void ApiServer::listSessions(const ApiRequest& req, ApiResponse& res) {
   SessionFilter filter;
-  if (req.has_param("user_id")) {
-    std::string u = req.get_param_value("user_id");
-    if (auto st = validateUserId(u); !st.ok()) return sendError(res, st.error());
-    filter.user_id = u;
+  if (Status st = parseSessionFilter(req, &filter); !st.ok()) return sendError(res, st.error());
+  const std::string listing =
+      "sessions\nuser_id=" + req.get_param_value("user_id") + "\nstatus=" + req.get_param_value("status");
+  auto q = parseListQuery(req, cursors_, listing);
+  if (!q.ok()) return sendError(res, q.error());
+  if (q->after) {
+    auto key = parseSessionKeyText(*q->after);
+    if (!key.ok()) return sendError(res, key.error());
+    filter.after = SessionKey{fromUnixMillis(key->first), key->second};
   }
-  if (req.has_param("status")) {
-    auto st = parseSessionStatus(req.get_param_value("status"));
-    if (!st) {
-      return sendError(res, invalid("status must be one of pending, starting, running, stopping, ended, failed"));
-    }
-    filter.status = *st;
-  }
+  filter.from = q->from;
+  filter.to = q->to;
+  filter.limit = q->limit + 1;  // one more: is there a next page?
   auto sessions = sessions_.list(filter);
   if (!sessions.ok()) return sendError(res, sessions.error());
+  std::vector<Session>& rows = sessions.value();
+  if (rows.size() > q->limit) {
+    rows.resize(q->limit);
+    const Session& last = rows.back();
+    setNextPage(req, nextCursor(req, cursors_, listing, sessionKeyText(toUnixMillis(last.created_at), last.id)),
+                res);
+  }
   // Written straight to text: a DOM of every row cost more than the query.
   std::string body = "[";
-  body.reserve(sessions->size() * 1024);
-  for (const auto& s : sessions.value()) {
+  body.reserve(rows.size() * 1024);
+  for (const auto& s : rows) {
     if (body.size() > 1) body += ',';
     appendSessionJson(body, s, options_.view);
   }
@@ -207,24 +263,26 @@ void ApiServer::listSessions(const ApiRequest& req, ApiResponse& res) {
   res.set_content(std::move(body), "application/json");
 }
 
+// Counted by the store (a table kept in step by triggers), never by reading
+// the sessions: the cost does not grow with history.
 void ApiServer::sessionStats(ApiResponse& res) {
-  auto all = sessions_.list({});
-  if (!all.ok()) return sendError(res, all.error());
+  auto counts = sessions_.counts();
+  if (!counts.ok()) return sendError(res, counts.error());
   json by_status = json::object();
-  for (auto st : {"pending", "starting", "running", "stopping", "ended", "failed"}) by_status[st] = 0;
-  std::set<std::string> active_users;
-  int active = 0;
-  for (const auto& s : all.value()) {
-    by_status[toString(s.status)] = by_status[toString(s.status)].get<int>() + 1;
-    if (isActive(s.status)) {
-      ++active;
-      active_users.insert(s.user_id);
-    }
+  int64_t total = 0;
+  int64_t active = 0;
+  for (auto name : {"pending", "starting", "running", "stopping", "ended", "failed"}) {
+    auto it = counts->by_status.find(name);
+    const int64_t n = it == counts->by_status.end() ? 0 : it->second;
+    by_status[name] = n;
+    total += n;
+    if (isActive(*parseSessionStatus(name))) active += n;
   }
   const PortRange& range = sessions_.settings().ports;
-  sendJson(res, 200, {{"total", all->size()}, {"active", active}, {"by_status", by_status},
-                      {"active_users", active_users.size()}, {"ports_in_use", active},
-                      {"ports_free", range.size() - active}, {"port_range", {range.start, range.end}}});
+  sendJson(res, 200, {{"total", total}, {"active", active}, {"by_status", by_status},
+                      {"active_users", counts->active_users}, {"ports_in_use", active},
+                      {"ports_free", static_cast<int64_t>(range.size()) - active},
+                      {"port_range", {range.start, range.end}}});
 }
 
 void ApiServer::getSession(const ApiRequest& req, ApiResponse& res) {
@@ -268,12 +326,10 @@ void ApiServer::gpus(ApiResponse& res, GpuView view) {
   const GpuLeases& leases = sessions_.gpus();
   auto gpus = leases.snapshot();
   if (!gpus.ok()) return sendError(res, gpus.error());
-  auto active = sessions_.list({});
+  // Only sessions that can hold a slice, not history.
+  auto active = sessions_.active();
   if (!active.ok()) return sendError(res, active.error());
-  std::vector<Session> live;
-  for (const auto& s : active.value()) {
-    if (isActive(s.status)) live.push_back(s);
-  }
+  const std::vector<Session>& live = active.value();
   json body;
   switch (view) {
     case GpuView::kInventory: body = gpusJson(gpus.value(), live); break;
@@ -287,13 +343,21 @@ void ApiServer::gpus(ApiResponse& res, GpuView view) {
 void ApiServer::sessionConnections(const ApiRequest& req, ApiResponse& res) {
   const std::string id = req.matches[1];
   if (!checkSessionId(id, res)) return;
-  sendList(res, sessions_.connections(id), connectionJson);
+  const std::string listing = "connections\n" + id;
+  size_t limit = 0;
+  auto page = rowPage(req, cursors_, listing, &limit);
+  if (!page.ok()) return sendError(res, page.error());
+  sendRowPage(req, cursors_, listing, limit, sessions_.connections(id, page.value()), connectionJson, res);
 }
 
 void ApiServer::sessionEvents(const ApiRequest& req, ApiResponse& res) {
   const std::string id = req.matches[1];
   if (!checkSessionId(id, res)) return;
-  sendList(res, sessions_.events(id), sessionEventJson);
+  const std::string listing = "events\n" + id;
+  size_t limit = 0;
+  auto page = rowPage(req, cursors_, listing, &limit);
+  if (!page.ok()) return sendError(res, page.error());
+  sendRowPage(req, cursors_, listing, limit, sessions_.events(id, page.value()), sessionEventJson, res);
 }
 
 void ApiServer::putUserKey(const ApiRequest& req, ApiResponse& res) {
@@ -305,7 +369,12 @@ void ApiServer::putUserKey(const ApiRequest& req, ApiResponse& res) {
 }
 
 void ApiServer::listUserKeys(const ApiRequest& req, ApiResponse& res) {
-  sendList(res, user_keys_.list(req.matches[1]), userKeyJson);
+  const std::string user = req.matches[1];
+  const std::string listing = "keys\n" + user;
+  size_t limit = 0;
+  auto page = rowPage(req, cursors_, listing, &limit);
+  if (!page.ok()) return sendError(res, page.error());
+  sendRowPage(req, cursors_, listing, limit, user_keys_.list(user, page.value()), userKeyJson, res);
 }
 
 void ApiServer::deleteUserKey(const ApiRequest& req, ApiResponse& res) {

@@ -10,6 +10,7 @@
 #include "api/http_listener.h"
 #include "api/http_util.h"
 #include "api/json_mapping.h"
+#include "api/list_query.h"
 #include "common/histogram.h"
 #include "common/result.h"
 #include "core/session_manager.h"
@@ -75,6 +76,7 @@ class ApiServer {
   UserKeys& user_keys_;
   Runtime& runtime_;
   Store& store_;
+  const CursorCodec cursors_;  // seals the page cursors of every listing here
   Router router_;
   HttpListener listener_;
   std::atomic<int64_t> last_reject_log_ms_{0};

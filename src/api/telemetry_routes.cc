@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "api/list_query.h"
 #include "common/duration.h"
 #include "common/time_format.h"
 #include "common/utf8.h"
@@ -65,21 +66,6 @@ bool isDeviceUuid(const std::string& s) {
   return true;
 }
 
-// RFC 3339 in UTC ("2026-11-23T12:00:00Z", fraction optional) or unix
-// seconds ("1795000000", fraction optional).
-Result<TimePoint> parseTime(const std::string& name, const std::string& v) {
-  if (!v.empty() && v.size() <= 20 && v.find_first_not_of("0123456789.") == std::string::npos) {
-    double secs = 0;
-    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), secs);
-    if (ec == std::errc() && end == v.data() + v.size() && secs < 1e11) {
-      return fromUnixMillis(static_cast<int64_t>(std::llround(secs * 1000.0)));
-    }
-  }
-  if (auto t = parseRfc3339(v)) return *t;
-  return invalid("'" + name + "' must be RFC 3339 UTC (2026-11-23T12:00:00Z) or unix seconds, not '" +
-                 printableExcerpt(v, 40) + "'");
-}
-
 std::string param(const ApiRequest& req, const char* name) {
   return req.has_param(name) ? req.get_param_value(name) : std::string();
 }
@@ -135,13 +121,13 @@ void TelemetryRoutes::deviceMetrics(const ApiRequest& req, ApiResponse& res) con
   const TimePoint now = clock_.now();
   TimePoint to = now;
   if (std::string v = param(req, "to"); !v.empty()) {
-    auto t = parseTime("to", v);
+    auto t = parseTimeParam("to", v);
     if (!t.ok()) return sendError(res, t.error());
     to = *t;
   }
   TimePoint from = to - Millis(kDefaultWindowMs);
   if (std::string v = param(req, "from"); !v.empty()) {
-    auto t = parseTime("from", v);
+    auto t = parseTimeParam("from", v);
     if (!t.ok()) return sendError(res, t.error());
     from = *t;
   }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 
@@ -22,8 +23,11 @@ void addClientOptions(CLI::App& app, ClientOptions& o) {
   app.add_option("-o,--output", o.output, "Output: table or json")->check(CLI::IsMember({"table", "json"}));
 }
 
-std::optional<json> call(const ClientOptions& o, const std::string& method, const std::string& path,
-                         const std::string& body) {
+namespace {
+
+// One call; the response with its body parsed, or nullopt with the error printed.
+std::optional<std::pair<HttpResponse, json>> send(const ClientOptions& o, const std::string& method,
+                                                  const std::string& path, const std::string& body) {
   HttpRequest req{method, o.server + "/api/v1" + path, body, {"Content-Type: application/json"}, 120000, o.ca_file};
   if (const char* env = std::getenv("SANDMAN_TOKEN"); env && *env) {
     req.headers.push_back(std::string("Authorization: Bearer ") + env);
@@ -49,7 +53,62 @@ std::optional<json> call(const ClientOptions& o, const std::string& method, cons
     std::fprintf(stderr, "sandman: %s (HTTP %ld)\n", msg.c_str(), res->status);
     return std::nullopt;
   }
-  return j;
+  return std::make_pair(std::move(res).value(), std::move(j));
+}
+
+constexpr int kFollowPageRows = 1000;  // the daemon's largest page
+
+}  // namespace
+
+std::optional<json> call(const ClientOptions& o, const std::string& method, const std::string& path,
+                         const std::string& body) {
+  auto r = send(o, method, path, body);
+  if (!r) return std::nullopt;
+  return std::move(r->second);
+}
+
+void addPageOptions(CLI::App* cmd, PageOptions& p) {
+  cmd->add_option("--limit", p.limit, "Show one page of this many rows (1-1000) and print the next page's cursor")
+      ->check(CLI::Range(1, 1000));
+  cmd->add_option("--cursor", p.cursor, "Continue from the cursor a previous --limit printed");
+}
+
+std::string withParam(const std::string& path, const std::string& name, const std::string& value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string enc;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      enc += static_cast<char>(c);
+    } else {
+      enc += '%';
+      enc += kHex[c >> 4];
+      enc += kHex[c & 15];
+    }
+  }
+  return path + (path.find('?') == std::string::npos ? "?" : "&") + name + "=" + enc;
+}
+
+std::optional<json> listRows(const ClientOptions& o, const std::string& path, const PageOptions& p) {
+  json rows = json::array();
+  std::string cursor = p.cursor;
+  for (;;) {
+    std::string page = withParam(path, "limit", std::to_string(p.limit > 0 ? p.limit : kFollowPageRows));
+    if (!cursor.empty()) page = withParam(page, "cursor", cursor);
+    auto r = send(o, "GET", page, "");
+    if (!r) return std::nullopt;
+    if (!r->second.is_array()) {
+      std::fprintf(stderr, "sandman: GET %s did not answer a JSON array\n", page.c_str());
+      return std::nullopt;
+    }
+    for (auto& row : r->second) rows.push_back(std::move(row));
+    cursor = r->first.header("x-next-cursor");
+    if (cursor.empty()) return rows;
+    if (p.limit > 0) {
+      // On stderr, so that stdout stays the rows alone (-o json parses as it is).
+      std::fprintf(stderr, "more rows: repeat with --cursor %s\n", cursor.c_str());
+      return rows;
+    }
+  }
 }
 
 std::string str(const json& j, const char* key) {

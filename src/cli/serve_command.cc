@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "config/serve_config.h"
+#include "core/history_retention.h"
 #include "core/reaper.h"
 #include "core/session_directory.h"
 #include "core/session_manager.h"
@@ -300,6 +301,11 @@ int runServe(int argc, char** argv) {
   }
   if (auto st = sessions.reconcile(); !st.ok()) return fatal("start-up reconciliation failed", st.error());
   reaper.start();
+  RetentionOptions retention_options;
+  retention_options.sessions = cfg.session_retention_ms;
+  retention_options.events = cfg.event_retention_ms;
+  HistoryRetention retention(retention_options, *store.value(), clock);
+  retention.start();
 
   // Telemetry: the sampler, and its history.
   // History gets its own connections to the file the store just migrated.

@@ -100,9 +100,16 @@ int runSessions(int argc, char** argv) {
   c->add_option("--image", image, "Session image");
   c->add_option("--ssh-public-key", pubkey, "Authorize this public key file instead of generating a key pair (safer)");
   c->add_option("--key-out", key_out, "Where to write the generated private key (default ./sandman-<session>.key)");
-  auto* ls = app.add_subcommand("ls", "list sessions, newest first");
+  bool all = false;
+  std::string from, to;
+  PageOptions page;
+  auto* ls = app.add_subcommand("ls", "list active sessions, newest first (--all: ended and failed ones too)");
   ls->add_option("--user", user, "Only this user's sessions");
-  ls->add_option("--status", status, "Only sessions in this status");
+  ls->add_option("--status", status, "Only sessions in this status (pending ... failed, or active)");
+  ls->add_flag("-a,--all", all, "History too: ended and failed sessions, like docker ps -a");
+  ls->add_option("--from", from, "Only sessions created at or after this time (RFC 3339 or unix seconds)");
+  ls->add_option("--to", to, "Only sessions created before this time (RFC 3339 or unix seconds)");
+  addPageOptions(ls, page);
   // Ids become URL paths: checked here, so "../x" never reaches another route.
   const CLI::Validator session_id(
       [](const std::string& v) { return isSessionId(v) ? "" : "not a session id (s- and 16 hex digits): " + v; },
@@ -113,8 +120,10 @@ int runSessions(int argc, char** argv) {
   rm->add_option("id", id)->required()->check(session_id);
   auto* conns = app.add_subcommand("connections", "gateway logins, refusals and disconnects of a session");
   conns->add_option("id", id)->required()->check(session_id);
+  addPageOptions(conns, page);
   auto* events = app.add_subcommand("events", "idle-policy decisions about a session (warnings, stops, extensions)");
   events->add_option("id", id)->required()->check(session_id);
+  addPageOptions(events, page);
   auto* ext = app.add_subcommand("extend", "set a session's time left");
   ext->add_option("id", id)->required()->check(session_id);
   ext->add_option("--ttl", ttl, "Minutes left from now")->required();
@@ -126,17 +135,21 @@ int runSessions(int argc, char** argv) {
 
   if (c->parsed()) return create(o, user, ttl, image, pubkey, key_out);
   if (ls->parsed()) {
-    std::string q;
-    if (!user.empty()) q += "user_id=" + user;
-    if (!status.empty()) q += (q.empty() ? "" : "&") + std::string("status=") + status;
-    auto list = call(o, "GET", "/sessions" + (q.empty() ? "" : "?" + q));
+    std::string path = "/sessions";
+    if (!user.empty()) path = withParam(path, "user_id", user);
+    // Active sessions unless asked for history (an explicit --status wins).
+    if (!status.empty()) path = withParam(path, "status", status);
+    else if (!all) path = withParam(path, "status", "active");
+    if (!from.empty()) path = withParam(path, "from", from);
+    if (!to.empty()) path = withParam(path, "to", to);
+    auto list = listRows(o, path, page);
     if (!list) return 1;
     if (o.output == "json") std::printf("%s\n", list->dump(2).c_str());
     else printTable(*list);
     return 0;
   }
   if (conns->parsed()) {
-    auto list = call(o, "GET", "/sessions/" + id + "/connections");
+    auto list = listRows(o, "/sessions/" + id + "/connections", page);
     if (!list) return 1;
     if (o.output == "json") {
       std::printf("%s\n", list->dump(2).c_str());
@@ -151,7 +164,7 @@ int runSessions(int argc, char** argv) {
     return 0;
   }
   if (events->parsed()) {
-    auto list = call(o, "GET", "/sessions/" + id + "/events");
+    auto list = listRows(o, "/sessions/" + id + "/events", page);
     if (!list) return 1;
     if (o.output == "json") {
       std::printf("%s\n", list->dump(2).c_str());

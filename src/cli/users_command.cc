@@ -26,6 +26,8 @@ int runUsers(int argc, char** argv) {
   add->add_option("file", file, "Public key file, e.g. ~/.ssh/id_ed25519.pub")->required();
   auto* ls = keys->add_subcommand("ls", "list a user's keys");
   ls->add_option("--user", user, "User id")->required();
+  PageOptions page;
+  addPageOptions(ls, page);
   auto* rm = keys->add_subcommand("rm", "remove one of a user's keys");
   rm->add_option("--user", user, "User id")->required();
   rm->add_option("id", id, "Key id (from ls)")->required();
@@ -44,7 +46,7 @@ int runUsers(int argc, char** argv) {
     }
     out = call(o, "PUT", "/users/" + user + "/keys", json{{"public_key", line}}.dump());
   } else if (ls->parsed()) {
-    out = call(o, "GET", "/users/" + user + "/keys");
+    out = listRows(o, "/users/" + user + "/keys", page);
   } else {
     out = call(o, "DELETE", "/users/" + user + "/keys/" + std::to_string(id));
   }

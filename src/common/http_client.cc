@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 
+#include <cctype>
 #include <memory>
 #include <mutex>
 
@@ -16,6 +17,22 @@ void initCurlOnce() {
 
 size_t appendBody(char* data, size_t size, size_t count, void* user) {
   static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+// One header line per call ("Name: value\r\n"); the status line and the
+// blank line have no colon and are skipped.
+size_t appendHeader(char* data, size_t size, size_t count, void* user) {
+  std::string line(data, size * count);
+  auto colon = line.find(':');
+  if (colon != std::string::npos) {
+    std::string name = line.substr(0, colon);
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    size_t b = line.find_first_not_of(" \t", colon + 1);
+    size_t e = line.find_last_not_of(" \t\r\n");
+    std::string value = b == std::string::npos || e < b ? "" : line.substr(b, e - b + 1);
+    static_cast<HttpResponse*>(user)->headers.emplace_back(std::move(name), std::move(value));
+  }
   return size * count;
 }
 
@@ -77,6 +94,8 @@ Result<HttpResponse> HttpClient::send(const HttpRequest& req) const {
     curl_easy_setopt(curl.get(), CURLOPT_UNIX_SOCKET_PATH, unix_socket_.c_str());
   }
   setRequestOptions(curl.get(), req, headers->get(), &resp.body);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, appendHeader);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &resp);
 
   CURLcode rc = curl_easy_perform(curl.get());
   if (rc != CURLE_OK) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -22,6 +23,15 @@ struct HttpRequest {
 struct HttpResponse {
   long status = 0;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased, values trimmed
+
+  // The first value of a header (name lower-case), or "" when absent.
+  std::string header(const std::string& lower_name) const {
+    for (const auto& [name, value] : headers) {
+      if (name == lower_name) return value;
+    }
+    return "";
+  }
 };
 
 class HttpClient {

@@ -98,6 +98,11 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
        "How long raw telemetry samples are kept in the store");
   flag("--metrics-retention", c.metrics_retention, "SANDMAN_METRICS_RETENTION",
        "How long per-minute min/avg/max telemetry is kept in the store");
+  flag("--session-retention", c.session_retention, "SANDMAN_SESSION_RETENTION",
+       "How long ended and failed sessions (and their events) stay in the history, pruned in small batches; "
+       "0s: for ever");
+  flag("--event-retention", c.event_retention, "SANDMAN_EVENT_RETENTION",
+       "How long session events (idle warnings, stops, extensions) are kept; 0s: for ever");
   app.add_flag("--metrics-auth", c.metrics_auth, "GET /metrics requires the API token too")
       ->envname("SANDMAN_METRICS_AUTH")->capture_default_str();
   flag("--gpu-hourly-rates", c.gpu_hourly_rates, "SANDMAN_GPU_HOURLY_RATES",
@@ -222,6 +227,8 @@ Status finalizeServeConfig(CLI::App& app, ServeConfig& c) {
       {"--metrics-raw-retention", c.metrics_raw_retention, c.metrics_raw_retention_ms, std::chrono::minutes(1)},
       {"--metrics-retention", c.metrics_retention, c.metrics_retention_ms, std::chrono::minutes(1)},
       {"--connection-retention", c.connection_retention, c.connection_retention_ms, std::chrono::minutes(1)},
+      {"--session-retention", c.session_retention, c.session_retention_ms, Millis(0)},
+      {"--event-retention", c.event_retention, c.event_retention_ms, Millis(0)},
       {"--idle-warning", c.idle_warning, c.idle_warning_ms, Millis(0)},
       {"--idle-traffic-window", c.idle_traffic_window, c.idle_traffic_window_ms, Millis(0)},
       {"--auto-extend-step", c.auto_extend_step, c.auto_extend_step_ms, Millis(1000)},

@@ -61,6 +61,8 @@ struct ServeConfig {
   std::string telemetry_interval = "5s";
   std::string metrics_raw_retention = "24h";
   std::string metrics_retention = "30d";
+  std::string session_retention = "90d";  // ended sessions (with their events); 0s: kept for ever
+  std::string event_retention = "30d";    // session events; 0s: kept for ever
   bool metrics_auth = false;
   std::string gpu_hourly_rates;  // "A100=2.50,H100=4.00": price of a whole GPU per hour, by model substring
 
@@ -92,6 +94,8 @@ struct ServeConfig {
   Millis metrics_raw_retention_ms{};
   Millis metrics_retention_ms{};
   Millis connection_retention_ms{};
+  Millis session_retention_ms{};
+  Millis event_retention_ms{};
   Millis idle_stop_after_ms{0};  // 0: off
   Millis idle_warning_ms{};
   Millis idle_traffic_window_ms{};

@@ -308,14 +308,18 @@ Result<std::vector<Session>> SessionManager::list(const SessionFilter& filter) {
   return store_.listSessions(filter);
 }
 
-Result<std::vector<ConnectionRecord>> SessionManager::connections(const std::string& id) {
+Result<std::vector<Session>> SessionManager::active() { return store_.activeSessions(); }
+
+Result<SessionCounts> SessionManager::counts() { return store_.sessionCounts(); }
+
+Result<std::vector<ConnectionRecord>> SessionManager::connections(const std::string& id, const RowPage& page) {
   if (auto s = store_.getSession(id); !s.ok()) return s.error();
-  return store_.listConnections(id);
+  return store_.listConnections(id, page);
 }
 
-Result<std::vector<SessionEvent>> SessionManager::events(const std::string& id) {
+Result<std::vector<SessionEvent>> SessionManager::events(const std::string& id, const RowPage& page) {
   if (auto s = store_.getSession(id); !s.ok()) return s.error();
-  return store_.listSessionEvents(id);
+  return store_.listSessionEvents(id, page);
 }
 
 std::map<std::string, uint64_t> SessionManager::reconcileRepairs() const {

@@ -81,11 +81,16 @@ class SessionManager {
   // returns once the container's sshd completes a handshake.
   Result<CreatedSession> create(const CreateRequest& req);
   Result<Session> get(const std::string& id);
+  // Newest first, one page (filter.limit rows after filter.after).
   Result<std::vector<Session>> list(const SessionFilter& filter);
+  // Sessions that may hold a port or GPU slice (pending to stopping), oldest first.
+  Result<std::vector<Session>> active();
+  // Counts by status and active users, without reading the sessions.
+  Result<SessionCounts> counts();
   // Gateway connections of a session, newest first (kNotFound for an unknown session).
-  Result<std::vector<ConnectionRecord>> connections(const std::string& id);
+  Result<std::vector<ConnectionRecord>> connections(const std::string& id, const RowPage& page = {});
   // Idle-policy decisions about a session, oldest first (kNotFound for an unknown session).
-  Result<std::vector<SessionEvent>> events(const std::string& id);
+  Result<std::vector<SessionEvent>> events(const std::string& id, const RowPage& page = {});
   // Stops a session (container removed, workspace kept). Exactly one caller
   // ends a session: stopping one that is ended, or that another caller is
   // ending right now, returns it as it stands and does nothing.

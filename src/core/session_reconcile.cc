@@ -73,9 +73,10 @@ Status SessionManager::reconcile(ReconcileMode mode) {
 // running sessions whose slice vanished.
 void SessionManager::reconcileGpus() {
   if (!gpus_.enabled()) return;
-  auto all = store_.listSessions({});
-  if (!all.ok()) return;
-  for (auto s : all.value()) {
+  // Only the rows that still hold an instance (a partial index), not history.
+  auto leaked = store_.endedSessionsHoldingGpu();
+  if (!leaked.ok()) return;
+  for (auto s : leaked.value()) {
     if (isActive(s.status) || !s.gpu || !s.gpu->created || s.gpu->released) continue;
     const SessionStatus was = s.status;
     if (auto st = gpus_.release(s); !st.ok()) {

@@ -17,9 +17,9 @@ Result<UserKey> UserKeys::add(const std::string& user_id, const std::string& pub
   return added;
 }
 
-Result<std::vector<UserKey>> UserKeys::list(const std::string& user_id) {
+Result<std::vector<UserKey>> UserKeys::list(const std::string& user_id, const RowPage& page) {
   if (auto st = validateUserId(user_id); !st.ok()) return st.error();
-  return store_.listUserKeys(user_id);
+  return store_.listUserKeys(user_id, page);
 }
 
 Status UserKeys::remove(const std::string& user_id, int64_t key_id) {

@@ -18,7 +18,7 @@ class UserKeys {
   UserKeys(Store& store, const Clock& clock) : store_(store), clock_(clock) {}
   // Adds a key; adding one the user already has returns the existing entry.
   Result<UserKey> add(const std::string& user_id, const std::string& public_key_line);
-  Result<std::vector<UserKey>> list(const std::string& user_id);
+  Result<std::vector<UserKey>> list(const std::string& user_id, const RowPage& page = {});  // by id
   Status remove(const std::string& user_id, int64_t key_id);
 
  private:

@@ -34,23 +34,31 @@ class SqliteStore final : public Store {
   Result<Session> getSession(const std::string& id) override;
   Result<std::vector<Session>> listSessions(const SessionFilter& f) override;
   Result<std::vector<Session>> activeSessions() override;  // oldest first
+  Result<std::vector<Session>> endedSessionsHoldingGpu() override;
   Status updateSession(const Session& s) override;
   Result<bool> updateSessionIf(const Session& s, SessionStatus expected,
                                std::optional<TimePoint> expected_expires) override;
   Result<UserAccount> getUser(const std::string& user_id) override;
   Result<std::map<std::string, int64_t>> countSessionsByStatus() override;
+  Result<SessionCounts> sessionCounts() override;
   Status ping() override;
 
   // sqlite_store_records.cc
   Result<UserKey> addUserKey(const UserKey& key) override;
-  Result<std::vector<UserKey>> listUserKeys(const std::string& user_id) override;
+  Result<std::vector<UserKey>> listUserKeys(const std::string& user_id, const RowPage& page = {}) override;
   Status deleteUserKey(const std::string& user_id, int64_t key_id) override;
   Result<int64_t> insertConnection(const ConnectionRecord& c) override;
   Status finishConnection(const ConnectionRecord& c) override;
-  Result<std::vector<ConnectionRecord>> listConnections(const std::string& session_id) override;
+  Result<std::vector<ConnectionRecord>> listConnections(const std::string& session_id,
+                                                        const RowPage& page = {}) override;
   Result<int64_t> pruneConnections(TimePoint before, int limit) override;
   Status addSessionEvent(const SessionEvent& e) override;
-  Result<std::vector<SessionEvent>> listSessionEvents(const std::string& session_id) override;
+  Result<std::vector<SessionEvent>> listSessionEvents(const std::string& session_id,
+                                                      const RowPage& page = {}) override;
+
+  // sqlite_store_retention.cc
+  Result<int64_t> pruneEndedSessions(TimePoint before, int batch) override;
+  Result<int64_t> pruneSessionEvents(TimePoint before, int batch) override;
 
   const std::string& path() const { return path_; }
   int schemaVersion() const { return schema_version_; }

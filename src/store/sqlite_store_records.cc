@@ -31,6 +31,25 @@ ConnectionRecord readConnection(const Stmt& st) {
   return c;
 }
 
+// Appends a page's conditions and order to `sql` (fixed text only). `time_col`
+// is the row's own time; `newest_first` orders by id descending.
+std::string pageSql(std::string sql, const RowPage& p, const char* time_col, bool newest_first) {
+  if (p.after_id) sql += newest_first ? " AND id < ?" : " AND id > ?";
+  if (p.from) sql += std::string(" AND ") + time_col + " >= ?";
+  if (p.to) sql += std::string(" AND ") + time_col + " < ?";
+  sql += newest_first ? " ORDER BY id DESC" : " ORDER BY id";
+  if (p.limit) sql += " LIMIT ?";
+  return sql;
+}
+
+// Binds what pageSql added, in its order, after the caller's own values.
+void bindPage(Stmt& st, const RowPage& p) {
+  if (p.after_id) st.int64(*p.after_id);
+  if (p.from) st.int64(toUnixMillis(*p.from));
+  if (p.to) st.int64(toUnixMillis(*p.to));
+  if (p.limit) st.int64(static_cast<int64_t>(*p.limit));
+}
+
 Result<std::optional<UserKey>> findKey(const Conn& c, const std::string& user_id, const std::string& fingerprint) {
   Stmt st(c, "SELECT id, user_id, public_key, fingerprint, created_at FROM user_keys "
              "WHERE user_id = ? AND fingerprint = ?");
@@ -59,13 +78,16 @@ Result<UserKey> SqliteStore::addUserKey(const UserKey& key) {
   return out;
 }
 
-Result<std::vector<UserKey>> SqliteStore::listUserKeys(const std::string& user_id) {
+Result<std::vector<UserKey>> SqliteStore::listUserKeys(const std::string& user_id, const RowPage& page) {
   Status reentered;
   auto lk = lock(&reentered);
   if (!reentered.ok()) return reentered.error();
   Conn c{db_, path_};
-  Stmt st(c, "SELECT id, user_id, public_key, fingerprint, created_at FROM user_keys WHERE user_id = ? ORDER BY id");
+  std::string sql = pageSql("SELECT id, user_id, public_key, fingerprint, created_at FROM user_keys WHERE user_id = ?",
+                            page, "created_at", false);
+  Stmt st(c, sql.c_str());
   st.text(user_id);
+  bindPage(st, page);
   std::vector<UserKey> out;
   for (;;) {
     auto row = st.next("list keys of " + user_id);
@@ -114,15 +136,19 @@ Status SqliteStore::finishConnection(const ConnectionRecord& r) {
   return {};
 }
 
-Result<std::vector<ConnectionRecord>> SqliteStore::listConnections(const std::string& session_id) {
+Result<std::vector<ConnectionRecord>> SqliteStore::listConnections(const std::string& session_id,
+                                                                 const RowPage& page) {
   Status reentered;
   auto lk = lock(&reentered);
   if (!reentered.ok()) return reentered.error();
   Conn c{db_, path_};
-  std::string sql = std::string("SELECT ") + kConnectionColumns +
-                    " FROM connections WHERE session_id = ? ORDER BY started_at DESC, id DESC";
+  // Newest first by id: ids grow with started_at (a record is written when
+  // the connection starts), and an id is a key no insert can shift.
+  std::string sql = pageSql(std::string("SELECT ") + kConnectionColumns + " FROM connections WHERE session_id = ?",
+                            page, "started_at", true);
   Stmt st(c, sql.c_str());
   st.text(session_id);
+  bindPage(st, page);
   std::vector<ConnectionRecord> out;
   for (;;) {
     auto row = st.next("list connections of " + session_id);
@@ -156,13 +182,18 @@ Status SqliteStore::addSessionEvent(const SessionEvent& e) {
   return st.run("record event of " + e.session_id);
 }
 
-Result<std::vector<SessionEvent>> SqliteStore::listSessionEvents(const std::string& session_id) {
+Result<std::vector<SessionEvent>> SqliteStore::listSessionEvents(const std::string& session_id,
+                                                                const RowPage& page) {
   Status reentered;
   auto lk = lock(&reentered);
   if (!reentered.ok()) return reentered.error();
   Conn c{db_, path_};
-  Stmt st(c, "SELECT id, session_id, at, kind, detail FROM session_events WHERE session_id = ? ORDER BY at, id");
+  // Oldest first by id (events are written as they happen).
+  std::string sql =
+      pageSql("SELECT id, session_id, at, kind, detail FROM session_events WHERE session_id = ?", page, "at", false);
+  Stmt st(c, sql.c_str());
   st.text(session_id);
+  bindPage(st, page);
   std::vector<SessionEvent> out;
   for (;;) {
     auto row = st.next("list events of " + session_id);

@@ -103,6 +103,13 @@ grep -Eq "^status[[:space:]]+ended$" <<<"$OUT" || fail "rm does not print status
 wait_container_gone "$SID1" 10 || fail "container of $SID1 still exists after 'sessions rm'"
 api GET "/api/v1/sessions/$SID1"
 assert_eq "$(jb .status)" ended "status after 'sessions rm'"
+cli "${CONN[@]}" ls
+[ "$RC" = 0 ] || fail "sessions ls exited $RC: $ERR"
+grep -q "$SID1" <<<"$OUT" && fail "sessions ls (active only) still shows ended $SID1: $OUT"
+cli "${CONN[@]}" ls --all
+[ "$RC" = 0 ] || fail "sessions ls --all exited $RC: $ERR"
+grep -E "^${SID1}[[:space:]]+${U1}[[:space:]]+ended[[:space:]]" <<<"$OUT" >/dev/null ||
+  fail "sessions ls --all has no row '$SID1 $U1 ended': $OUT"
 
 # --------------------------------------------------------------- errors
 note "errors"

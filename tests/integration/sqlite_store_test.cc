@@ -92,7 +92,7 @@ std::vector<std::string> ids(const std::vector<Session>& sessions) {
 TEST_F(SqliteStoreTest, CreatesPrivateDirectoryAndFile) {
   auto store = openStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->schemaVersion(), 7);
+  EXPECT_EQ(store->schemaVersion(), 8);
   struct stat sb {};
   ASSERT_EQ(stat((dir_ + "/state").c_str(), &sb), 0);
   EXPECT_EQ(sb.st_mode & 0777, 0700u);
@@ -146,12 +146,13 @@ TEST_F(SqliteStoreTest, ListsNewestFirstWithFilters) {
   ASSERT_TRUE(insert(*store, makeSession("s-a", "alice", 10001, 1000, SessionStatus::kEnded)).ok());
   ASSERT_TRUE(insert(*store, makeSession("s-b", "alice", 10002, 3000)).ok());
   ASSERT_TRUE(insert(*store, makeSession("s-c", "bob", 10003, 2000, SessionStatus::kRunning)).ok());
-  // Same created_at as s-c: ties are broken by id.
+  // Same created_at as s-c: ties are broken by id, descending too (the
+  // (created_at, id) index read backwards, which keyset paging relies on).
   ASSERT_TRUE(insert(*store, makeSession("s-d", "carol", 10004, 2000, SessionStatus::kFailed)).ok());
 
   auto all = store->listSessions({});
   ASSERT_TRUE(all.ok());
-  EXPECT_EQ(ids(*all), (std::vector<std::string>{"s-b", "s-c", "s-d", "s-a"}));
+  EXPECT_EQ(ids(*all), (std::vector<std::string>{"s-b", "s-d", "s-c", "s-a"}));
 
   auto alice = store->listSessions({.user_id = "alice", .status = std::nullopt});
   ASSERT_TRUE(alice.ok());
@@ -451,7 +452,7 @@ TEST_F(SqliteStoreTest, DataSurvivesReopen) {
   }
   auto store = openStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->schemaVersion(), 7);
+  EXPECT_EQ(store->schemaVersion(), 8);
   auto got = store->getSession("s-p");
   ASSERT_TRUE(got.ok());
   expectSameSession(*got, s);
