@@ -13,6 +13,18 @@ namespace {
 constexpr const char* kSessionLabel = "sandman.session";
 constexpr const char* kInstanceLabel = "sandman.instance";
 
+// Why a running session whose container does not run is ended. A container
+// that is still there stopped behind our back (dockerd restarted without
+// live-restore, an OOM kill, `docker stop`); it is not started again, since
+// what ran in it is gone, and its user is better told than handed an empty
+// shell. Only seen from a reply of Docker: an unreachable Docker ends nothing.
+std::string notRunningReason(const ContainerInfo* c) {
+  if (c == nullptr) return "container gone";
+  std::string reason = "container stopped outside Sandman (Docker state: " + (c->state.empty() ? "unknown" : c->state);
+  if (c->exit_code >= 0) reason += ", exit code " + std::to_string(c->exit_code);
+  return reason + ")";
+}
+
 }  // namespace
 
 Status SessionManager::reconcile(ReconcileMode mode) {
@@ -57,9 +69,12 @@ Status SessionManager::reconcile(ReconcileMode mode) {
       SANDMAN_FAULT_POINT("reconcile.finishing_interrupted_stop");
       finishEnded(s, SessionStatus::kEnded, s.end_reason.empty() ? "deleted" : s.end_reason);
     } else if (!alive) {
-      logWarn("session container gone; ending session", {{"session", s.id}, {"user", s.user_id}});
+      const std::string reason = notRunningReason(it == by_session.end() ? nullptr : &it->second);
+      logWarn(it == by_session.end() ? "session container gone; ending session"
+                                     : "session container stopped (dockerd restarted without live-restore?); ending session",
+              {{"session", s.id}, {"user", s.user_id}, {"reason", reason}});
       countRepair(kContainerGone);
-      (void)stop(s.id, "container gone");
+      (void)stop(s.id, reason);
     }
   }
   reconcileGpus();

@@ -138,6 +138,19 @@ json hostConfigJson(const ContainerSpec& spec, const DockerOptions& options, jso
   return host;
 }
 
+// The list endpoint gives no exit code of its own, only "Exited (143) 2 minutes ago".
+int exitCodeFromStatus(const std::string& status) {
+  const std::string prefix = "Exited (";
+  if (status.rfind(prefix, 0) != 0) return -1;
+  int code = 0;
+  size_t i = prefix.size();
+  if (i >= status.size() || !std::isdigit(static_cast<unsigned char>(status[i]))) return -1;
+  for (; i < status.size() && std::isdigit(static_cast<unsigned char>(status[i])) && code < 100000; ++i) {
+    code = code * 10 + (status[i] - '0');
+  }
+  return i < status.size() && status[i] == ')' ? code : -1;
+}
+
 bool isPortConflict(const std::string& message) {
   return message.find("port is already allocated") != std::string::npos ||
          message.find("address already in use") != std::string::npos ||
@@ -363,7 +376,9 @@ Result<std::vector<ContainerInfo>> DockerRuntime::listContainers(const std::stri
     if (names.is_array() && !names.empty() && names[0].is_string()) {
       info.name = stripSlash(names[0].get<std::string>());
     }
-    info.running = stringMember(c, "State") == "running";
+    info.state = stringMember(c, "State");
+    info.running = info.state == "running";
+    info.exit_code = exitCodeFromStatus(stringMember(c, "Status"));
     info.labels = labelsOf(member(c, "Labels"));
     out.push_back(std::move(info));
   }
@@ -382,6 +397,9 @@ Result<ContainerInfo> DockerRuntime::inspectContainer(const std::string& id) {
   info.name = stripSlash(stringMember(*j, "Name"));
   json state = member(*j, "State");
   info.running = state.is_object() && member(state, "Running") == true;
+  info.state = stringMember(state, "Status");
+  json code = member(state, "ExitCode");
+  if (!info.running && code.is_number_integer()) info.exit_code = code.get<int>();
   json config = member(*j, "Config");
   if (config.is_object()) info.labels = labelsOf(member(config, "Labels"));
   return info;

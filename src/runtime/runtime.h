@@ -47,6 +47,11 @@ struct ContainerInfo {
   std::string name;
   bool running = false;
   std::map<std::string, std::string> labels;
+  // The runtime's word for where the container stands ("running", "exited",
+  // "created", ...), and its exit code once it has exited (-1: unknown), so
+  // a session that ends because its container stopped can say how.
+  std::string state = {};
+  int exit_code = -1;
 };
 
 class Runtime {

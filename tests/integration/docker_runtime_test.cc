@@ -294,6 +294,33 @@ TEST_F(DockerRuntimeTest, ContainerLifecycleWithHardening) {
   EXPECT_TRUE(after->empty());
 }
 
+// A container that stopped says how: what reconcile writes into the end reason
+// of a session whose container dockerd stopped (a restart without live-restore).
+TEST_F(DockerRuntimeTest, AStoppedContainerReportsItsStateAndExitCode) {
+  std::string label_key = "sandman.test." + prefix_;
+  ContainerSpec spec = sleeper("exits", label_key);
+  spec.cmd = {"sh", "-c", "exit 3"};
+  auto id = runtime_->createContainer(spec);
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  containers_.push_back(*id);
+  auto created = runtime_->listContainers(label_key);
+  ASSERT_TRUE(created.ok() && created->size() == 1u);
+  EXPECT_EQ((*created)[0].state, "created");
+  EXPECT_EQ((*created)[0].exit_code, -1) << "no exit code before it ever ran";
+  ASSERT_TRUE(runtime_->startContainer(*id).ok());
+  rawRequest("POST", "/containers/" + *id + "/wait");
+  auto listed = runtime_->listContainers(label_key);
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_FALSE((*listed)[0].running);
+  EXPECT_EQ((*listed)[0].state, "exited");
+  EXPECT_EQ((*listed)[0].exit_code, 3);
+  auto info = runtime_->inspectContainer(*id);
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->state, "exited");
+  EXPECT_EQ(info->exit_code, 3);
+}
+
 TEST_F(DockerRuntimeTest, ImageAnswersSshAsAnUnprivilegedUserWithNoCapabilities) {
   fs::path etc = tempDir() / "sandman";
   fs::create_directory(etc);

@@ -50,6 +50,7 @@ class RecordingRuntime final : public Runtime {
   }
   Result<std::vector<ContainerInfo>> listContainers(const std::string& label) override {
     std::lock_guard l(mu_);
+    if (fail_list) return unavailable("injected list failure: cannot reach Docker");
     auto eq = label.find('=');
     std::string key = label.substr(0, eq), value = eq == std::string::npos ? "" : label.substr(eq + 1);
     std::vector<ContainerInfo> out;
@@ -75,6 +76,7 @@ class RecordingRuntime final : public Runtime {
   bool fail_create = false;
   bool fail_start = false;
   bool fail_remove = false;
+  bool fail_list = false;
   std::function<void(const std::string& id)> on_remove;
   std::vector<std::string> calls;
   std::map<std::string, ContainerInfo> containers;

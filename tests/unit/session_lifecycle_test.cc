@@ -234,6 +234,31 @@ TEST_F(SessionLifecycle, ReconcileRepairsWhatACrashLeft) {
   EXPECT_TRUE(runtime_.containers.count(alive.container_id));
 }
 
+TEST_F(SessionLifecycle, ReconcileSaysHowAStoppedContainerEnded) {
+  // dockerd restarted without live-restore: the container is still there, exited.
+  Session s = create("alice");
+  auto& c = runtime_.containers[s.container_id];
+  c.running = false;
+  c.state = "exited";
+  c.exit_code = 143;
+  ASSERT_TRUE(sessions_->reconcile(SessionManager::ReconcileMode::kPeriodic).ok());
+  auto ended = sessions_->get(s.id).value();
+  EXPECT_EQ(ended.status, SessionStatus::kEnded);
+  EXPECT_EQ(ended.end_reason, "container stopped outside Sandman (Docker state: exited, exit code 143)");
+  EXPECT_FALSE(runtime_.containers.count(s.container_id)) << "the stopped container is removed with the session";
+  EXPECT_TRUE(sessions_->create({"alice", 1min, std::nullopt, std::nullopt, {}}).ok()) << "its slot is free again";
+}
+
+TEST_F(SessionLifecycle, AnUnreachableDockerEndsNoSession) {
+  Session s = create("alice");
+  runtime_.fail_list = true;  // dockerd down: no answer at all, which says nothing about the container
+  EXPECT_FALSE(sessions_->reconcile(SessionManager::ReconcileMode::kPeriodic).ok());
+  EXPECT_EQ(sessions_->get(s.id)->status, SessionStatus::kRunning);
+  runtime_.fail_list = false;
+  ASSERT_TRUE(sessions_->reconcile(SessionManager::ReconcileMode::kPeriodic).ok());
+  EXPECT_EQ(sessions_->get(s.id)->status, SessionStatus::kRunning);
+}
+
 TEST_F(SessionLifecycle, StartupReconcileFailsSessionsCaughtMidCreate) {
   // A daemon killed between reserve and ready leaves a `starting` row.
   Session s;
