@@ -833,6 +833,12 @@ TEST_F(GatewayRelayTest, LockOutAttemptFromAnotherAddressLeavesAliceAbleToLogIn)
   std::string cmd = "for i in $(seq 25); do " + ssh("alice", "-b 127.0.0.3", "wrong_key") + " true; done; exit 0";
   CmdResult burst = run(cmd, 120);
   EXPECT_EQ(burst.rc, 0);
+  // Stats are published by the sweep, which an idle loop runs only when its
+  // poll times out: the last refusal may be newer than the last snapshot.
+  auto deadline = steady_clock::now() + 5s;
+  while (gateway_->stats().refusals_total["blocked"] < 1u && steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(50ms);
+  }
   EXPECT_GE(gateway_->stats().refusals_total["blocked"], 1u) << "the attacker's address was not blocked";
   CmdResult ok = run(ssh("alice") + " echo still-mine", 10);
   EXPECT_EQ(ok.rc, 0) << ok.err;
