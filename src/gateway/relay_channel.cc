@@ -3,7 +3,6 @@
 #include <libssh/server.h>
 
 #include <algorithm>
-#include <array>
 #include <utility>
 
 namespace sandman {
@@ -181,9 +180,13 @@ void RelayChannel::shutdown(const std::string& line) {
 
 int RelayChannel::onData(ssh_channel ch, const char* data, uint32_t len, bool is_stderr) {
   if (ch == down_) {
-    if (!canSendUp()) {
-      held_up_ = !failed_;
-      return failed_ ? static_cast<int>(len) : 0;  // a failed relay discards input
+    if (failed_) return static_cast<int>(len);  // a failed relay discards input
+    if (!canSendUp() || !carry_up_.empty()) {
+      // Before the upstream start, or behind carried bytes that must go
+      // first: libssh keeps these until the pump reads them.
+      held_up_ = true;
+      if (canSendUp()) host_.relayDirty();
+      return 0;
     }
     uint32_t n = writeTo(up_, data, std::min(len, ssh_channel_window_size(up_)), false);
     host_.relayBytes(n, 0);
@@ -197,8 +200,11 @@ int RelayChannel::onData(ssh_channel ch, const char* data, uint32_t len, bool is
   }
   int idx = is_stderr ? 1 : 0;
   if (down_closed_) return static_cast<int>(len);
-  if (!downReady()) {  // reversed: the client has not confirmed the twin yet; libssh keeps the bytes
+  // Reversed: the client has not confirmed the twin yet; or carried bytes
+  // must go first. libssh keeps these until the pump reads them.
+  if (!downReady() || !carry_down_[idx].empty()) {
     held_down_[idx] = true;
+    if (downReady()) host_.relayDirty();
     return 0;
   }
   uint32_t n = writeTo(down_, data, std::min(len, ssh_channel_window_size(down_)), is_stderr);
@@ -244,7 +250,7 @@ void RelayChannel::onExitSignal(const char* sig, int core, const char* errmsg, c
 }
 
 void RelayChannel::onWontBlock() {
-  if (held_up_ || held_down_[0] || held_down_[1]) host_.relayDirty();
+  if (pendingUp() || pendingDown()) host_.relayDirty();
 }
 
 int RelayChannel::onPty(const char* term, int cols, int rows, int, int) {
@@ -387,43 +393,65 @@ uint32_t RelayChannel::writeTo(ssh_channel dst, const char* data, uint32_t len, 
 // Moves data libssh kept in the source channel (the data callback took less
 // than it was offered) once the destination's window has room again.
 void RelayChannel::drainToSession() {
-  std::array<char, kChunk> buf;
+  if (up_closed_) carry_up_.clear();  // nowhere left to deliver it
   // Queued EOF/close always came after this data: drain it first (typed-ahead
   // input and `cmd < file` arrive before the upstream shell/exec is answered).
-  while (held_up_ && canSendUp()) {
-    uint32_t room = std::min(ssh_channel_window_size(up_), kChunk);
-    if (room == 0) return;
-    int n = ssh_channel_read_nonblocking(down_, buf.data(), room, 0);
-    if (n <= 0) {
-      held_up_ = false;  // libssh's buffer is empty
-      return;
-    }
-    uint32_t w = writeTo(up_, buf.data(), static_cast<uint32_t>(n), false);
-    host_.relayBytes(w, 0);
-    if (w < static_cast<uint32_t>(n)) return;  // window sized: only a rekey gets here
-  }
+  if (!canSendUp() || up_closed_) return;
+  drain(down_, up_, false, held_up_, carry_up_, true);
 }
 
 void RelayChannel::drainToClient(bool is_stderr) {
-  std::array<char, kChunk> buf;
-  bool& held = held_down_[is_stderr ? 1 : 0];
-  while (held && up_ != nullptr && downReady()) {
-    uint32_t room = std::min(ssh_channel_window_size(down_), kChunk);
-    if (room == 0) return;
-    int n = ssh_channel_read_nonblocking(up_, buf.data(), room, is_stderr ? 1 : 0);
-    if (n <= 0) {
-      held = false;  // libssh's buffer is empty
-      return;
+  const int idx = is_stderr ? 1 : 0;
+  if (down_closed_) carry_down_[idx].clear();
+  if (up_ == nullptr || !downReady()) return;
+  drain(up_, down_, is_stderr, held_down_[idx], carry_down_[idx], false);
+}
+
+// One direction: the carry first, then what libssh kept in `src`, read only
+// into the carry so that nothing newer (a data callback run from inside a
+// libssh call) can overtake it, and taken out of the carry only as far as
+// `dst` accepted it.
+void RelayChannel::drain(ssh_channel src, ssh_channel dst, bool is_stderr, bool& held, std::string& carry,
+                         bool to_session) {
+  const int stream = is_stderr ? 1 : 0;
+  for (;;) {
+    if (carry.empty()) {
+      if (!held) return;
+      // Polling an empty buffer runs libssh's packet loop, which may call
+      // this relay's data callback, and that writes into dst's window: the
+      // room is read only afterwards (sizing it first was the bug that read
+      // more than the window, then dropped what the write refused).
+      int avail = ssh_channel_poll(src, stream);
+      if (avail <= 0) {
+        held = false;  // libssh's buffer is empty (or the channel is at EOF)
+        return;
+      }
+      uint32_t room = std::min({ssh_channel_window_size(dst), kChunk, static_cast<uint32_t>(avail)});
+      if (room == 0) return;
+      carry.resize(room);
+      int n = ssh_channel_read_nonblocking(src, carry.data(), room, stream);
+      carry.resize(n > 0 ? static_cast<size_t>(n) : 0);
+      if (n <= 0) {
+        held = false;
+        return;
+      }
     }
-    uint32_t w = writeTo(down_, buf.data(), static_cast<uint32_t>(n), is_stderr);
-    host_.relayBytes(0, w);
-    if (w < static_cast<uint32_t>(n)) return;
+    uint32_t len = std::min(static_cast<uint32_t>(carry.size()), ssh_channel_window_size(dst));
+    if (len == 0) return;  // the pump retries after the next poll (busy())
+    uint32_t w = writeTo(dst, carry.data(), len, is_stderr);
+    if (to_session) {
+      host_.relayBytes(w, 0);
+    } else {
+      host_.relayBytes(0, w);
+    }
+    carry.erase(0, w);
+    if (w < len) return;  // refused during a key re-exchange: kept, retried
   }
 }
 
 void RelayChannel::runControls() {
   // Reversed relays hold EOF/close for the client until its twin is open.
-  while (!to_client_.empty() && !held_down_[0] && !held_down_[1] && (down_closed_ || downReady())) {
+  while (!to_client_.empty() && !pendingDown() && (down_closed_ || downReady())) {
     Control c = std::move(to_client_.front());
     to_client_.pop_front();
     if (down_closed_) continue;
@@ -437,7 +465,7 @@ void RelayChannel::runControls() {
       case Control::kClose: closeBoth(); break;
     }
   }
-  while (!to_session_.empty() && (!held_up_ || !canSendUp())) {
+  while (!to_session_.empty() && (!pendingUp() || !canSendUp())) {
     Control& c = to_session_.front();
     if (c.type == Control::kEof) {
       if (!canSendUp()) return;  // EOF waits for the upstream start (and its data)
@@ -483,8 +511,8 @@ void RelayChannel::closeBoth() {
 // is retried after each poll until it drains (only relays moving data).
 bool RelayChannel::busy() const {
   bool waiting_request = opened() != nullptr && !requests_.empty() && !openedClosed();
-  bool held_up = held_up_ && canSendUp();
-  bool held_down = (held_down_[0] || held_down_[1]) && !down_closed_;
+  bool held_up = pendingUp() && canSendUp() && !up_closed_;
+  bool held_down = pendingDown() && !down_closed_;
   return waiting_request || close_when_open_ || held_up || held_down;
 }
 

@@ -110,7 +110,12 @@ class RelayChannel {
   void deliverFailure();
   void drainToSession();
   void drainToClient(bool is_stderr);
+  void drain(ssh_channel src, ssh_channel dst, bool is_stderr, bool& held, std::string& carry, bool to_session);
   uint32_t writeTo(ssh_channel dst, const char* data, uint32_t len, bool is_stderr);
+  bool pendingUp() const { return held_up_ || !carry_up_.empty(); }
+  bool pendingDown() const {
+    return held_down_[0] || held_down_[1] || !carry_down_[0].empty() || !carry_down_[1].empty();
+  }
   void registerUp();
   bool reversed() const { return kind_ == Kind::kAgent || kind_ == Kind::kForwardedTcpip; }
   // The channel this relay opens (up for client-opened kinds, down for
@@ -151,8 +156,16 @@ class RelayChannel {
   // empty, so the buffer itself is the only count.
   bool held_up_ = false;           // client -> session
   bool held_down_[2] = {};         // session -> client: stdout, stderr
-  std::deque<Control> to_session_;  // after held_up_
-  std::deque<Control> to_client_;   // after held_down_
+  // Bytes the pump read out of libssh that the destination did not take
+  // (its write came back short: a key re-exchange in progress, or a window
+  // used up by a data callback that libssh ran from inside the read). They
+  // go out before anything newer of their direction; dropping them lost
+  // data mid-stream (scp -O stalled short of its size, uploads came out
+  // with a different checksum).
+  std::string carry_up_;
+  std::string carry_down_[2];
+  std::deque<Control> to_session_;  // after held_up_ and carry_up_
+  std::deque<Control> to_client_;   // after held_down_ and carry_down_
   bool down_closed_ = false;
   bool up_closed_ = false;
   bool close_when_open_ = false;
