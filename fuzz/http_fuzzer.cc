@@ -19,6 +19,7 @@
 
 #include "api/http_server.h"
 #include "common/clock.h"
+#include "common/net.h"
 #include "core/user_keys.h"
 #include "ssh/gateway_keyring.h"
 #include "ssh/sshd_files.h"
@@ -33,6 +34,8 @@ using namespace sandman;
 // One daemon for the whole run: inputs share its state, as real clients do.
 struct Daemon {
   Daemon() {
+    // Client and server share this process's descriptors.
+    sandman::raiseOpenFileLimit();
     char tmpl[] = "/tmp/sandman-http-fuzz-XXXXXX";
     dir = mkdtemp(tmpl);
     store = SqliteStore::open(dir + "/sandman.db").value();
@@ -41,7 +44,7 @@ struct Daemon {
     keyring = std::make_unique<GatewayKeyring>(dir + "/gateway-keys");
     SessionSettings settings;
     settings.instance = "fuzz";
-    settings.ports = {41000, 41009};
+    settings.ports = {29420, 29429};  // below the ephemeral range
     settings.ssh_bind = "127.0.0.1";
     sessions = std::make_unique<SessionManager>(settings, *store, runtime, *workspaces, *files, *keyring, gpus,
                                                 clock, [](const std::string&, int, Millis) { return Status(); });
@@ -94,16 +97,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   ::shutdown(fd, SHUT_WR);
   // After our EOF the server must finish answering and close, well within
-  // its own deadlines; a connection still open after 5 s is a hang.
+  // its own deadlines; a connection still open after 8 s is a hang (under
+  // libFuzzer's own 10 s per input).
   char buf[16384];
   for (;;) {
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 5000) <= 0) {
-      std::fprintf(stderr, "http_fuzzer: the server neither answered nor closed within 5 s\n");
+    if (::poll(&p, 1, 8000) <= 0) {
+      std::fprintf(stderr, "http_fuzzer: the server neither answered nor closed within 8 s\n");
       std::abort();
     }
     if (::recv(fd, buf, sizeof buf, 0) <= 0) break;
   }
+  // The server has closed its side; end ours with a reset, so thousands of
+  // inputs a second do not leave this side's ports in TIME-WAIT until none
+  // are left to connect from.
+  linger reset{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   ::close(fd);
   return 0;
 }

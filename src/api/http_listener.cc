@@ -303,7 +303,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     request.body = std::move(req.body());
     if (!isValidUtf8(request.body)) return reject(400, "the request body is not valid UTF-8");
     request.remote_addr = source_;
-    const bool blocking = req.method() != http::verb::get;
+    const bool inline_handler = limits_.run_inline && limits_.run_inline(request);
     auto run = [self = this->shared_from_this(), request = std::move(request)]() mutable {
       ApiResponse response;
       try {
@@ -320,10 +320,10 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
       asio::dispatch(self->lowest().get_executor(),
                      [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
     };
-    if (blocking) {
-      asio::post(owner_.blockingPool(), std::move(run));
-    } else {
+    if (inline_handler) {
       run();
+    } else {
+      asio::post(owner_.blockingPool(), std::move(run));
     }
   }
 

@@ -30,11 +30,13 @@ struct HttpLimits {
   size_t max_header_bytes = 16 * 1024;  // request line and headers
   size_t max_header_count = 100;
   size_t max_body_bytes = 64 * 1024;
-  // Threads of the event loop; handlers of GET requests run on them.
+  // Threads of the event loop: reading, writing, refusing. Handlers run here
+  // only when run_inline says so (cheap, never waiting on a lock or a backend).
   size_t io_threads = 4;
-  // Handlers of POST, PUT, PATCH and DELETE (which may wait on Docker for
-  // seconds) run here, so they never hold the event loop.
+  // Every other handler runs here (a create waits on Docker for seconds, a
+  // listing on the store's lock), so a slow one never holds the event loop.
   size_t blocking_threads = 32;
+  std::function<bool(const ApiRequest&)> run_inline;  // empty: none inline
 };
 
 // Counters for /metrics and tests; monotonic except open_connections.

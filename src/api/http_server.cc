@@ -93,6 +93,14 @@ const char* rejectionCode(int status) {
   return "invalid";
 }
 
+// Only the liveness probe answers from the event loop itself: it touches
+// nothing that can wait. Everything else (even a GET, which may wait on the
+// store's lock behind a slow write) runs on the handler pool.
+HttpLimits withInlineRoutes(HttpLimits limits) {
+  limits.run_inline = [](const ApiRequest& r) { return r.method == "GET" && r.path == "/healthz"; };
+  return limits;
+}
+
 int64_t steadyMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -107,8 +115,7 @@ ApiServer::ApiServer(ApiOptions options, SessionManager& sessions, UserKeys& use
       user_keys_(user_keys),
       runtime_(runtime),
       store_(store),
-      listener_(
-          options_.limits, [this](ApiRequest& req, ApiResponse& res) { handle(req, res); },
+      listener_(withInlineRoutes(options_.limits), [this](ApiRequest& req, ApiResponse& res) { handle(req, res); },
           [this](int status, const std::string& message, ApiResponse& res) { reject(status, message, res); }) {
   router_.get("/healthz", [](const ApiRequest&, ApiResponse& res) {
     sendJson(res, 200, {{"status", "healthy"}, {"service", "gpu-ssh-gateway-orchestrator"}});

@@ -183,6 +183,13 @@ int runServe(int argc, char** argv) {
     return 2;
   }
   initLogging(cfg.log_format == "json" ? LogFormat::kJson : LogFormat::kText);
+  // Every API and gateway connection is a descriptor (a relayed one two), as
+  // are SQLite, Docker and libcurl: the default soft limit of 1024 is below
+  // the connection caps.
+  if (long fds = raiseOpenFileLimit(); fds < 4096) {
+    logWarn("open-file limit is low: the API's and gateway's connection caps cannot all be reached; raise "
+            "LimitNOFILE / ulimit -Hn", {{"limit", std::to_string(fds)}});
+  }
   auto egress = parseEgressPolicy(cfg.session_egress);
   if (!egress.ok()) {
     std::fprintf(stderr, "sandman serve: %s\n", egress.error().message.c_str());

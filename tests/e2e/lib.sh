@@ -83,7 +83,7 @@ e2e_init() {
   GW_PORT=$(free_port) || fail "no free port for the SSH gateway"
   while [ "$GW_PORT" = "$API_PORT" ]; do GW_PORT=$(free_port); done
   API=http://127.0.0.1:$API_PORT
-  pick_ssh_range || fail "could not find 10 free ports in 30000-39990"
+  pick_ssh_range || fail "could not find 10 free ports in 10000-19999"
   note "run $RUN: tmp=$E2E_TMP api=$API ssh ports $SSH_START-$SSH_END network $NET"
 }
 
@@ -179,11 +179,13 @@ free_port() {
   return 1
 }
 
-# pick_ssh_range: SSH_START..SSH_END, 10 free ports at random in 30000-39990.
+# pick_ssh_range: SSH_START..SSH_END, 10 free ports at random in 10000-19990:
+# below the kernel's ephemeral range (32768-60999), where any process's
+# outgoing connection or port-0 listener could land in a suite's range.
 pick_ssh_range() {
   local i p ok
   for i in $(seq 100); do
-    SSH_START=$((30000 + (RANDOM % 999) * 10))
+    SSH_START=$((10000 + (RANDOM % 999) * 10))
     SSH_END=$((SSH_START + 9))
     ok=1
     for ((p = SSH_START; p <= SSH_END; p++)); do

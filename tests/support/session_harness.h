@@ -28,7 +28,9 @@ class SessionHarness : public ::testing::Test {
     files_ = std::make_unique<SshdFiles>(dir_ + "/session-files");
     keyring_ = std::make_unique<GatewayKeyring>(dir_ + "/gateway-keys");
     settings_.instance = "test";
-    settings_.ports = {40000, 40002};
+    // Below the kernel's ephemeral range (32768-60999): a busy machine's outgoing
+    // connections take ports there, and the allocator would find them in use.
+    settings_.ports = {29400, 29402};
     settings_.ready_timeout = 200ms;
     settings_.ready_poll = 1ms;
     settings_.ssh_bind = "127.0.0.1";

@@ -27,7 +27,7 @@ class ScriptedActivity final : public SessionActivity {
 class IdlePolicyTest : public testing::SessionHarness {
  protected:
   void configure(SessionSettings& settings) override {
-    settings.ports = {40000, 40009};
+    settings.ports = {29410, 29419};  // below the ephemeral range, as in SessionHarness
     settings.ttl_max = 120min;
     options_.stop_after = 60min;
     options_.warning = 10min;

@@ -265,7 +265,7 @@ TEST_F(SessionLifecycle, StartupReconcileFailsSessionsCaughtMidCreate) {
   s.id = "s-00000000000000cc";
   s.user_id = "dave";
   s.status = SessionStatus::kStarting;
-  s.ssh_port = 40001;
+  s.ssh_port = 29401;  // inside SessionHarness's range
   s.created_at = clock_.now();
   s.expires_at = clock_.now() + 10min;
   ASSERT_TRUE(store_->transaction([&](StoreTx& tx) { return tx.insertSession(s); }).ok());
