@@ -5,7 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -27,6 +27,51 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// Threads for handlers that may wait. Each worker runs its own io_context,
+// so an idle worker sleeps in epoll and is woken through its eventfd; work
+// goes to the worker with the fewest handlers in hand. (A shared queue, as
+// in asio::thread_pool, parks every idle worker on one condition variable:
+// under the HTTP fuzzer, signalling it hung in glibc 2.36's
+// pthread_cond_signal and took the event loop that posted with it.)
+class HandlerPool {
+ public:
+  explicit HandlerPool(size_t threads) {
+    for (size_t i = 0; i < std::max<size_t>(threads, 1); ++i) workers_.push_back(std::make_unique<Worker>());
+    for (auto& w : workers_) w->thread = std::thread([p = w.get()] { p->ioc.run(); });
+  }
+  ~HandlerPool() { join(); }
+
+  template <class Fn>
+  void post(Fn&& fn) {
+    Worker* best = workers_.front().get();
+    for (auto& w : workers_) {
+      if (w->busy.load() < best->busy.load()) best = w.get();
+    }
+    best->busy.fetch_add(1);
+    asio::post(best->ioc, [best, fn = std::forward<Fn>(fn)]() mutable {
+      fn();
+      best->busy.fetch_sub(1);
+    });
+  }
+
+  // Finishes queued handlers, then stops.
+  void join() {
+    for (auto& w : workers_) w->guard.reset();
+    for (auto& w : workers_) {
+      if (w->thread.joinable()) w->thread.join();
+    }
+  }
+
+ private:
+  struct Worker {
+    asio::io_context ioc{1};
+    asio::executor_work_guard<asio::io_context::executor_type> guard{ioc.get_executor()};
+    std::atomic<int> busy{0};
+    std::thread thread;
+  };
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
 
 bool isBodyMethod(http::verb v) { return v == http::verb::post || v == http::verb::put || v == http::verb::patch; }
 
@@ -119,7 +164,7 @@ class HttpListener::Impl {
   const HttpLimits& limits() const { return limits_; }
   const Handler& handler() const { return handler_; }
   const RejectionBody& rejectionBody() const { return rejection_body_; }
-  asio::thread_pool& blockingPool() { return blocking_; }
+  HandlerPool& blockingPool() { return blocking_; }
   void countRejected() { rejected_.fetch_add(1); }
   void countTimedOut() { timed_out_.fetch_add(1); }
 
@@ -161,7 +206,7 @@ class HttpListener::Impl {
   tcp::acceptor acceptor_;
   asio::steady_timer retry_timer_;
   std::chrono::steady_clock::time_point last_accept_log_{};
-  asio::thread_pool blocking_;
+  HandlerPool blocking_;
   std::optional<asio::ssl::context> tls_;  // set before serving, then only read
 };
 
@@ -323,7 +368,7 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     if (inline_handler) {
       run();
     } else {
-      asio::post(owner_.blockingPool(), std::move(run));
+      owner_.blockingPool().post(std::move(run));
     }
   }
 
