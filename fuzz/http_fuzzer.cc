@@ -108,8 +108,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, 8000) <= 0) {
       static int stalls = 0;
-      std::fprintf(stderr, "http_fuzzer: stall %d: no answer or close within 8 s for a %zu-byte input\n", ++stalls,
-                   size);
+      std::string shown;
+      for (size_t i = 0; i < size && i < 300; ++i) {
+        const unsigned char c = data[i];
+        char hex[5];
+        std::snprintf(hex, sizeof hex, "\\x%02x", c);
+        shown += (c >= 0x20 && c < 0x7f && c != '\\') ? std::string(1, static_cast<char>(c)) : std::string(hex);
+      }
+      std::fprintf(stderr, "http_fuzzer: stall %d: no answer or close within 8 s for %zu bytes: %s\n", ++stalls, size,
+                   shown.c_str());
       break;
     }
     if (::recv(fd, buf, sizeof buf, 0) <= 0) break;
