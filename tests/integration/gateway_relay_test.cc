@@ -52,13 +52,13 @@ class RecordingDirectory final : public GatewayDirectory {
   // Writes take write_delay, about what an fsync'd SQLite write takes, and
   // note whether they ran on the gateway's event loop.
   Result<int64_t> connectionStarted(const ConnectionRecord& c) override {
-    std::this_thread::sleep_for(write_delay);
+    std::this_thread::sleep_for(write_delay.load());
     std::lock_guard<std::mutex> lock(mu_);
     started.push_back(c);
     return static_cast<int64_t>(started.size());
   }
   Status connectionEnded(int64_t id, const ConnectionRecord& c) override {
-    std::this_thread::sleep_for(write_delay);
+    std::this_thread::sleep_for(write_delay.load());
     std::lock_guard<std::mutex> lock(mu_);
     ConnectionRecord r = c;
     r.id = id;
@@ -91,7 +91,7 @@ class RecordingDirectory final : public GatewayDirectory {
   std::map<std::string, GatewayRoute> routes;  // set before start
   std::map<std::string, std::vector<std::string>> keys;
   std::map<std::string, int> key_lookups;
-  std::chrono::milliseconds write_delay{0};
+  std::atomic<std::chrono::milliseconds> write_delay{std::chrono::milliseconds(0)};  // set by the test, read by the journal thread
 
  private:
   std::mutex mu_;
