@@ -10,8 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
-
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -108,7 +109,10 @@ class NetnsLab {
     script_ = script;
     std::string args;
     for (const auto& s : services()) args += " " + s;
-    sh("ip netns exec " + ns_ + " python3 " + script_ + args + " >/dev/null 2>&1 </dev/null &");
+    // Its pid is kept (sh's $$, which exec turns into ip's, then python's):
+    // down() stops it by pid, as the namespace may already be gone.
+    sh("sh -c 'echo $$ > " + script_ + ".pid; exec ip netns exec " + ns_ + " /usr/bin/python3 " + script_ + args +
+       "' >/dev/null 2>&1 </dev/null &");
     for (int i = 0; i < 100; ++i) {
       auto listening = sh("ip netns exec " + ns_ + " ss -Hltn");
       bool all = true;
@@ -122,6 +126,12 @@ class NetnsLab {
   void down() {
     if (ns_.empty()) return;
     sh("ip netns pids " + ns_ + " | xargs -r kill");
+    if (!script_.empty()) {
+      std::ifstream pid_file(script_ + ".pid");
+      pid_t pid = 0;
+      if (pid_file >> pid && pid > 1) ::kill(pid, SIGTERM);
+      ::unlink((script_ + ".pid").c_str());
+    }
     for (const char* a : {kMetadata, kLan, kPublic}) {
       sh(std::string("ip route del ") + a + "/32 via " + kLabSide + " dev " + host_veth_);
     }
