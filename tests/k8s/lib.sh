@@ -179,6 +179,21 @@ k8s_start_etcd() {
   curl -s "$K8S_ETCD_URL/health" | grep -q '"health":"true"' || k8s_die "etcd unhealthy"
 }
 
+# kube-apiserver closes its listener at once on SIGTERM, then lingers (about 30 s here) with its
+# connections already gone; once the port is closed it is killed, which clients cannot tell apart.
+k8s_stop_apiserver() {
+  local pid=$K8S_APISERVER_PID i
+  K8S_APISERVER_PID=
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    [ -n "$(ss -Htln "( sport = :$K8S_APISERVER_PORT )" 2>/dev/null)" ] || { sleep 1; break; }
+    sleep 0.1
+  done
+  k8s_stop_pid "$pid" 0
+}
+
 k8s_start_apiserver() {
   "$K8S_BIN/kube-apiserver" "${K8S_APISERVER_ARGS[@]}" >>"$K8S_DIR/logs/kube-apiserver.log" 2>&1 &
   K8S_APISERVER_PID=$!
@@ -278,7 +293,7 @@ k8s_down() {
   local rc=$?
   k8s_stop_pid "$K8S_CM_PID" 10
   k8s_stop_pid "$K8S_SCHEDULER_PID" 10
-  k8s_stop_pid "$K8S_APISERVER_PID" 20
+  k8s_stop_apiserver
   k8s_stop_pid "$K8S_ETCD_PID" 10
   K8S_CM_PID= K8S_SCHEDULER_PID= K8S_APISERVER_PID= K8S_ETCD_PID=
   if [ "$K8S_DIR_OWNED" = 1 ] && [ -n "$K8S_DIR" ] && [ -d "$K8S_DIR" ]; then
@@ -291,8 +306,7 @@ k8s_down() {
 # k8s_restart_apiserver: stops kube-apiserver and starts it again on the same port, certificates
 # and etcd; returns once /readyz answers.
 k8s_restart_apiserver() {
-  k8s_stop_pid "$K8S_APISERVER_PID" 20
-  K8S_APISERVER_PID=
+  k8s_stop_apiserver
   k8s_start_apiserver
 }
 
@@ -340,10 +354,119 @@ k8s_compact_etcd() {
 k8s_provoke_gone() {
   local rev
   k8s_kubectl create configmap "gone-$RANDOM$RANDOM" -n default >/dev/null || return 1
-  k8s_stop_pid "$K8S_APISERVER_PID" 20
-  K8S_APISERVER_PID=
+  k8s_stop_apiserver
   rev=$(k8s_etcd_revision) || return 1
   k8s_compact_etcd "$rev" || return 1
   k8s_log "etcd compacted to revision $rev with kube-apiserver stopped"
   k8s_start_apiserver
 }
+
+# ----------------------------------------------------------------- suite helpers
+
+K8S_TMP=
+K8S_RUN=
+K8S_KUBELET_PID=
+K8S_KUBELET_LOG=
+K8S_NETWORK=
+K8S_CLEANUP=()      # functions a suite adds, run first by the cleanup
+K8S_BG_PIDS=()      # other background processes a suite started
+K8S_T0=$(date +%s.%N)
+
+note() { echo "-- $*"; }
+ok() { echo "   ok: $*"; }
+fail() {
+  echo "FAIL: $*"
+  if [ -n "$K8S_KUBELET_LOG" ] && [ -s "$K8S_KUBELET_LOG" ]; then
+    echo "--- fake kubelet log (last 30 lines) ---"
+    tail -n 30 "$K8S_KUBELET_LOG"
+    echo "---"
+  fi
+  exit 1
+}
+assert_eq() { [ "$1" = "$2" ] || fail "$3: got '$1', expected '$2'"; ok "$3 = $2"; }
+assert_contains() { [[ "$1" == *"$2"* ]] || fail "$3: '$2' not in: $1"; ok "$3 contains '$2'"; }
+assert_match() { [[ "$1" =~ $2 ]] || fail "$3: '$1' does not match /$2/"; ok "$3 ~ /$2/"; }
+
+# k8s_test_init: a temp dir, a run id and a cleanup trap for a tests/k8s suite.
+k8s_test_init() {
+  local t
+  for t in jq curl openssl "$K8S_PY"; do
+    command -v "$t" >/dev/null 2>&1 || fail "required tool '$t' is not installed"
+  done
+  trap k8s_test_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  K8S_RUN=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+  K8S_TMP=$(mktemp -d "${TMPDIR:-/tmp}/sandman-k8s.XXXXXX") || fail "mktemp failed"
+  chmod 755 "$K8S_TMP"
+  K8S_NETWORK=sandman-k8s-$K8S_RUN
+  note "run $K8S_RUN: tmp $K8S_TMP"
+}
+
+k8s_test_cleanup() {
+  local rc=$? f p
+  set +e
+  trap - EXIT INT TERM
+  for f in "${K8S_CLEANUP[@]}"; do "$f"; done
+  for p in "${K8S_BG_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  k8s_stop_kubelet
+  k8s_down
+  # What a killed kubelet could not remove: only this run's containers and network.
+  if command -v docker >/dev/null 2>&1 && [ -n "$K8S_NETWORK" ]; then
+    local ids
+    ids=$(docker ps -aq --filter "label=sandman.test.kubelet=$K8S_NETWORK" 2>/dev/null)
+    [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
+    docker network inspect "$K8S_NETWORK" >/dev/null 2>&1 && docker network rm "$K8S_NETWORK" >/dev/null 2>&1
+  fi
+  if [ -n "$K8S_TMP" ] && [ -d "$K8S_TMP" ]; then
+    if [ "${K8S_KEEP:-0}" = 1 ]; then echo "kept $K8S_TMP"; else rm -rf "$K8S_TMP"; fi
+  fi
+  local dt
+  dt=$(awk -v a="$K8S_T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+  if [ "$rc" = 0 ]; then echo "PASS: $(basename "$0") (${dt} s)"; else echo "($(basename "$0") failed after ${dt} s, rc=$rc)"; fi
+  exit "$rc"
+}
+
+# k8s_fake_nodes --node SPEC...: tests/k8s/fake_nodes.py against this cluster.
+k8s_fake_nodes() { "$K8S_PY" "$K8S_LIB_DIR/fake_nodes.py" "$@"; }
+
+# k8s_start_kubelet NODES [ARGS]: the fake kubelet for NODES (comma-separated) on $K8S_NETWORK,
+# state in $K8S_TMP/kubelet, default StorageClass "sandman-test"; returns once it serves.
+k8s_start_kubelet() {
+  local nodes=$1 i
+  shift
+  command -v docker >/dev/null 2>&1 || fail "docker is required for the fake kubelet"
+  K8S_KUBELET_LOG=$K8S_TMP/kubelet.log
+  rm -f "$K8S_TMP/kubelet.ready"
+  "$K8S_PY" "$K8S_LIB_DIR/fake_kubelet.py" --nodes "$nodes" --state-dir "$K8S_TMP/kubelet" \
+    --network "$K8S_NETWORK" --storage-class sandman-test --ready-file "$K8S_TMP/kubelet.ready" "$@" \
+    >>"$K8S_KUBELET_LOG" 2>&1 &
+  K8S_KUBELET_PID=$!
+  for i in $(seq 300); do
+    [ -e "$K8S_TMP/kubelet.ready" ] && return 0
+    kill -0 "$K8S_KUBELET_PID" 2>/dev/null || fail "fake kubelet exited"
+    sleep 0.1
+  done
+  fail "fake kubelet not ready after 30s"
+}
+
+# k8s_stop_kubelet: SIGTERM, so it removes its containers and network itself.
+k8s_stop_kubelet() {
+  [ -n "$K8S_KUBELET_PID" ] || return 0
+  k8s_stop_pid "$K8S_KUBELET_PID" 30
+  K8S_KUBELET_PID=
+}
+
+# k8s_wait WHAT SECONDS CMD...: until CMD succeeds.
+k8s_wait() {
+  local what=$1 secs=$2 i
+  shift 2
+  for ((i = 0; i < secs * 5; i++)); do
+    "$@" && return 0
+    sleep 0.2
+  done
+  fail "timed out after ${secs}s waiting for $what"
+}
+
+# k8s_pod_json NS NAME: the pod as JSON (empty if absent).
+k8s_pod_json() { k8s_kubectl get pod "$2" -n "$1" -o json 2>/dev/null; }
