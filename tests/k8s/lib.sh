@@ -470,3 +470,27 @@ k8s_wait() {
 
 # k8s_pod_json NS NAME: the pod as JSON (empty if absent).
 k8s_pod_json() { k8s_kubectl get pod "$2" -n "$1" -o json 2>/dev/null; }
+
+# k8s_token_kubeconfig FILE TOKEN: a kubeconfig that authenticates with TOKEN only.
+k8s_token_kubeconfig() {
+  cat >"$1" <<EOK
+apiVersion: v1
+kind: Config
+clusters:
+- name: sandman-test
+  cluster:
+    server: $K8S_SERVER
+    certificate-authority: $K8S_CA
+users:
+- name: token
+  user:
+    token: $2
+contexts:
+- name: token@sandman-test
+  context:
+    cluster: sandman-test
+    user: token
+current-context: token@sandman-test
+EOK
+  chmod 600 "$1"
+}
