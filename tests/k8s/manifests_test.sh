@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# k8s: the shipped manifests (deploy/kubernetes) against a real API server. They apply with
+# server-side strict field validation and no warning (Pod Security included), and a server
+# dry-run of the same is clean; sandman-sessions enforces "restricted" (a privileged pod is
+# refused, a compliant one admitted); with a bound token for ServiceAccount sandman, the shipped
+# Roles allow exactly what the daemon needs and nothing of the rest (pods/exec, other
+# namespaces' secrets, node writes, namespaces, PVC deletion, other leases).
+# Usage: manifests_test.sh [path-to-sandman]   (the binary is not used here)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+k8s_test_init
+DEPLOY=$K8S_REPO/deploy/kubernetes
+
+k8s_up "$K8S_TMP/k8s" || fail "control plane did not start"
+note "control plane up in ${K8S_UP_SECONDS}s"
+
+note "kubectl apply --validate=strict -k deploy/kubernetes"
+OUT=$(k8s_kubectl apply --validate=strict -k "$DEPLOY" 2>&1) || fail "apply failed: $OUT"
+echo "$OUT" | sed 's/^/   | /'
+[[ "$OUT" == *[Ww]arning* ]] && fail "apply printed a warning"
+ok "applied, no warnings"
+for obj in namespace/sandman namespace/sandman-sessions serviceaccount/sandman:sandman \
+  serviceaccount/sandman-session:sandman-sessions role/sandman:sandman-sessions \
+  role/sandman-leader-election:sandman clusterrole/sandman-nodes networkpolicy/sandman-sessions:sandman-sessions \
+  deployment/sandman:sandman service/sandman-gateway:sandman service/sandman-api:sandman \
+  persistentvolumeclaim/sandman-state:sandman; do
+  name=${obj%%:*} ns=${obj#*:}
+  if [ "$ns" = "$obj" ]; then k8s_kubectl get "$name" >/dev/null 2>&1 || fail "$name missing"
+  else k8s_kubectl get "$name" -n "$ns" >/dev/null 2>&1 || fail "$name missing in $ns"; fi
+done
+ok "every object exists"
+
+note "kubectl apply --dry-run=server --validate=strict -k deploy/kubernetes (again, now unchanged)"
+OUT=$(k8s_kubectl apply --dry-run=server --validate=strict -k "$DEPLOY" 2>&1) || fail "dry run failed: $OUT"
+[[ "$OUT" == *[Ww]arning* ]] && fail "dry run printed a warning: $OUT"
+assert_eq "$(grep -vc '(server dry run)$' <<<"$OUT")" 0 "lines not ending '(server dry run)'"
+ok "$(wc -l <<<"$OUT") objects, clean"
+
+note "the daemon's pod template passes restricted admission: its ReplicaSet made a pod"
+has_pod() { [ -n "$(k8s_kubectl get pods -n sandman -l app.kubernetes.io/component=gateway -o name 2>/dev/null)" ]; }
+k8s_wait "the sandman Deployment's pod" 60 has_pod
+ok "$(k8s_kubectl get pods -n sandman -o name)"
+
+note "RBAC: a bound token for ServiceAccount sandman/sandman"
+k8s_wait_default_sa sandman-sessions || fail "default SA"
+TOKEN=$(k8s_token sandman sandman 10m) || fail "k8s_token"
+SAKC=$K8S_TMP/sandman.kubeconfig
+k8s_token_kubeconfig "$SAKC" "$TOKEN"
+as_sandman() { "$K8S_BIN/kubectl" --kubeconfig "$SAKC" "$@"; }
+assert_eq "$(as_sandman auth whoami -o jsonpath='{.status.userInfo.username}')" \
+  system:serviceaccount:sandman:sandman "the token's user"
+# can EXPECT VERB RESOURCE[/NAME][#SUBRESOURCE] [NS]
+can() {
+  local want=$1 verb=$2 res=$3 ns=${4:-} got args=()
+  if [[ "$res" == *"#"* ]]; then args=("${res%%#*}" --subresource="${res#*#}"); else args=("$res"); fi
+  [ -n "$ns" ] && args+=(-n "$ns")
+  got=$(as_sandman auth can-i "$verb" "${args[@]}" 2>/dev/null)
+  [ "$got" = "$want" ] || fail "can-i $verb $res${ns:+ -n $ns}: got '$got', expected '$want'"
+  echo "   ok: $verb $res${ns:+ in $ns}: $got"
+}
+for v in get list watch create delete; do can yes "$v" pods sandman-sessions; done
+for v in get list watch create delete; do can yes "$v" secrets sandman-sessions; done
+for v in get list watch create; do can yes "$v" persistentvolumeclaims sandman-sessions; done
+for v in list watch; do can yes "$v" events sandman-sessions; done
+can yes create leases.coordination.k8s.io sandman
+can yes get leases.coordination.k8s.io/sandman-leader sandman
+can yes update leases.coordination.k8s.io/sandman-leader sandman
+for v in get list watch; do can yes "$v" nodes; done
+can no create 'pods#exec' sandman-sessions
+can no get 'pods#exec' sandman-sessions
+can no create 'pods#attach' sandman-sessions
+can no create 'pods#portforward' sandman-sessions
+can no get 'pods#log' sandman-sessions
+can no update 'pods#status' sandman-sessions
+can no update pods sandman-sessions
+can no patch pods sandman-sessions
+can no update secrets sandman-sessions
+can no delete persistentvolumeclaims sandman-sessions
+can no get secrets kube-system
+can no list secrets sandman
+can no create pods sandman
+can no create pods default
+can no update nodes
+can no patch nodes
+can no create namespaces
+can no delete namespaces
+can no create networkpolicies.networking.k8s.io sandman-sessions
+can no update leases.coordination.k8s.io/other-lease sandman
+can no get leases.coordination.k8s.io/sandman-leader sandman-sessions
+can no create 'serviceaccounts#token' sandman
+
+note "Pod Security 'restricted' in sandman-sessions, seen by the daemon's identity"
+OUT=$(as_sandman run priv -n sandman-sessions --image=sandman-workspace:latest --privileged --restart=Never 2>&1) &&
+  fail "a privileged pod was admitted: $OUT"
+assert_contains "$OUT" 'violates PodSecurity "restricted:latest"' "privileged pod refused"
+as_sandman apply -n sandman-sessions -f - >/dev/null <<EOY || fail "the restricted-compliant pod was refused"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: compliant
+  labels: {app.kubernetes.io/managed-by: sandman, app.kubernetes.io/component: session}
+spec:
+  serviceAccountName: sandman-session
+  automountServiceAccountToken: false
+  enableServiceLinks: false
+  restartPolicy: Never
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 1000
+    runAsGroup: 1000
+    fsGroup: 1000
+    seccompProfile: {type: RuntimeDefault}
+  containers:
+  - name: workspace
+    image: sandman-workspace:latest
+    command: [sleep, infinity]
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      capabilities: {drop: [ALL]}
+EOY
+ok "compliant pod admitted (created with the sandman token)"
+
+note "a Secret owned by the pod, made with the sandman token (OwnerReferencesPermissionEnforcement is on)"
+UID_C=$(as_sandman get pod compliant -n sandman-sessions -o jsonpath='{.metadata.uid}')
+owned_secret() { # NAME BLOCK
+  as_sandman apply -n sandman-sessions -f - 2>&1 <<EOY
+apiVersion: v1
+kind: Secret
+metadata:
+  name: $1
+  ownerReferences: [{apiVersion: v1, kind: Pod, name: compliant, uid: "$UID_C", blockOwnerDeletion: $2}]
+immutable: true
+stringData: {authorized_keys: "ssh-ed25519 AAAAtest"}
+EOY
+}
+OUT=$(owned_secret compliant-ssh false) || fail "owned Secret (blockOwnerDeletion: false) refused: $OUT"
+ok "blockOwnerDeletion: false needs no more than the Role"
+OUT=$(owned_secret compliant-ssh2 true) && fail "blockOwnerDeletion: true was allowed: $OUT"
+assert_contains "$OUT" "cannot set blockOwnerDeletion" "blockOwnerDeletion: true refused"
+as_sandman delete pod compliant -n sandman-sessions --wait=false >/dev/null || fail "delete as sandman"
+ok "and deleted with it"
