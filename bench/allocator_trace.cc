@@ -158,7 +158,7 @@ void fillHalf(std::vector<GpuInfo>& gpus, std::vector<HeldSlot>& held, Rng& r) {
     std::vector<GpuInfo> one{g};
     std::vector<HeldSlot> mine;
     for (int misses = 0, id = 0; misses < 3;) {
-      auto a = allocate(one, mine, {mix.pick(r), std::nullopt}, MigMode::kDynamic, "3g");
+      auto a = allocate(one, mine, {mix.pick(r), std::nullopt, std::nullopt}, MigMode::kDynamic, "3g");
       if (!a.ok()) {
         ++misses;
         continue;
@@ -247,7 +247,7 @@ int run() {
   fillHalf(gpus, held, r);
   std::vector<SlotRequest> reqs;
   const Mix mix = eightA100().mix;
-  for (int i = 0; i < 3100; ++i) reqs.push_back({mix.pick(r), std::nullopt});
+  for (int i = 0; i < 3100; ++i) reqs.push_back({mix.pick(r), std::nullopt, std::nullopt});
   const Timings t = timeCalls(gpus, held, reqs);
   std::printf("\ndecision time, 1000 A100-80GB (%zu held slots), %zu calls each (goal: p99 < 100 us):\n",
               held.size(), reqs.size() - 100);

@@ -45,7 +45,6 @@ struct Daemon {
     files = std::make_unique<SshdFiles>(dir + "/session-files");
     keyring = std::make_unique<GatewayKeyring>(dir + "/gateway-keys");
     SessionSettings settings;
-    settings.instance = "fuzz";
     settings.ports = {29420, 29429};  // below the ephemeral range
     settings.ssh_bind = "127.0.0.1";
     sessions = std::make_unique<SessionManager>(settings, *store, runtime, *workspaces, *files, *keyring, gpus,

@@ -50,7 +50,7 @@ Result<std::optional<Millis>> parseTtl(const json& j) {
 
 Result<CreateRequest> parseCreateRequest(const std::string& body) {
   auto parsed = parseObject(body, {"user_id", "ttl_minutes", "ttl_seconds", "image", "ssh_public_key",
-                                   "mig_profile", "mig_instance_uuid"});
+                                   "mig_profile", "mig_instance_uuid", "gpu_product"});
   if (!parsed.ok()) return parsed.error();
   const json& j = parsed.value();
   CreateRequest req;
@@ -74,6 +74,9 @@ Result<CreateRequest> parseCreateRequest(const std::string& body) {
   if (profile.value() && instance.value()) return invalid("give mig_profile or mig_instance_uuid, not both");
   req.gpu.mig_profile = profile.value();
   req.gpu.mig_instance_uuid = instance.value();
+  auto product = optionalString(j, "gpu_product");
+  if (!product.ok()) return product.error();
+  req.gpu.gpu_product = product.value();
   return req;
 }
 
@@ -86,8 +89,8 @@ Result<Millis> parseTtlPatch(const std::string& body) {
   return *ttl.value();
 }
 
-std::string sshCommand(const Session& s, const std::string& host) {
-  return "ssh -p " + std::to_string(s.ssh_port) + " " + s.user_id + "@" + host;
+std::string sshCommand(const Session& s, const std::string& host, int port) {
+  return "ssh -p " + std::to_string(port) + " " + s.user_id + "@" + host;
 }
 
 std::string knownHostsLine(const Session& s, const std::string& host) {
@@ -110,9 +113,16 @@ void appendSessionJson(std::string& out, const Session& s, const SessionView& vi
   w.field("image", s.image);
   w.field("ssh_user", s.user_id);
   w.field("ssh_host", view.ssh_host);
-  w.field("ssh_port", s.ssh_port);
-  w.field("ssh_command", sshCommand(s, view.ssh_host));
-  w.field("ssh_host_key", knownHostsLine(s, view.ssh_host));
+  if (s.ssh_port > 0) {
+    w.field("ssh_port", s.ssh_port);
+    w.field("ssh_command", sshCommand(s, view.ssh_host, s.ssh_port));
+    w.field("ssh_host_key", knownHostsLine(s, view.ssh_host));
+  } else {
+    // No direct port (Kubernetes): the gateway is the way in, with its own host key.
+    w.field("ssh_port", view.gateway_port);
+    w.field("ssh_command", sshCommand(s, view.ssh_host, view.gateway_port));
+    w.nullField("ssh_host_key");
+  }
   w.nullableField("gpu_uuid", s.gpu_uuid);
   w.nullableField("mig_profile", s.gpu && !s.gpu->whole ? std::optional<std::string>(s.gpu->profile) : std::nullopt);
   if (s.gpu) {

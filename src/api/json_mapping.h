@@ -17,13 +17,15 @@ namespace sandman {
 struct SessionView {
   std::string ssh_host;        // host name users connect to
   std::string workspace_root;  // to show the host path of the workspace
+  // Sessions without a direct port (Kubernetes) are reached through the gateway on this port.
+  int gateway_port = 0;
 };
 
 nlohmann::json sessionToJson(const Session& s, const SessionView& view);
 // The same object, appended to out as JSON text (listings of many sessions).
 void appendSessionJson(std::string& out, const Session& s, const SessionView& view);
 // `ssh -p PORT user@host`, and the known_hosts line pinning the container's host key.
-std::string sshCommand(const Session& s, const std::string& host);
+std::string sshCommand(const Session& s, const std::string& host, int port);
 std::string knownHostsLine(const Session& s, const std::string& host);
 
 // POST /sessions body. GPU fields are type-checked here; whether the host

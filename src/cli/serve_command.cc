@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -32,6 +33,7 @@
 #include "policy/idle_policy.h"
 #include "policy/quota_banner_policy.h"
 #include "runtime/docker_runtime.h"
+#include "runtime/kubernetes_runtime.h"
 #include "runtime/session_network.h"
 #include "ssh/kexinit_probe.h"
 #include "store/metrics_history.h"
@@ -72,9 +74,7 @@ std::vector<std::string> allowedImages(const ServeConfig& c) {
 
 SessionSettings sessionSettings(const ServeConfig& c) {
   SessionSettings s;
-  s.instance = instanceId(c.db);
   s.default_image = c.image;
-  s.network = c.network;
   s.ssh_bind = c.ssh_bind;
   s.ports = {c.ssh_port_start, c.ssh_port_end};
   s.ttl_default = std::chrono::minutes(c.ttl_default_min);
@@ -110,6 +110,9 @@ Result<DockerOptions> dockerOptions(const ServeConfig& c) {
   o.log_max_files = c.container_log_max_files;
   o.writable_layer_bytes = parseByteSize(c.container_disk).value();
   o.allowed_images = allowedImages(c);
+  o.instance = instanceId(c.db);
+  o.network = c.network;
+  o.publish_ip = c.ssh_bind;
   std::error_code ec;
   std::filesystem::path init = c.session_init;
   if (init.empty()) init = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "sandman-init";
@@ -123,23 +126,28 @@ Result<DockerOptions> dockerOptions(const ServeConfig& c) {
 }
 
 // Docker refuses a writable layer limit its storage driver cannot enforce:
-// say so once and create containers without it.
+// say so once and create containers without it. GPUs go through
+// DeviceRequests only where Docker has the nvidia runtime.
 Result<DockerRuntimePtr> openDocker(const ServeConfig& c) {
   auto options = dockerOptions(c);
   if (!options.ok()) return options.error();
   auto runtime = DockerRuntime::open(c.docker_host, options.value());
   if (!runtime.ok()) return runtime.error();
   if (auto st = runtime.value()->ping(); !st.ok()) return st.error();
-  if (options->writable_layer_bytes == 0) return runtime;
-  Status probe = runtime.value()->probeWritableLayerLimit(c.image);
-  if (probe.ok()) {
-    logInfo("session writable layers limited", {{"size", c.container_disk}});
-    return runtime;
+  auto nvidia = runtime.value()->hasNvidiaRuntime();
+  options->gpu_device_requests = nvidia.ok() && nvidia.value();
+  if (options->writable_layer_bytes > 0) {
+    Status probe = runtime.value()->probeWritableLayerLimit(c.image);
+    if (probe.ok()) {
+      logInfo("session writable layers limited", {{"size", c.container_disk}});
+    } else {
+      logWarn("session writable layers are NOT size-limited: Docker's storage driver cannot enforce "
+              "--container-disk (overlay2 needs xfs mounted with pquota); a session can fill Docker's disk "
+              "(--container-disk 0 silences this)",
+              {{"reason", probe.error().message}});
+      options->writable_layer_bytes = 0;
+    }
   }
-  logWarn("session writable layers are NOT size-limited: Docker's storage driver cannot enforce --container-disk "
-          "(overlay2 needs xfs mounted with pquota); a session can fill Docker's disk (--container-disk 0 silences this)",
-          {{"reason", probe.error().message}});
-  options->writable_layer_bytes = 0;
   return DockerRuntime::open(c.docker_host, std::move(options).value());
 }
 
@@ -159,6 +167,42 @@ bool setUpWorkspaceQuota(const ServeConfig& c, WorkspaceManager& workspaces, std
   logWarn("--workspace-quota " + c.workspace_quota + " is NOT enforced (usage is still measured, warned and "
           "alerted): " + support.reason);
   return false;
+}
+
+// --backend kubernetes: the API server from flags or in-cluster, then the
+// pod watch cache, listed before anything is served.
+Result<RuntimePtr> openKubernetes(const ServeConfig& c) {
+  KubeConfig kc;
+  if (c.kube_api.empty()) {
+    auto in_cluster = inClusterConfig();
+    if (!in_cluster.ok()) {
+      return invalid("not in a cluster (" + in_cluster.error().message + "): give --kube-api and credentials");
+    }
+    kc = in_cluster.value();
+  } else {
+    kc.server = c.kube_api;
+  }
+  if (!c.kube_token_file.empty()) kc.token_file = c.kube_token_file;
+  if (!c.kube_ca_file.empty()) kc.ca_file = c.kube_ca_file;
+  if (!c.kube_client_cert.empty()) {
+    kc.client_cert_file = c.kube_client_cert;
+    kc.client_key_file = c.kube_client_key;
+    kc.token_file.clear();
+  }
+  KubernetesOptions o;
+  o.ns = c.kube_namespace;
+  o.instance = instanceId(c.db);
+  o.service_account = c.kube_service_account;
+  o.workspace_size = c.kube_workspace_size;
+  o.storage_class = c.kube_storage_class;
+  o.allowed_images = allowedImages(c);
+  o.deadline_backstop = std::chrono::minutes(c.ttl_max_min) + std::chrono::minutes(60);
+  auto runtime = std::make_unique<KubernetesRuntime>(std::make_unique<KubeClient>(kc), o);
+  if (auto st = runtime->ping(); !st.ok()) return st.error();
+  if (auto st = runtime->start(std::chrono::seconds(60)); !st.ok()) return st.error();
+  logInfo("Kubernetes backend ready", {{"api", kc.server}, {"namespace", o.ns},
+                                       {"pods", std::to_string(runtime->cache().stats().pods)}});
+  return RuntimePtr(std::move(runtime));
 }
 
 int fatal(const std::string& what, const Error& e) {
@@ -220,13 +264,24 @@ int runServe(int argc, char** argv) {
 
   auto store = SqliteStore::open(cfg.db);
   if (!store.ok()) return fatal("cannot open the store", store.error());
-  auto runtime = openDocker(cfg);
-  if (!runtime.ok()) return fatal("cannot use Docker", runtime.error());
-  SessionNetwork session_network(*runtime.value(), cfg.network, {cfg.isolate_host, egress.value()});
-  if (auto st = session_network.setUp(); !st.ok()) return fatal("cannot set up network " + cfg.network, st.error());
-  if (auto img = runtime.value()->imageExists(cfg.image); img.ok() && !img.value()) {
-    logWarn("default image missing; creates will fail until it is built (images/workspace/build.sh)",
-            {{"image", cfg.image}});
+  RuntimePtr runtime;
+  DockerRuntime* docker = nullptr;           // the Docker backend's own nouns (networks, nvidia runtime)
+  std::optional<SessionNetwork> session_network;
+  if (cfg.backend == "kubernetes") {
+    auto kube = openKubernetes(cfg);
+    if (!kube.ok()) return fatal("cannot use Kubernetes", kube.error());
+    runtime = std::move(kube).value();
+  } else {
+    auto opened = openDocker(cfg);
+    if (!opened.ok()) return fatal("cannot use Docker", opened.error());
+    docker = opened.value().get();
+    runtime = std::move(opened).value();
+    session_network.emplace(*docker, cfg.network, FirewallPlan{cfg.isolate_host, egress.value()});
+    if (auto st = session_network->setUp(); !st.ok()) return fatal("cannot set up network " + cfg.network, st.error());
+    if (auto img = docker->imageExists(cfg.image); img.ok() && !img.value()) {
+      logWarn("default image missing; creates will fail until it is built (images/workspace/build.sh)",
+              {{"image", cfg.image}});
+    }
   }
   std::string token;
   if (cfg.auth == "token") {
@@ -244,14 +299,15 @@ int runServe(int argc, char** argv) {
             "reach can call the API");
   }
 
-  auto gpu_backend = openGpuBackend(cfg);
+  // On Kubernetes the device plugin owns the GPUs and the scheduler hands them
+  // out: the daemon's own host has none to drive.
+  auto gpu_backend = cfg.backend == "kubernetes" ? Result<GpuBackendPtr>(GpuBackendPtr()) : openGpuBackend(cfg);
   if (!gpu_backend.ok()) return fatal("cannot load NVML (--gpu-backend nvml)", gpu_backend.error());
   GpuSettings gpu_settings;
   gpu_settings.mig_mode = cfg.mig_mode == "static" ? MigMode::kStatic : MigMode::kDynamic;
   gpu_settings.default_profile = cfg.default_mig_profile;
   if (gpu_backend.value()) {
-    auto nvidia = runtime.value()->hasNvidiaRuntime();
-    gpu_settings.device_requests = nvidia.ok() && nvidia.value();
+    gpu_settings.device_requests = docker != nullptr && docker->options().gpu_device_requests;
     if (!gpu_settings.device_requests) {
       logWarn("Docker has no nvidia runtime: containers get NVIDIA_VISIBLE_DEVICES only (gpu_attach env-only)");
     }
@@ -263,7 +319,7 @@ int runServe(int argc, char** argv) {
   WorkspaceManager workspaces(cfg.workspace_root);
   SshdFiles sshd_files((state_dir.empty() ? "." : state_dir) + "/session-files");
   GatewayKeyring keyring((state_dir.empty() ? "." : state_dir) + "/gateway-keys");
-  SessionManager sessions(sessionSettings(cfg), *store.value(), *runtime.value(), workspaces, sshd_files, keyring,
+  SessionManager sessions(sessionSettings(cfg), *store.value(), *runtime, workspaces, sshd_files, keyring,
                           gpus, clock, probeSshKexInit);
   // Disk: no new session below --min-free-disk; usage measured in the background.
   const std::string state_path = state_dir.empty() ? "." : state_dir;
@@ -283,7 +339,7 @@ int runServe(int argc, char** argv) {
   sessions.setScheduleListener([&reaper] { reaper.wake(); });
 
   // The gateway reaches sessions where their direct ports answer.
-  SessionDirectory directory(*store.value(), keyring, cfg.ssh_bind == "0.0.0.0" ? "127.0.0.1" : cfg.ssh_bind);
+  SessionDirectory directory(*store.value(), keyring, *runtime);
   GatewayOptions gateway_options;
   gateway_options.bind = cfg.gateway_bind;
   gateway_options.port = cfg.gateway_port;
@@ -370,9 +426,9 @@ int runServe(int argc, char** argv) {
   UserKeys user_keys(*store.value(), clock);
   ApiOptions api_options;
   api_options.token = token;
-  api_options.view = {cfg.ssh_host, cfg.workspace_root};
+  api_options.view = {cfg.ssh_host, cfg.workspace_root, cfg.gateway ? cfg.gateway_port : 0};
   api_options.metrics_auth = cfg.metrics_auth;
-  ApiServer api(api_options, sessions, user_keys, *runtime.value(), *store.value());
+  ApiServer api(api_options, sessions, user_keys, *runtime, *store.value());
   TelemetryRoutes telemetry_routes(sampler, history.value().get(), clock);
   api.addRoutes(telemetry_routes);
   AlertRoutes alert_routes(alerts);
@@ -428,9 +484,11 @@ int runServe(int argc, char** argv) {
   notifier.stop();  // after the sampler: nothing queues behind it
   reaper.stop();
   gateway.stop();
-  auto torn_down = session_network.tearDownIfUnused();
-  if (!torn_down.ok()) logWarn("session network left in place", {{"error", torn_down.error().message}});
-  else if (torn_down.value()) logInfo("session network and its firewall removed (no session left on it)");
+  if (session_network) {
+    auto torn_down = session_network->tearDownIfUnused();
+    if (!torn_down.ok()) logWarn("session network left in place", {{"error", torn_down.error().message}});
+    else if (torn_down.value()) logInfo("session network and its firewall removed (no session left on it)");
+  }
   return 0;
 }
 

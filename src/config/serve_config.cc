@@ -46,6 +46,26 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   flag("--session-init", c.session_init, "SANDMAN_SESSION_INIT",
        "The sandman-init binary run as PID 1 of every session (empty: sandman-init beside this executable)");
   flag("--docker-host", c.docker_host, "SANDMAN_DOCKER_HOST", "Docker Engine API endpoint (unix:// only)");
+  app.add_option("--backend", c.backend,
+                 "Where sessions run: docker (containers on this host) or kubernetes (pods, scheduled by the cluster)")
+      ->envname("SANDMAN_BACKEND")->capture_default_str()->check(CLI::IsMember({"docker", "kubernetes"}));
+  flag("--kube-namespace", c.kube_namespace, "SANDMAN_KUBE_NAMESPACE",
+       "Namespace of session pods, secrets and workspace claims (Pod Security restricted; deploy/kubernetes)");
+  flag("--kube-api", c.kube_api, "SANDMAN_KUBE_API",
+       "Kubernetes API server URL (https://...; empty: in-cluster, from KUBERNETES_SERVICE_HOST/PORT)");
+  flag("--kube-token-file", c.kube_token_file, "SANDMAN_KUBE_TOKEN_FILE",
+       "Bearer token file, re-read when it rotates (empty: the pod's service-account token)");
+  flag("--kube-ca-file", c.kube_ca_file, "SANDMAN_KUBE_CA_FILE",
+       "CA bundle that signs the API server (empty: the pod's service-account ca.crt)");
+  flag("--kube-client-cert", c.kube_client_cert, "SANDMAN_KUBE_CLIENT_CERT",
+       "Client certificate for the API server instead of a token (with --kube-client-key)");
+  flag("--kube-client-key", c.kube_client_key, "SANDMAN_KUBE_CLIENT_KEY", "Private key of --kube-client-cert");
+  flag("--kube-workspace-size", c.kube_workspace_size, "SANDMAN_KUBE_WORKSPACE_SIZE",
+       "Storage request of a user's new workspace claim ws-<user> (ReadWriteOnce)");
+  flag("--kube-storage-class", c.kube_storage_class, "SANDMAN_KUBE_STORAGE_CLASS",
+       "Storage class of workspace claims (empty: the cluster's default)");
+  flag("--kube-service-account", c.kube_service_account, "SANDMAN_KUBE_SERVICE_ACCOUNT",
+       "Service account session pods run as (no RBAC, no token mounted)");
   app.add_option("--auth", c.auth, "API authentication: token or none")
       ->envname("SANDMAN_AUTH")->capture_default_str()->check(CLI::IsMember({"token", "none"}));
   flag("--token-file", c.token_file, "SANDMAN_TOKEN_FILE", "API token file, generated (mode 0600) on first start");
@@ -248,6 +268,14 @@ Status finalizeServeConfig(CLI::App& app, ServeConfig& c) {
   }
   if (c.idle_utilization < 0 || c.idle_utilization > 100) return invalid("--idle-utilization must be 0-100");
   if (auto st = parseDiskFlags(c); !st.ok()) return st;
+  if (c.backend == "kubernetes") {
+    if (!c.kube_api.empty() && c.kube_api.rfind("https://", 0) != 0) {
+      return invalid("--kube-api must be an https:// URL (got '" + c.kube_api + "')");
+    }
+    if (c.kube_client_cert.empty() != c.kube_client_key.empty()) {
+      return invalid("--kube-client-cert and --kube-client-key go together");
+    }
+  }
   if (c.docker_host.rfind("unix://", 0) != 0) {
     return invalid("--docker-host must be a unix:// socket (got '" + c.docker_host + "')");
   }

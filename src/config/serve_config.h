@@ -29,6 +29,17 @@ struct ServeConfig {
   int64_t pids_limit = 1024;
   std::string network = "sandman-sessions";
   std::string docker_host = "unix:///var/run/docker.sock";
+  // Where sessions run: "docker" (this host) or "kubernetes" (pods).
+  std::string backend = "docker";
+  std::string kube_namespace = "sandman-sessions";
+  std::string kube_api;         // empty: in-cluster (KUBERNETES_SERVICE_HOST/PORT)
+  std::string kube_token_file;  // empty: the service account's
+  std::string kube_ca_file;     // empty: the service account's
+  std::string kube_client_cert;  // a client certificate instead of a token (e.g. an admin kubeconfig's)
+  std::string kube_client_key;
+  std::string kube_workspace_size = "50Gi";
+  std::string kube_storage_class;
+  std::string kube_service_account = "sandman-session";
   std::string auth = "token";
   std::string token_file = "/var/lib/sandman/api-token";
   std::string tls_cert;  // PEM chain; with tls_key, the API is served over HTTPS

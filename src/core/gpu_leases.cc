@@ -123,14 +123,8 @@ Status GpuLeases::release(Session& s) const {
   return {};
 }
 
-void GpuLeases::attach(const Session& s, ContainerSpec& spec) const {
-  if (!s.gpu_uuid) return;
-  // Always in the environment, so an operator can see the slice even where
-  // the nvidia runtime is absent (then only the variable is set: "env-only").
-  spec.env.push_back("NVIDIA_VISIBLE_DEVICES=" + *s.gpu_uuid);
-  spec.env.push_back("NVIDIA_DRIVER_CAPABILITIES=compute,utility");
-  spec.labels["sandman.gpu"] = *s.gpu_uuid;
-  if (settings_.device_requests) spec.gpu_device_ids.push_back(*s.gpu_uuid);
+void GpuLeases::attach(const Session& s, SessionWorkload& w) const {
+  w.gpu_uuid = s.gpu_uuid;
 }
 
 std::vector<std::string> GpuLeases::vanished(const std::vector<Session>& running,

@@ -47,8 +47,8 @@ class GpuLeases {
   // it). Whatever NVML has since given the GI id to is left alone. Sets
   // s.gpu->released once the instance is gone.
   Status release(Session& s) const;
-  // Environment, label and device request that give the container its slice.
-  void attach(const Session& s, ContainerSpec& spec) const;
+  // The device the workload is handed (the runtime says how).
+  void attach(const Session& s, SessionWorkload& w) const;
   // Ids of running sessions whose MIG instance or GPU no longer exists.
   std::vector<std::string> vanished(const std::vector<Session>& running, const std::vector<GpuInfo>& gpus) const;
 

@@ -16,10 +16,13 @@ Result<GatewayRoute> SessionDirectory::route(const std::string& user_id) {
   const Session& session = *s.value();
   auto key = keyring_.get(session.id);
   if (!key.ok()) return key.error();
+  // Docker: the published port on this host; Kubernetes: the pod IP from the watch cache.
+  auto where = runtime_.endpoint(session.container_id, session.ssh_port);
+  if (!where.ok()) return unavailable("session " + session.id + " cannot be reached: " + where.error().message);
   GatewayRoute r;
   r.session_id = session.id;
-  r.upstream_host = upstream_host_;
-  r.upstream_port = session.ssh_port;
+  r.upstream_host = where->host;
+  r.upstream_port = where->port;
   r.upstream_host_key = session.host_public_key;
   r.upstream_private_key = key.value();
   r.upstream_user = session.user_id;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/gateway_directory.h"
+#include "runtime/runtime.h"
 #include "ssh/gateway_keyring.h"
 #include "store/store.h"
 
@@ -11,9 +12,9 @@ namespace sandman {
 
 class SessionDirectory final : public GatewayDirectory {
  public:
-  // upstream_host: where the sessions' published ports answer (loopback, or --ssh-bind).
-  SessionDirectory(Store& store, const GatewayKeyring& keyring, std::string upstream_host)
-      : store_(store), keyring_(keyring), upstream_host_(std::move(upstream_host)) {}
+  // runtime: where each session's sshd answers.
+  SessionDirectory(Store& store, const GatewayKeyring& keyring, Runtime& runtime)
+      : store_(store), keyring_(keyring), runtime_(runtime) {}
 
   Result<GatewayRoute> route(const std::string& user_id) override;
   Result<std::vector<std::string>> authorizedKeys(const std::string& user_id) override;
@@ -28,7 +29,7 @@ class SessionDirectory final : public GatewayDirectory {
 
   Store& store_;
   const GatewayKeyring& keyring_;
-  std::string upstream_host_;
+  Runtime& runtime_;
 };
 
 }  // namespace sandman

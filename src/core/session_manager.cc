@@ -14,17 +14,6 @@
 #include "ssh/keys.h"
 
 namespace sandman {
-namespace {
-
-constexpr const char* kSessionLabel = "sandman.session";
-constexpr const char* kInstanceLabel = "sandman.instance";
-
-std::string probeHost(const std::string& bind) {
-  return (bind == "0.0.0.0" || bind.empty()) ? "127.0.0.1" : bind;
-}
-
-}  // namespace
-
 std::string newSessionId() {
   std::random_device rd;
   std::uniform_int_distribution<int> hex(0, 15);
@@ -109,7 +98,7 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
   }
   SANDMAN_FAULT_POINT("create.container_started");
   if (auto st = waitReady(s); !st.ok()) return failCreate(s, "not ready: ", st.error());
-  if (auto st = markRunning(s); !st.ok()) return st.error();
+  if (auto st = markRunning(s, learnedGpu(s)); !st.ok()) return st.error();
   SANDMAN_FAULT_POINT("create.running");
   create_seconds_.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   logInfo("session running", {{"session", s.id}, {"user", s.user_id}, {"container", s.container_id.substr(0, 12)}});
@@ -142,46 +131,87 @@ Result<Session> SessionManager::reserve(const CreateRequest& req, const std::vec
     auto acct = tx.ensureUser(s.user_id);
     if (!acct.ok()) return acct.error();
     *account = acct.value();
-    auto used = tx.activePorts();
-    if (!used.ok()) return used.error();
-    auto port = ports_.pick(used.value(), [&](int p) { return isTcpPortFree(bind, p); });
-    if (!port) {
-      return conflict("no free SSH port in " + std::to_string(settings_.ports.start) + "-" +
-                      std::to_string(settings_.ports.end) + "; end a session or widen --ssh-port-start/--ssh-port-end");
+    if (runtime_.directPorts()) {
+      auto used = tx.activePorts();
+      if (!used.ok()) return used.error();
+      auto port = ports_.pick(used.value(), [&](int p) { return isTcpPortFree(bind, p); });
+      if (!port) {
+        return conflict("no free SSH port in " + std::to_string(settings_.ports.start) + "-" +
+                        std::to_string(settings_.ports.end) +
+                        "; end a session or widen --ssh-port-start/--ssh-port-end");
+      }
+      s.ssh_port = *port;
     }
-    s.ssh_port = *port;
-    if (auto st = gpus_.reserve(tx, gpus, req.gpu, s); !st.ok()) return st;
+    if (runtime_.schedulesGpus()) {
+      if (auto st = scheduledGpuRequest(req.gpu, s); !st.ok()) return st;
+    } else if (req.gpu.gpu_product) {
+      return invalid("gpu_product selects a GPU model on the Kubernetes backend; on Docker use mig_profile or "
+                     "mig_instance_uuid");
+    } else if (auto st = gpus_.reserve(tx, gpus, req.gpu, s); !st.ok()) {
+      return st;
+    }
     return tx.insertSession(s);
   });
   if (!st.ok()) return st.error();
   return s;
 }
 
-ContainerSpec SessionManager::containerSpec(const Session& s, const UserAccount& account,
-                                            const std::string& files_dir) const {
-  ContainerSpec spec;
-  spec.name = "sandman-" + s.user_id + "-" + s.id.substr(2, 8);
-  spec.image = s.image;
-  spec.user = std::to_string(account.uid) + ":" + std::to_string(account.gid);
-  spec.hostname = "sandman-" + s.user_id;
-  spec.working_dir = "/workspace";
-  spec.cmd = {"/usr/sbin/sshd", "-D", "-e", "-f", std::string(kSshdDirInContainer) + "/sshd_config"};
-  spec.env = {"HOME=/workspace", "USER=" + s.user_id, "SANDMAN_SESSION_ID=" + s.id};
-  spec.labels = {{kSessionLabel, s.id}, {"sandman.user", s.user_id},
-                 {kInstanceLabel, settings_.instance}};
-  spec.binds = {{files_dir, kSshdDirInContainer, true},
-                {files_dir + "/passwd", "/etc/passwd", true},
-                {files_dir + "/group", "/etc/group", true},
-                {workspaces_.pathFor(s.user_id), "/workspace", false}};
-  spec.network = settings_.network;
-  spec.publish_host_ip = settings_.ssh_bind;
-  spec.publish_host_port = s.ssh_port;
-  spec.container_port = kSshdPortInContainer;
-  spec.memory_bytes = settings_.memory_bytes;
-  spec.nano_cpus = settings_.nano_cpus;
-  spec.pids_limit = settings_.pids_limit;
-  gpus_.attach(s, spec);
-  return spec;
+// On an engine that schedules GPUs itself (Kubernetes), a session asks for a
+// kind of slice and the scheduler finds a node with one free: only the
+// request's shape is checked here, and the device is learned once it runs.
+Status SessionManager::scheduledGpuRequest(const SlotRequest& req, Session& s) const {
+  static const std::regex kProfile("^[1-7]g\\.[0-9]{1,4}gb$");
+  static const std::regex kProduct("^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$");  // a label value
+  if (req.mig_instance_uuid) {
+    return invalid("mig_instance_uuid names a device on this host; on Kubernetes ask for mig_profile (the "
+                   "scheduler picks the node and the device plugin the device)");
+  }
+  if (req.gpu_product && !std::regex_match(*req.gpu_product, kProduct)) {
+    return invalid("gpu_product must be a GPU feature discovery product label value such as "
+                   "NVIDIA-H100-80GB-HBM3 (letters, digits, '.', '_', '-'; at most 63)");
+  }
+  if (!req.mig_profile) {
+    if (req.gpu_product) return invalid("gpu_product needs mig_profile (a MIG profile such as 1g.10gb, or whole)");
+    return {};  // a CPU-only session
+  }
+  GpuSlot slot;
+  if (*req.mig_profile == "whole") {
+    slot.whole = true;
+    slot.profile = "whole";
+  } else if (std::regex_match(*req.mig_profile, kProfile)) {
+    slot.profile = *req.mig_profile;
+  } else {
+    return invalid("mig_profile must be a full MIG profile name such as 1g.10gb or 3g.40gb (the device plugin's "
+                   "nvidia.com/mig-<profile> resource), or whole for a whole GPU");
+  }
+  slot.product = req.gpu_product.value_or("");
+  slot.attach = "scheduler";
+  s.gpu = std::move(slot);
+  return {};
+}
+
+SessionWorkload SessionManager::workload(const Session& s, const UserAccount& account,
+                                         const std::string& files_dir) const {
+  SessionWorkload w;
+  w.session_id = s.id;
+  w.user_id = s.user_id;
+  w.image = s.image;
+  w.uid = account.uid;
+  w.gid = account.gid;
+  w.sshd_files_dir = files_dir;
+  w.workspace_dir = workspaces_.pathFor(s.user_id);
+  w.env = {"HOME=/workspace", "USER=" + s.user_id, "SANDMAN_SESSION_ID=" + s.id};
+  w.expires_at = s.expires_at;
+  w.direct_port = s.ssh_port;
+  w.memory_bytes = settings_.memory_bytes;
+  w.nano_cpus = settings_.nano_cpus;
+  w.pids_limit = settings_.pids_limit;
+  gpus_.attach(s, w);
+  if (runtime_.schedulesGpus() && s.gpu) {
+    w.gpu_resource = s.gpu->whole ? "nvidia.com/gpu" : "nvidia.com/mig-" + s.gpu->profile;
+    w.gpu_product = s.gpu->product;
+  }
+  return w;
 }
 
 Status SessionManager::startContainer(Session& s, const UserAccount& account,
@@ -198,11 +228,11 @@ Status SessionManager::startContainer(Session& s, const UserAccount& account,
                                       settings_.allow_agent_forwarding, settings_.allow_remote_forwarding,
                                       banner_ ? banner_(s.user_id) : std::string()});
   if (!dir.ok()) return dir.error();
-  auto id = runtime_.createContainer(containerSpec(s, account, dir.value()));
+  auto id = runtime_.launch(workload(s, account, dir.value()));
   if (!id.ok()) return id.error();
+  // Launched, not recorded yet: start-up reconciliation finds it by its session label.
   SANDMAN_FAULT_POINT("create.container_created");
-  if (auto st = recordContainer(s, id.value()); !st.ok()) return st;
-  return runtime_.startContainer(s.container_id);
+  return recordContainer(s, id.value());
 }
 
 Status SessionManager::materializeGpu(Session& s) {
@@ -241,7 +271,7 @@ Status SessionManager::recordContainer(Session& s, const std::string& container_
     }
   }
   // Deleted or expired while we were creating it: the container is ours to remove.
-  (void)runtime_.removeContainer(container_id);
+  (void)runtime_.stop(container_id);
   return endedWhileStarting(s.id);
 }
 
@@ -264,37 +294,52 @@ Result<CreatedSession> SessionManager::failCreate(Session& s, const std::string&
 
 Status SessionManager::waitReady(const Session& s) {
   const TimePoint deadline = clock_.now() + settings_.ready_timeout;
-  const std::string host = probeHost(settings_.ssh_bind);
   Status last = unavailable("no answer yet");
+  std::optional<WorkloadEndpoint> where;
   for (int attempt = 1; clock_.now() < deadline; ++attempt) {
-    last = probe_(host, s.ssh_port, std::chrono::seconds(2));
-    if (last.ok()) return {};
-    // A container whose sshd cannot start never answers, and a session
-    // deleted meanwhile will not either: notice both early, without adding a
-    // Docker round trip to every fast retry.
-    if (attempt % 20 != 0) {
-      clock_.sleepFor(settings_.ready_poll);
-      continue;
+    // The engine is asked first and then now and then: a workload that cannot
+    // start (no node fits, no image, sshd missing) never answers, and a
+    // session deleted meanwhile will not either; notice both early, without
+    // adding an engine round trip to every fast retry.
+    if (!where || attempt % 20 == 0) {
+      if (auto cur = store_.getSession(s.id); cur.ok() && cur->status != SessionStatus::kStarting) {
+        return endedWhileStarting(s.id);
+      }
+      auto info = runtime_.inspect(s.container_id);
+      if (info.ok() && !info->problem.empty()) {
+        return Error{info->problem_kind, info->problem + (runtime_.directPorts() && !info->running
+                                                              ? "; check that image " + s.image +
+                                                                    " has /usr/sbin/sshd (images/workspace/build.sh builds one)"
+                                                              : "")};
+      }
+      if (info.ok() && info->running) {
+        auto ep = runtime_.endpoint(s.container_id, s.ssh_port);
+        if (ep.ok()) where = ep.value();
+      }
     }
-    if (auto cur = store_.getSession(s.id); cur.ok() && cur->status != SessionStatus::kStarting) {
-      return endedWhileStarting(s.id);
+    if (where) {
+      last = probe_(where->host, where->port, std::chrono::seconds(2));
+      if (last.ok()) return {};
     }
-    auto cur = runtime_.inspectContainer(s.container_id);
-    if (cur.ok() && !cur->running) {
-      return unavailable("the session container exited during start-up; check that image " + s.image +
-                         " has /usr/sbin/sshd (images/workspace/build.sh builds one)");
-    }
+    clock_.sleepFor(settings_.ready_poll);
   }
-  return unavailable("sshd in the session container did not answer within " +
+  return unavailable("sshd in the session did not answer within " +
                      std::to_string(settings_.ready_timeout.count() / 1000) + " s: " + last.error().message);
 }
 
-Status SessionManager::markRunning(Session& s) {
+std::optional<std::string> SessionManager::learnedGpu(const Session& s) {
+  if (!runtime_.schedulesGpus() || !s.gpu) return std::nullopt;
+  auto info = runtime_.inspect(s.container_id);
+  return info.ok() ? info->gpu_uuid : std::nullopt;
+}
+
+Status SessionManager::markRunning(Session& s, std::optional<std::string> gpu_uuid) {
   std::lock_guard lock(transition_mu_);
   auto cur = store_.getSession(s.id);
   if (!cur.ok()) return cur.error();
   Session next = cur.value();
   next.status = SessionStatus::kRunning;
+  if (gpu_uuid) next.gpu_uuid = std::move(gpu_uuid);
   auto won = store_.updateSessionIf(next, SessionStatus::kStarting);
   if (!won.ok()) return won.error();
   if (!won.value()) return endedWhileStarting(s.id);

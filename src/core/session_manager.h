@@ -32,13 +32,9 @@
 namespace sandman {
 
 struct SessionSettings {
-  // Labels this daemon's containers, so reconciliation never touches those
-  // of another daemon on the same Docker host (derived from the store path).
-  std::string instance = "default";
   std::string default_image = "sandman-workspace:latest";
   std::vector<std::string> allowed_images;  // images a request may name; empty: any
-  std::string network = "sandman-sessions";
-  std::string ssh_bind = "0.0.0.0";  // where direct ports listen
+  std::string ssh_bind = "0.0.0.0";  // where direct ports listen (checked free before one is handed out)
   PortRange ports;
   Millis ttl_default = std::chrono::minutes(60);
   Millis ttl_max = std::chrono::minutes(1440);
@@ -148,10 +144,13 @@ class SessionManager {
   Status startContainer(Session& s, const UserAccount& account, const std::string& host_private_key,
                         const std::string& gateway_public_key);
   Status waitReady(const Session& s);
-  ContainerSpec containerSpec(const Session& s, const UserAccount& account, const std::string& files_dir) const;
+  Status scheduledGpuRequest(const SlotRequest& req, Session& s) const;
+  SessionWorkload workload(const Session& s, const UserAccount& account, const std::string& files_dir) const;
   // Records the container id unless the session left `starting` meanwhile.
   Status recordContainer(Session& s, const std::string& container_id);
-  Status markRunning(Session& s);
+  // The device an engine-scheduled slice got, once the workload runs.
+  std::optional<std::string> learnedGpu(const Session& s);
+  Status markRunning(Session& s, std::optional<std::string> gpu_uuid = std::nullopt);
   // Who may end a session: kWon (this caller, now holding its claim), kEnded
   // (ended or failed already), kInProgress (another caller is ending it).
   enum class EndClaim { kWon, kEnded, kInProgress };

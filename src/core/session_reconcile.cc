@@ -10,17 +10,14 @@
 namespace sandman {
 namespace {
 
-constexpr const char* kSessionLabel = "sandman.session";
-constexpr const char* kInstanceLabel = "sandman.instance";
-
 // Why a running session whose container does not run is ended. A container
 // that is still there stopped behind our back (dockerd restarted without
 // live-restore, an OOM kill, `docker stop`); it is not started again, since
 // what ran in it is gone, and its user is better told than handed an empty
 // shell. Only seen from a reply of Docker: an unreachable Docker ends nothing.
-std::string notRunningReason(const ContainerInfo* c) {
+std::string notRunningReason(const WorkloadInfo* c, const std::string& engine) {
   if (c == nullptr) return "container gone";
-  std::string reason = "container stopped outside Sandman (Docker state: " + (c->state.empty() ? "unknown" : c->state);
+  std::string reason = "container stopped outside Sandman (" + engine + " state: " + (c->state.empty() ? "unknown" : c->state);
   if (c->exit_code >= 0) reason += ", exit code " + std::to_string(c->exit_code);
   return reason + ")";
 }
@@ -28,25 +25,23 @@ std::string notRunningReason(const ContainerInfo* c) {
 }  // namespace
 
 Status SessionManager::reconcile(ReconcileMode mode) {
-  // Only this daemon's containers: several daemons (tests, staging) may share one dockerd.
-  auto containers = runtime_.listContainers(std::string(kInstanceLabel) + "=" + settings_.instance);
+  auto containers = runtime_.listOurs();
   if (!containers.ok()) return containers.error();
   auto active = store_.activeSessions();
   if (!active.ok()) return active.error();
 
   std::set<std::string> live_ids;
   for (const auto& s : active.value()) live_ids.insert(s.id);
-  std::map<std::string, ContainerInfo> by_session;
+  std::map<std::string, WorkloadInfo> by_session;
   for (const auto& c : containers.value()) {
-    auto it = c.labels.find(kSessionLabel);
-    std::string sid = it == c.labels.end() ? "" : it->second;
+    const std::string& sid = c.session_id;
     if (live_ids.count(sid)) {
       by_session[sid] = c;
       continue;
     }
     logWarn("removing orphan container", {{"container", c.id.substr(0, 12)}, {"session", sid}});
     countRepair(kOrphanContainer);
-    (void)runtime_.removeContainer(c.id);
+    (void)runtime_.stop(c.id);
     SANDMAN_FAULT_POINT("reconcile.orphan_removed");
   }
   for (auto s : active.value()) {
@@ -56,7 +51,7 @@ Status SessionManager::reconcile(ReconcileMode mode) {
       if (mode == ReconcileMode::kPeriodic) continue;  // a create is in flight
       // The daemon died mid-create: nobody is waiting for this session any
       // more. Its container may not be recorded yet: remove it by label.
-      if (it != by_session.end()) (void)runtime_.removeContainer(it->second.id);
+      if (it != by_session.end()) (void)runtime_.stop(it->second.id);
       countRepair(kInterruptedCreate);
       SANDMAN_FAULT_POINT("reconcile.failing_interrupted_create");
       fail(s, "daemon restarted while the session was starting");
@@ -69,7 +64,8 @@ Status SessionManager::reconcile(ReconcileMode mode) {
       SANDMAN_FAULT_POINT("reconcile.finishing_interrupted_stop");
       finishEnded(s, SessionStatus::kEnded, s.end_reason.empty() ? "deleted" : s.end_reason);
     } else if (!alive) {
-      const std::string reason = notRunningReason(it == by_session.end() ? nullptr : &it->second);
+      const std::string reason =
+          notRunningReason(it == by_session.end() ? nullptr : &it->second, runtime_.engineName());
       logWarn(it == by_session.end() ? "session container gone; ending session"
                                      : "session container stopped (dockerd restarted without live-restore?); ending session",
               {{"session", s.id}, {"user", s.user_id}, {"reason", reason}});

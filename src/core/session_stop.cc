@@ -64,7 +64,7 @@ void SessionManager::finishEnded(Session& s, SessionStatus final_status, const s
   if (on_end_) on_end_(s.id, reason);
   SANDMAN_FAULT_POINT("stop.claimed");
   if (!s.container_id.empty()) {
-    if (auto st = runtime_.removeContainer(s.container_id); !st.ok()) {
+    if (auto st = runtime_.stop(s.container_id); !st.ok()) {
       logError("container removal failed; will retry", {{"session", s.id}, {"error", st.error().message}});
       releaseClaim(s.id);
       return;

@@ -23,6 +23,7 @@ enum class MigMode { kStatic, kDynamic };
 struct SlotRequest {
   std::optional<std::string> mig_profile;
   std::optional<std::string> mig_instance_uuid;
+  std::optional<std::string> gpu_product;  // Kubernetes only: the model (GPU feature discovery's product label)
 };
 
 // What an active session holds or has reserved. A dynamic reservation may

@@ -35,7 +35,8 @@ struct GpuSlot {
   bool whole = false;
   bool created = false;   // dynamic: Sandman creates the instance and destroys it at the end
   bool released = false;  // the dynamic instance has been destroyed
-  std::string attach;     // "device-request" (nvidia runtime) or "env-only"
+  std::string attach;     // "device-request" (nvidia runtime), "env-only", or "scheduler" (Kubernetes)
+  std::string product;    // Kubernetes: the GPU model asked for (nvidia.com/gpu.product); "" any
 };
 
 struct Session {

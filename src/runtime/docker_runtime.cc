@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <utility>
 
+#include "model/sshd_layout.h"
+
 namespace sandman {
 namespace {
 
@@ -158,6 +160,39 @@ bool isPortConflict(const std::string& message) {
 }
 
 }  // namespace
+
+ContainerSpec sessionContainerSpec(const SessionWorkload& w, const DockerOptions& options) {
+  ContainerSpec spec;
+  spec.name = "sandman-" + w.user_id + "-" + w.session_id.substr(2, 8);
+  spec.image = w.image;
+  spec.user = std::to_string(w.uid) + ":" + std::to_string(w.gid);
+  spec.hostname = "sandman-" + w.user_id;
+  spec.working_dir = "/workspace";
+  spec.cmd = {"/usr/sbin/sshd", "-D", "-e", "-f", std::string(kSshdDirInContainer) + "/sshd_config"};
+  spec.env = w.env;
+  spec.labels = {{kDockerSessionLabel, w.session_id}, {"sandman.user", w.user_id},
+                 {kDockerInstanceLabel, options.instance}};
+  spec.binds = {{w.sshd_files_dir, kSshdDirInContainer, true},
+                {w.sshd_files_dir + "/passwd", "/etc/passwd", true},
+                {w.sshd_files_dir + "/group", "/etc/group", true},
+                {w.workspace_dir, "/workspace", false}};
+  spec.network = options.network;
+  spec.publish_host_ip = options.publish_ip;
+  spec.publish_host_port = w.direct_port;
+  spec.container_port = kSshdPortInContainer;
+  spec.memory_bytes = w.memory_bytes;
+  spec.nano_cpus = w.nano_cpus;
+  spec.pids_limit = w.pids_limit;
+  if (w.gpu_uuid) {
+    // Always in the environment, so an operator can see the slice even where
+    // the nvidia runtime is absent (then only the variable is set: "env-only").
+    spec.env.push_back("NVIDIA_VISIBLE_DEVICES=" + *w.gpu_uuid);
+    spec.env.push_back("NVIDIA_DRIVER_CAPABILITIES=compute,utility");
+    spec.labels["sandman.gpu"] = *w.gpu_uuid;
+    if (options.gpu_device_requests) spec.gpu_device_ids.push_back(*w.gpu_uuid);
+  }
+  return spec;
+}
 
 Result<std::string> dockerCreateBody(const ContainerSpec& spec, const DockerOptions& options) {
   auto binds = bindsJson(spec.binds);
@@ -403,6 +438,59 @@ Result<ContainerInfo> DockerRuntime::inspectContainer(const std::string& id) {
   json config = member(*j, "Config");
   if (config.is_object()) info.labels = labelsOf(member(config, "Labels"));
   return info;
+}
+
+namespace {
+
+WorkloadInfo workloadOf(const ContainerInfo& c) {
+  WorkloadInfo w;
+  w.id = c.id;
+  if (auto it = c.labels.find(kDockerSessionLabel); it != c.labels.end()) w.session_id = it->second;
+  if (auto it = c.labels.find("sandman.gpu"); it != c.labels.end()) w.gpu_uuid = it->second;
+  w.running = c.running;
+  w.state = c.state;
+  w.exit_code = c.exit_code;
+  return w;
+}
+
+}  // namespace
+
+Result<std::string> DockerRuntime::launch(const SessionWorkload& w) {
+  ContainerSpec spec = sessionContainerSpec(w, options_);
+  auto id = createContainer(spec);
+  if (!id.ok()) return id.error();
+  if (auto st = startContainer(id.value()); !st.ok()) {
+    // Nobody else knows this container yet: it must not outlive the failure.
+    (void)removeContainer(id.value());
+    return st.error();
+  }
+  return id;
+}
+
+Result<WorkloadInfo> DockerRuntime::inspect(const std::string& id) {
+  auto c = inspectContainer(id);
+  if (!c.ok()) return c.error();
+  WorkloadInfo w = workloadOf(c.value());
+  if (!w.running && (w.state == "exited" || w.state == "dead")) {
+    w.problem = "the session container exited (exit code " + std::to_string(w.exit_code) + ")";
+  }
+  return w;
+}
+
+Result<WorkloadEndpoint> DockerRuntime::endpoint(const std::string&, int direct_port) {
+  // The published port on this host; a wildcard bind answers on loopback.
+  const std::string& ip = options_.publish_ip;
+  return WorkloadEndpoint{(ip == "0.0.0.0" || ip.empty()) ? std::string("127.0.0.1") : ip, direct_port};
+}
+
+Result<std::vector<WorkloadInfo>> DockerRuntime::listOurs() {
+  // Only this daemon's containers: several daemons (tests, staging) may share one dockerd.
+  auto listed = listContainers(std::string(kDockerInstanceLabel) + "=" + options_.instance);
+  if (!listed.ok()) return listed.error();
+  std::vector<WorkloadInfo> out;
+  out.reserve(listed->size());
+  for (const auto& c : listed.value()) out.push_back(workloadOf(c));
+  return out;
 }
 
 }  // namespace sandman

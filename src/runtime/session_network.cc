@@ -7,7 +7,7 @@
 
 namespace sandman {
 
-SessionNetwork::SessionNetwork(Runtime& runtime, std::string name, FirewallPlan plan)
+SessionNetwork::SessionNetwork(DockerRuntime& runtime, std::string name, FirewallPlan plan)
     : runtime_(runtime), name_(std::move(name)), plan_(std::move(plan)) {}
 
 Status SessionNetwork::setUp() {

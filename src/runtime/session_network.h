@@ -6,14 +6,14 @@
 #include <string>
 
 #include "common/result.h"
-#include "runtime/runtime.h"
+#include "runtime/docker_runtime.h"
 #include "runtime/session_firewall.h"
 
 namespace sandman {
 
 class SessionNetwork {
  public:
-  SessionNetwork(Runtime& runtime, std::string name, FirewallPlan plan);
+  SessionNetwork(DockerRuntime& runtime, std::string name, FirewallPlan plan);
 
   // Creates the network if absent, removes firewall leftovers of networks
   // that are gone, and puts this network's chains in place (replacing those a
@@ -29,7 +29,7 @@ class SessionNetwork {
  private:
   void warnAboutBlockedResolvers() const;
 
-  Runtime& runtime_;
+  DockerRuntime& runtime_;
   const std::string name_;
   const FirewallPlan plan_;
   std::string bridge_;

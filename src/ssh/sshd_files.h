@@ -8,12 +8,9 @@
 
 #include "common/result.h"
 #include "model/session.h"
+#include "model/sshd_layout.h"
 
 namespace sandman {
-
-// Where the directory appears inside the container, and sshd's port there.
-inline constexpr const char* kSshdDirInContainer = "/etc/sandman";
-inline constexpr int kSshdPortInContainer = 2222;
 
 struct SshdFilesSpec {
   UserAccount account;

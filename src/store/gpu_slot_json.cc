@@ -13,6 +13,7 @@ std::optional<std::string> gpuSlotToJson(const std::optional<GpuSlot>& slot) {
                       {"gpu_instance_id", g.gpu_instance_id}, {"whole", g.whole},
                       {"created", g.created},         {"released", g.released},
                       {"attach", g.attach}};
+  if (!g.product.empty()) j["product"] = g.product;
   return j.dump();
 }
 
@@ -32,6 +33,7 @@ std::optional<GpuSlot> gpuSlotFromJson(const std::string& text) {
     g.created = j.value("created", false);
     g.released = j.value("released", false);
     g.attach = j.value("attach", "");
+    g.product = j.value("product", "");
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }

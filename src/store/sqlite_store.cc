@@ -207,6 +207,13 @@ CREATE TRIGGER session_counts_delete AFTER DELETE ON sessions BEGIN
   UPDATE session_counts SET n = n - 1 WHERE status = OLD.status;
 END;
 )sql"},
+    // Sessions reached only through the gateway (Kubernetes) hold no direct
+    // port (0): only real ports are unique among active sessions.
+    {9, R"sql(
+DROP INDEX sessions_one_active_per_port;
+CREATE UNIQUE INDEX sessions_one_active_per_port ON sessions(ssh_port)
+  WHERE ssh_port > 0 AND status IN )sql" SANDMAN_ACTIVE_STATUSES R"sql(;
+)sql"},
 };
 
 constexpr const char* kSessionColumns =

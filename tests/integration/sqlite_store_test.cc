@@ -92,7 +92,7 @@ std::vector<std::string> ids(const std::vector<Session>& sessions) {
 TEST_F(SqliteStoreTest, CreatesPrivateDirectoryAndFile) {
   auto store = openStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->schemaVersion(), 8);
+  EXPECT_EQ(store->schemaVersion(), 9);
   struct stat sb {};
   ASSERT_EQ(stat((dir_ + "/state").c_str(), &sb), 0);
   EXPECT_EQ(sb.st_mode & 0777, 0700u);
@@ -183,6 +183,18 @@ TEST_F(SqliteStoreTest, ListsNewestFirstWithFilters) {
                      return Status();
                    }).ok());
   EXPECT_EQ(ports, (std::set<int>{10002, 10003}));
+}
+
+TEST_F(SqliteStoreTest, APortIsHeldByOneActiveSessionButSessionsWithoutOneDoNotCollide) {
+  auto store = openStore();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(insert(*store, makeSession("s-p1", "alice", 10001, 1000)).ok());
+  Status taken = insert(*store, makeSession("s-p2", "bob", 10001, 1001));
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().kind, ErrorKind::kConflict);
+  // Kubernetes sessions are reached through the gateway only: no direct port.
+  ASSERT_TRUE(insert(*store, makeSession("s-k1", "carol", 0, 1002)).ok());
+  ASSERT_TRUE(insert(*store, makeSession("s-k2", "dave", 0, 1003)).ok());
 }
 
 TEST_F(SqliteStoreTest, UpdateOverwritesMutableFields) {
@@ -296,7 +308,7 @@ TEST_F(SqliteStoreTest, GpuSlotRoundTripsAndADeviceIsHeldOnce) {
   ASSERT_TRUE(store);
   Session a = makeSession("s-g1", "alice", 10001, 1, SessionStatus::kRunning);
   a.gpu_uuid = "MIG-11111111-2222-5333-8444-555555555555";
-  a.gpu = GpuSlot{2, "GPU-abc", "1g.10gb", 19, 6, 1, 13, false, true, false, "env-only"};
+  a.gpu = GpuSlot{2, "GPU-abc", "1g.10gb", 19, 6, 1, 13, false, true, false, "env-only", ""};
   ASSERT_TRUE(insert(*store, a).ok());
   auto got = store->getSession("s-g1");
   ASSERT_TRUE(got.ok());
@@ -452,7 +464,7 @@ TEST_F(SqliteStoreTest, DataSurvivesReopen) {
   }
   auto store = openStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->schemaVersion(), 8);
+  EXPECT_EQ(store->schemaVersion(), 9);
   auto got = store->getSession("s-p");
   ASSERT_TRUE(got.ok());
   expectSameSession(*got, s);

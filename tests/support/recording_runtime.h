@@ -15,56 +15,63 @@ namespace sandman::testing {
 
 class RecordingRuntime final : public Runtime {
  public:
+  std::string engineName() const override { return "Docker"; }
   Status ping() override { return {}; }
-  Result<bool> imageExists(const std::string&) override { return true; }
-  Result<bool> hasNvidiaRuntime() override { return false; }
-  Status ensureNetwork(const std::string&) override { return {}; }
-  Status removeNetwork(const std::string&) override { return {}; }
-  Result<std::string> networkInterface(const std::string&) override { return std::string("br-test"); }
+  bool directPorts() const override { return direct_ports; }
+  bool schedulesGpus() const override { return schedules_gpus; }
 
-  Result<std::string> createContainer(const ContainerSpec& spec) override {
+  Result<std::string> launch(const SessionWorkload& w) override {
     std::lock_guard l(mu_);
-    calls.push_back("create " + spec.name);
+    calls.push_back("launch " + w.session_id);
     if (fail_create) return unavailable("injected create failure");
+    if (fail_start) return conflict("injected start failure: port is already allocated");
     std::string id = "c";
     id += std::to_string(++next_id_);  // not "c" + ...: g++ 12 -O2 warns -Wrestrict on that (a false positive)
-    containers[id] = {id, spec.name, false, spec.labels};
-    specs[id] = spec;
+    WorkloadInfo info;
+    info.id = id;
+    info.session_id = w.session_id;
+    info.running = true;
+    info.state = "running";
+    info.gpu_uuid = assign_gpu;
+    if (on_launch) on_launch(info);
+    containers[id] = info;
+    workloads[id] = w;
     return id;
   }
-  Status startContainer(const std::string& id) override {
+  Result<WorkloadInfo> inspect(const std::string& id) override {
     std::lock_guard l(mu_);
-    calls.push_back("start " + id);
-    if (fail_start) return conflict("injected start failure: port is already allocated");
-    if (!containers.count(id)) return notFound("no container " + id);
-    containers[id].running = true;
-    return {};
+    auto it = containers.find(id);
+    if (it == containers.end()) return notFound("no container " + id);
+    return it->second;
   }
-  Status removeContainer(const std::string& id) override {
+  Result<WorkloadEndpoint> endpoint(const std::string&, int direct_port) override {
+    return WorkloadEndpoint{"127.0.0.1", direct_port};
+  }
+  Status stop(const std::string& id) override {
     if (on_remove) on_remove(id);  // outside the lock: a test may block here (a slow `docker rm`)
     std::lock_guard l(mu_);
     calls.push_back("remove " + id);
     if (fail_remove) return unavailable("injected remove failure");
     containers.erase(id);
+    others.erase(id);
     return {};
   }
-  Result<std::vector<ContainerInfo>> listContainers(const std::string& label) override {
+  Result<std::vector<WorkloadInfo>> listOurs() override {
     std::lock_guard l(mu_);
     if (fail_list) return unavailable("injected list failure: cannot reach Docker");
-    auto eq = label.find('=');
-    std::string key = label.substr(0, eq), value = eq == std::string::npos ? "" : label.substr(eq + 1);
-    std::vector<ContainerInfo> out;
-    for (const auto& [id, c] : containers) {
-      auto it = c.labels.find(key);
-      if (it != c.labels.end() && (eq == std::string::npos || it->second == value)) out.push_back(c);
-    }
+    std::vector<WorkloadInfo> out;
+    for (const auto& [id, c] : containers) out.push_back(c);
     return out;
   }
-  Result<ContainerInfo> inspectContainer(const std::string& id) override {
-    std::lock_guard l(mu_);
-    auto it = containers.find(id);
-    if (it == containers.end()) return notFound("no container " + id);
-    return it->second;
+
+  // A workload as a test plants it (one the daemon did not launch).
+  static WorkloadInfo planted(std::string id, std::string session_id, bool running, std::string state) {
+    WorkloadInfo w;
+    w.id = std::move(id);
+    w.session_id = std::move(session_id);
+    w.running = running;
+    w.state = std::move(state);
+    return w;
   }
 
   size_t count() {
@@ -77,10 +84,15 @@ class RecordingRuntime final : public Runtime {
   bool fail_start = false;
   bool fail_remove = false;
   bool fail_list = false;
+  bool direct_ports = true;
+  bool schedules_gpus = false;
+  std::optional<std::string> assign_gpu;  // the device an engine-scheduled workload is given
   std::function<void(const std::string& id)> on_remove;
+  std::function<void(WorkloadInfo&)> on_launch;  // shapes what inspect() reports of a new workload
   std::vector<std::string> calls;
-  std::map<std::string, ContainerInfo> containers;
-  std::map<std::string, ContainerSpec> specs;
+  std::map<std::string, WorkloadInfo> containers;   // this daemon's
+  std::map<std::string, WorkloadInfo> others;       // another daemon's: never listed as ours
+  std::map<std::string, SessionWorkload> workloads;
 
  private:
   std::mutex mu_;

@@ -27,7 +27,6 @@ class SessionHarness : public ::testing::Test {
     workspaces_ = std::make_unique<WorkspaceManager>(dir_ + "/ws");
     files_ = std::make_unique<SshdFiles>(dir_ + "/session-files");
     keyring_ = std::make_unique<GatewayKeyring>(dir_ + "/gateway-keys");
-    settings_.instance = "test";
     // Below the kernel's ephemeral range (32768-60999): a busy machine's outgoing
     // connections take ports there, and the allocator would find them in use.
     settings_.ports = {29400, 29402};

@@ -83,8 +83,8 @@ std::string addInstance(GpuInfo& g, const std::string& profile, int start) {
   return "";
 }
 
-SlotRequest profile(const std::string& name) { return {name, std::nullopt}; }
-SlotRequest instance(const std::string& uuid) { return {std::nullopt, uuid}; }
+SlotRequest profile(const std::string& name) { return {name, std::nullopt, std::nullopt}; }
+SlotRequest instance(const std::string& uuid) { return {std::nullopt, uuid, std::nullopt}; }
 
 // Sessions hold every listed instance.
 std::vector<HeldSlot> allHeld(const std::vector<GpuInfo>& gpus) {
@@ -357,7 +357,7 @@ TEST(Allocator, DefaultProfileFollowsTheGpuModel) {
 }
 
 TEST(Allocator, BothFieldsIsInvalid) {
-  SlotRequest req{"1g.5gb", "MIG-x"};
+  SlotRequest req{"1g.5gb", "MIG-x", std::nullopt};
   auto a = dyn({a100_40(0)}, req);
   ASSERT_FALSE(a.ok());
   EXPECT_EQ(a.error().kind, ErrorKind::kInvalid);

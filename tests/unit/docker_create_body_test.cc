@@ -2,6 +2,8 @@
 // limit, init as PID 1, explicit ENTRYPOINT) and the image allow-list.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "runtime/docker_runtime.h"
@@ -77,6 +79,55 @@ TEST(ImageAllowList, RefusalIsInvalidAndNamesTheAllowedImages) {
   EXPECT_NE(st.error().message.find("sandman-workspace:latest"), std::string::npos);
   EXPECT_NE(st.error().message.find("--allowed-images"), std::string::npos);
   EXPECT_FALSE(checkImageAllowed("gpu:cuda11", {"gpu:cuda12"}).ok());
+}
+
+SessionWorkload aliceWorkload() {
+  SessionWorkload w;
+  w.session_id = "s-0123456789abcdef";
+  w.user_id = "alice";
+  w.image = "sandman-workspace:latest";
+  w.uid = 2001;
+  w.gid = 2001;
+  w.sshd_files_dir = "/var/lib/sandman/session-files/s-0123456789abcdef";
+  w.workspace_dir = "/srv/ws/alice";
+  w.direct_port = 10022;
+  return w;
+}
+
+TEST(SessionContainerSpec, IsTheUsersSshdWithItsFilesReadOnlyAndItsWorkspaceWritable) {
+  DockerOptions o;
+  o.instance = "test";
+  o.publish_ip = "127.0.0.1";
+  ContainerSpec spec = sessionContainerSpec(aliceWorkload(), o);
+  EXPECT_EQ(spec.user, "2001:2001");
+  EXPECT_EQ(spec.labels.at("sandman.session"), "s-0123456789abcdef");
+  EXPECT_EQ(spec.labels.at("sandman.instance"), "test");
+  EXPECT_EQ(spec.publish_host_port, 10022);
+  EXPECT_EQ(spec.publish_host_ip, "127.0.0.1");
+  EXPECT_EQ(spec.container_port, 2222);
+  EXPECT_EQ(spec.network, "sandman-sessions");
+  bool workspace_rw = false, etc_ro = true;
+  for (const auto& b : spec.binds) {
+    if (b.container_path == "/workspace") workspace_rw = !b.read_only && b.host_path == "/srv/ws/alice";
+    if (b.container_path.rfind("/etc", 0) == 0) etc_ro = etc_ro && b.read_only;
+  }
+  EXPECT_TRUE(workspace_rw);
+  EXPECT_TRUE(etc_ro);
+}
+
+TEST(SessionContainerSpec, GpuIsInTheEnvironmentAndOnlyRequestedWithTheNvidiaRuntime) {
+  SessionWorkload w = aliceWorkload();
+  w.gpu_uuid = "MIG-x";
+  ContainerSpec env_only = sessionContainerSpec(w, DockerOptions{});
+  EXPECT_NE(std::find(env_only.env.begin(), env_only.env.end(), "NVIDIA_VISIBLE_DEVICES=MIG-x"), env_only.env.end());
+  EXPECT_EQ(env_only.labels["sandman.gpu"], "MIG-x");
+  EXPECT_TRUE(env_only.gpu_device_ids.empty());
+  DockerOptions nvidia_options;
+  nvidia_options.gpu_device_requests = true;
+  EXPECT_EQ(sessionContainerSpec(w, nvidia_options).gpu_device_ids, std::vector<std::string>{"MIG-x"});
+  ContainerSpec cpu = sessionContainerSpec(aliceWorkload(), nvidia_options);
+  EXPECT_TRUE(cpu.gpu_device_ids.empty());
+  EXPECT_FALSE(cpu.labels.count("sandman.gpu"));
 }
 
 }  // namespace

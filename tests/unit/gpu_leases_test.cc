@@ -12,7 +12,7 @@ Session gpuSession(const std::string& id, const std::string& device, SessionStat
   s.id = id;
   s.status = st;
   s.gpu_uuid = device;
-  s.gpu = GpuSlot{0, "GPU-a", "1g.10gb", 19, 6, 1, 13, false, true, false, "env-only"};
+  s.gpu = GpuSlot{0, "GPU-a", "1g.10gb", 19, 6, 1, 13, false, true, false, "env-only", ""};
   return s;
 }
 
@@ -40,23 +40,6 @@ TEST(GpuLeases, VanishedFindsRunningSessionsWhoseDeviceIsGone) {
                               {gpu});
   ASSERT_EQ(gone.size(), 1u);
   EXPECT_EQ(gone[0], "s-gone");
-}
-
-TEST(GpuLeases, AttachSetsTheEnvironmentAndOnlyRequestsDevicesWithTheNvidiaRuntime) {
-  Session s = gpuSession("s-1", "MIG-x");
-  ContainerSpec env_only;
-  GpuLeases(nullptr, {MigMode::kDynamic, "3g", false}).attach(s, env_only);
-  EXPECT_NE(std::find(env_only.env.begin(), env_only.env.end(), "NVIDIA_VISIBLE_DEVICES=MIG-x"), env_only.env.end());
-  EXPECT_EQ(env_only.labels["sandman.gpu"], "MIG-x");
-  EXPECT_TRUE(env_only.gpu_device_ids.empty());
-  ContainerSpec nvidia;
-  GpuLeases(nullptr, {MigMode::kDynamic, "3g", true}).attach(s, nvidia);
-  EXPECT_EQ(nvidia.gpu_device_ids, std::vector<std::string>{"MIG-x"});
-  ContainerSpec cpu;
-  Session plain;
-  GpuLeases(nullptr, {MigMode::kDynamic, "3g", true}).attach(plain, cpu);
-  EXPECT_TRUE(cpu.env.empty());
-  EXPECT_TRUE(cpu.gpu_device_ids.empty());
 }
 
 }  // namespace

@@ -32,21 +32,18 @@ TEST_F(SessionLifecycle, CreateRunsAHardenedContainerWithTheUsersWorkspace) {
   EXPECT_NE(r->ssh_private_key->find("BEGIN OPENSSH PRIVATE KEY"), std::string::npos);
   EXPECT_EQ(s.user_public_key.rfind("ssh-ed25519 ", 0), 0u);
 
-  const ContainerSpec& spec = runtime_.specs.at(s.container_id);
+  // What the runtime is asked to run (how Docker runs it: docker_create_body_test).
+  const SessionWorkload& w = runtime_.workloads.at(s.container_id);
   auto account = store_->getUser("alice").value();
-  EXPECT_EQ(spec.user, std::to_string(account.uid) + ":" + std::to_string(account.gid));
+  EXPECT_EQ(w.uid, account.uid);
+  EXPECT_EQ(w.gid, account.gid);
   EXPECT_NE(account.uid, 0);
-  EXPECT_EQ(spec.labels.at("sandman.session"), s.id);
-  EXPECT_EQ(spec.labels.at("sandman.instance"), "test");
-  EXPECT_EQ(spec.publish_host_port, s.ssh_port);
-  EXPECT_EQ(spec.publish_host_ip, "127.0.0.1");
-  bool workspace_rw = false, etc_ro = true;
-  for (const auto& b : spec.binds) {
-    if (b.container_path == "/workspace") workspace_rw = !b.read_only && b.host_path == dir_ + "/ws/alice";
-    if (b.container_path.rfind("/etc", 0) == 0) etc_ro = etc_ro && b.read_only;
-  }
-  EXPECT_TRUE(workspace_rw);
-  EXPECT_TRUE(etc_ro);
+  EXPECT_EQ(w.session_id, s.id);
+  EXPECT_EQ(w.user_id, "alice");
+  EXPECT_EQ(w.direct_port, s.ssh_port);
+  EXPECT_EQ(w.workspace_dir, dir_ + "/ws/alice");
+  EXPECT_EQ(w.sshd_files_dir, dir_ + "/session-files/" + s.id);
+  EXPECT_EQ(w.expires_at, s.expires_at);
   struct stat st {};
   ASSERT_EQ(stat((dir_ + "/ws/alice/data").c_str(), &st), 0);
   EXPECT_EQ(static_cast<int>(st.st_uid), account.uid);
@@ -91,7 +88,7 @@ TEST_F(SessionLifecycle, InvalidInputChangesNothing) {
   EXPECT_FALSE(sessions_->create({"alice", 2000min, std::nullopt, std::nullopt, {}}).ok());
   EXPECT_FALSE(sessions_->create({"alice", 1min, "bad image!", std::nullopt, {}}).ok());
   EXPECT_FALSE(sessions_->create({"alice", 1min, std::nullopt, "not a key", {}}).ok());
-  auto gpu = sessions_->create({"alice", 1min, std::nullopt, std::nullopt, {"1g.10gb", std::nullopt}});
+  auto gpu = sessions_->create({"alice", 1min, std::nullopt, std::nullopt, {"1g.10gb", std::nullopt, std::nullopt}});
   ASSERT_FALSE(gpu.ok());
   EXPECT_EQ(gpu.error().kind, ErrorKind::kInvalid);
   EXPECT_NE(gpu.error().message.find("no GPU backend configured"), std::string::npos);
@@ -219,8 +216,8 @@ TEST_F(SessionLifecycle, ReconcileRepairsWhatACrashLeft) {
   // Behind Sandman's back: bob's container disappears; an orphan of ours and a
   // container of another daemon appear.
   runtime_.containers.erase(gone.container_id);
-  runtime_.containers["orphan"] = {"orphan", "x", true, {{"sandman.session", "s-00000000000000aa"}, {"sandman.instance", "test"}}};
-  runtime_.containers["other"] = {"other", "y", true, {{"sandman.session", "s-00000000000000bb"}, {"sandman.instance", "elsewhere"}}};
+  runtime_.containers["orphan"] = testing::RecordingRuntime::planted("orphan", "s-00000000000000aa", true, "running");
+  runtime_.others["other"] = testing::RecordingRuntime::planted("other", "s-00000000000000bb", true, "running");
   clock_.advance(2min);
   rebuild();  // a restarted daemon
   ASSERT_TRUE(sessions_->reconcile().ok());
@@ -230,7 +227,7 @@ TEST_F(SessionLifecycle, ReconcileRepairsWhatACrashLeft) {
   EXPECT_EQ(b.end_reason, "container gone");
   EXPECT_EQ(sessions_->get(expired.id)->end_reason, "expired");
   EXPECT_FALSE(runtime_.containers.count("orphan"));
-  EXPECT_TRUE(runtime_.containers.count("other")) << "another daemon's container is not ours to remove";
+  EXPECT_TRUE(runtime_.others.count("other")) << "another daemon's container is not ours to remove";
   EXPECT_TRUE(runtime_.containers.count(alive.container_id));
 }
 
@@ -269,7 +266,7 @@ TEST_F(SessionLifecycle, StartupReconcileFailsSessionsCaughtMidCreate) {
   s.created_at = clock_.now();
   s.expires_at = clock_.now() + 10min;
   ASSERT_TRUE(store_->transaction([&](StoreTx& tx) { return tx.insertSession(s); }).ok());
-  runtime_.containers["half"] = {"half", "z", false, {{"sandman.session", s.id}, {"sandman.instance", "test"}}};
+  runtime_.containers["half"] = testing::RecordingRuntime::planted("half", s.id, false, "created");
   ASSERT_TRUE(sessions_->reconcile(SessionManager::ReconcileMode::kPeriodic).ok());
   EXPECT_EQ(sessions_->get(s.id)->status, SessionStatus::kStarting) << "a periodic check leaves creates alone";
   ASSERT_TRUE(sessions_->reconcile().ok());
