@@ -494,3 +494,20 @@ current-context: token@sandman-test
 EOK
   chmod 600 "$1"
 }
+
+# k8s_apply_manifests: deploy/kubernetes applied as an admin would (strict validation), with the
+# daemon's Deployment scaled to 0: the tests run `sandman serve` on the host instead, with the
+# sandman ServiceAccount's token (k8s_sandman_token_file), so only the shipped RBAC applies.
+k8s_apply_manifests() {
+  k8s_kubectl apply --validate=strict -k "$K8S_REPO/deploy/kubernetes" >/dev/null || return 1
+  k8s_kubectl scale deployment/sandman -n sandman --replicas=0 >/dev/null || return 1
+  k8s_wait_default_sa sandman-sessions
+}
+
+# k8s_sandman_token_file FILE [DURATION]: a bound token of ServiceAccount sandman/sandman in FILE
+# (mode 0600), as the kubelet would project it; call again to "rotate" it.
+k8s_sandman_token_file() {
+  local tok
+  tok=$(k8s_token sandman sandman "${2:-1h}") || return 1
+  (umask 077 && printf '%s' "$tok" >"$1.tmp") && mv "$1.tmp" "$1"
+}

@@ -139,3 +139,12 @@ OUT=$(owned_secret compliant-ssh2 true) && fail "blockOwnerDeletion: true was al
 assert_contains "$OUT" "cannot set blockOwnerDeletion" "blockOwnerDeletion: true refused"
 as_sandman delete pod compliant -n sandman-sessions --wait=false >/dev/null || fail "delete as sandman"
 ok "and deleted with it"
+
+note "k8s_apply_manifests and k8s_sandman_token_file (how daemon tests run sandman on the host)"
+k8s_apply_manifests || fail "k8s_apply_manifests"
+assert_eq "$(k8s_kubectl get deployment sandman -n sandman -o jsonpath='{.spec.replicas}')" 0 "Deployment replicas"
+k8s_sandman_token_file "$K8S_TMP/sandman.token" 15m || fail "k8s_sandman_token_file"
+assert_eq "$(stat -c %a "$K8S_TMP/sandman.token")" 600 "token file mode"
+CODE=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$K8S_CA" -H "Authorization: Bearer $(cat "$K8S_TMP/sandman.token")" \
+  "$K8S_SERVER/api/v1/namespaces/sandman-sessions/pods?limit=1")
+assert_eq "$CODE" 200 "list session pods with the token file"
