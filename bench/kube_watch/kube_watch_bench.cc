@@ -130,6 +130,8 @@ int cold(const std::string& ns) {
     return 1;
   }
   auto synced = Clock::now();
+  auto synced_epoch_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
   // The watch is open once a change made now reaches the cache through it.
   auto pods = cache.list();
   if (pods.empty()) return 1;
@@ -151,7 +153,8 @@ int cold(const std::string& ns) {
   auto s = cache.stats();
   json out{{"pods", s.pods},          {"pages", s.pages},
            {"synced_ms", ms(synced - t0)}, {"patch_ms", ms(p1 - p0)},
-           {"probe_ms", ms(seen - p0)}, {"watches", s.watches}};
+           {"probe_ms", ms(seen - p0)}, {"watches", s.watches},
+           {"synced_epoch_us", synced_epoch_us}};
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }
