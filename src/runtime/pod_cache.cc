@@ -277,10 +277,15 @@ Status PodCache::relist() {
     ++generation_;
     ++stats_.lists;
     stats_.pages += pages;
-    synced_ = true;
   }
   cv_.notify_all();
   notify(changes);
+  {
+    // Synced once the listener has heard of every listed pod too.
+    std::lock_guard lock(mu_);
+    synced_ = true;
+  }
+  cv_.notify_all();
   return Status();
 }
 

@@ -67,7 +67,7 @@ class PodCache {
   // keeps the cache and resumes watching from the last resourceVersion, as after a dropped connection.
   void start();
   void stop();  // ends a blocked watch within about a second
-  bool waitSynced(Millis timeout) const;         // first list done
+  bool waitSynced(Millis timeout) const;         // first list done (and reported to the listener)
   std::optional<PodView> get(const std::string& name) const;
   std::vector<PodView> list() const;
   // Blocks until the cache changed after generation `since` (any pod added/changed/deleted, or a relist) or the
