@@ -296,6 +296,7 @@ Status SessionManager::waitReady(const Session& s) {
   const TimePoint deadline = clock_.now() + settings_.ready_timeout;
   Status last = unavailable("no answer yet");
   std::optional<WorkloadEndpoint> where;
+  std::string waiting_for;
   for (int attempt = 1; clock_.now() < deadline; ++attempt) {
     // The engine is asked first and then now and then: a workload that cannot
     // start (no node fits, no image, sshd missing) never answers, and a
@@ -312,6 +313,7 @@ Status SessionManager::waitReady(const Session& s) {
                                                                     " has /usr/sbin/sshd (images/workspace/build.sh builds one)"
                                                               : "")};
       }
+      if (info.ok()) waiting_for = info->waiting_for;
       if (info.ok() && info->running) {
         auto ep = runtime_.endpoint(s.container_id, s.ssh_port);
         if (ep.ok()) where = ep.value();
@@ -322,6 +324,10 @@ Status SessionManager::waitReady(const Session& s) {
       if (last.ok()) return {};
     }
     clock_.sleepFor(settings_.ready_poll);
+  }
+  if (!where && !waiting_for.empty()) {
+    return unavailable("the session was not ready within " + std::to_string(settings_.ready_timeout.count() / 1000) +
+                       " s: " + waiting_for);
   }
   return unavailable("sshd in the session did not answer within " +
                      std::to_string(settings_.ready_timeout.count() / 1000) + " s: " + last.error().message);

@@ -21,10 +21,6 @@ constexpr const char* kInstanceLabel = "sandman.io/instance";
 constexpr const char* kSessionLabel = "sandman.io/session";
 constexpr const char* kUserLabel = "sandman.io/user";
 constexpr const char* kComponentLabel = "app.kubernetes.io/component";
-// Where the Secret's files appear; the container copies them to kSshdDirInContainer
-// (an emptyDir) as 0600 first, since a Secret volume's files are group-readable
-// under fsGroup, and sshd refuses a host key anyone but its owner can read.
-constexpr const char* kSecretMount = "/etc/sandman-secret";
 // The files the Secret carries; sshd_files writes each of them.
 const std::vector<std::string> kSecretFiles = {"sshd_config", "ssh_host_ed25519_key", "authorized_keys", "passwd",
                                                "group", "banner"};
@@ -110,19 +106,15 @@ json sessionPodJson(const SessionWorkload& w, const KubernetesOptions& o) {
     limits["cpu"] = milli;
   }
   const std::string dir = kSshdDirInContainer;
-  // The Secret's files are copied where sshd reads them, owner-only, then
-  // sshd replaces the shell (PID 1 stays sshd: the pod ends when it does).
-  const std::string start = "set -e; umask 077; cp " + std::string(kSecretMount) + "/* " + dir + "/; chmod 600 " +
-                            dir + "/*; mkdir -p /run/sshd; exec /usr/sbin/sshd -D -e -f " + dir + "/sshd_config";
   json container = {
       {"name", "sshd"},
       {"image", w.image},
       {"imagePullPolicy", "IfNotPresent"},
-      {"command", json::array({"/bin/sh", "-c", start})},
+      {"command", json::array({"/usr/sbin/sshd", "-D", "-e", "-f", dir + "/sshd_config"})},
       {"env", env},
       {"workingDir", "/workspace"},
       {"ports", json::array({{{"name", "ssh"}, {"containerPort", kSshdPortInContainer}, {"protocol", "TCP"}}})},
-      {"readinessProbe", {{"tcpSocket", {{"port", kSshdPortInContainer}}}, {"periodSeconds", 2}}},
+      {"readinessProbe", {{"tcpSocket", {{"port", kSshdPortInContainer}}}, {"periodSeconds", 1}}},
       {"resources", {{"requests", requests}, {"limits", limits}}},
       {"securityContext",
        {{"allowPrivilegeEscalation", false},
@@ -130,8 +122,10 @@ json sessionPodJson(const SessionWorkload& w, const KubernetesOptions& o) {
         {"readOnlyRootFilesystem", true},
         {"runAsNonRoot", true}}},
       {"volumeMounts",
-       json::array({{{"name", "ssh-secret"}, {"mountPath", kSecretMount}, {"readOnly", true}},
-                    {{"name", "sshd"}, {"mountPath", dir}},
+       // Under fsGroup the kubelet makes the Secret's files root-owned, group
+       // fsGroup, 0440: sshd (the user, not root) reads them and accepts the
+       // host key, since it refuses only an open key file owned by itself.
+       json::array({{{"name", "ssh-secret"}, {"mountPath", dir}, {"readOnly", true}},
                     {{"name", "ssh-secret"}, {"mountPath", "/etc/passwd"}, {"subPath", "passwd"}, {"readOnly", true}},
                     {{"name", "ssh-secret"}, {"mountPath", "/etc/group"}, {"subPath", "group"}, {"readOnly", true}},
                     {{"name", "run"}, {"mountPath", "/run"}},
@@ -156,7 +150,6 @@ json sessionPodJson(const SessionWorkload& w, const KubernetesOptions& o) {
       {"volumes",
        json::array({{{"name", "ssh-secret"}, {"secret", {{"secretName", sessionSecretName(w.session_id)},
                                                          {"defaultMode", 0440}}}},
-                    {{"name", "sshd"}, {"emptyDir", {{"medium", "Memory"}, {"sizeLimit", "1Mi"}}}},
                     {{"name", "run"}, {"emptyDir", {{"medium", "Memory"}, {"sizeLimit", "16Mi"}}}},
                     {{"name", "tmp"}, {"emptyDir", {{"sizeLimit", "1Gi"}}}},
                     {{"name", "workspace"},
@@ -232,19 +225,40 @@ WorkloadInfo workloadFromPod(const PodView& pod) {
                 (pod.exit_code >= 0 ? ", exit code " + std::to_string(pod.exit_code) : "") + ")" +
                 (detail.empty() ? "" : ": " + detail);
   } else if (!pod.unschedulable_message.empty()) {
-    const std::string resource = insufficientResource(pod.unschedulable_message);
-    w.problem = resource.empty() ? "no node can run this session now: " + pod.unschedulable_message
-                                 : "no node has a free " + resource + " (scheduler: " + pod.unschedulable_message + ")";
-    w.problem_kind = ErrorKind::kConflict;
+    // Only what the cluster lacks is final: a claim still being bound, or a
+    // node not ready yet, passes on its own and is waited for.
+    const std::string& why = pod.unschedulable_message;
+    const std::string resource = insufficientResource(why);
+    if (!resource.empty()) {
+      w.problem = "no node has a free " + resource + " (scheduler: " + why + ")";
+      w.problem_kind = ErrorKind::kConflict;
+    } else if (why.find("node affinity/selector") != std::string::npos) {
+      w.problem = "no node has the GPU model asked for (scheduler: " + why + ")";
+      w.problem_kind = ErrorKind::kConflict;
+    } else if (why.find("untolerated taint") != std::string::npos) {
+      // E.g. a CPU session on a cluster of GPU nodes, all tainted nvidia.com/gpu.
+      w.problem = "no node will take this session (scheduler: " + why + ")";
+      w.problem_kind = ErrorKind::kConflict;
+    } else {
+      w.waiting_for = "not scheduled yet: " + why;
+    }
   } else if (pod.waiting_reason == "ErrImagePull" || pod.waiting_reason == "ImagePullBackOff" ||
              pod.waiting_reason == "InvalidImageName") {
     w.problem = "the session image cannot be pulled (" + pod.waiting_reason + ")" +
                 (pod.waiting_message.empty() ? "" : ": " + pod.waiting_message);
     w.problem_kind = ErrorKind::kInvalid;
-  } else if (pod.waiting_reason == "CreateContainerConfigError" || pod.waiting_reason == "CreateContainerError" ||
+  } else if (!pod.waiting_reason.empty() && pod.waiting_reason != "ContainerCreating") {
+    if (pod.waiting_reason == "CreateContainerConfigError" || pod.waiting_reason == "CreateContainerError" ||
              pod.waiting_reason == "RunContainerError") {
-    w.problem = "the session container cannot start (" + pod.waiting_reason + ")" +
-                (pod.waiting_message.empty() ? "" : ": " + pod.waiting_message);
+      w.problem = "the session container cannot start (" + pod.waiting_reason + ")" +
+                  (pod.waiting_message.empty() ? "" : ": " + pod.waiting_message);
+    } else {
+      w.waiting_for = pod.waiting_reason + (pod.waiting_message.empty() ? "" : ": " + pod.waiting_message);
+    }
+  } else if (pod.phase == "Pending" && pod.node_name.empty()) {
+    w.waiting_for = "not scheduled yet";
+  } else if (!pod.ready) {
+    w.waiting_for = "its sshd is not ready yet (" + w.state + ")";
   }
   if (auto it = pod.annotations.find("sandman.io/gpu-uuid"); it != pod.annotations.end()) w.gpu_uuid = it->second;
   return w;

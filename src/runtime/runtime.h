@@ -63,6 +63,9 @@ struct WorkloadInfo {
   // ... cannot be pulled: ..."), and the error kind that fits it.
   std::string problem;
   ErrorKind problem_kind = ErrorKind::kUnavailable;
+  // Why it is not ready yet when that may pass (a volume still binding),
+  // for the message when the wait runs out.
+  std::string waiting_for;
   std::optional<WorkloadEndpoint> endpoint;  // once known
   std::optional<std::string> gpu_uuid;       // the device it was given, once known
 };

@@ -124,6 +124,16 @@ TEST(KubernetesObjects, FailuresAreSaidInPlainWords) {
   EXPECT_EQ(u.problem.rfind("no node has a free nvidia.com/mig-1g.10gb (scheduler: 0/2", 0), 0u) << u.problem;
   EXPECT_EQ(u.problem_kind, ErrorKind::kConflict);
 
+  PodView binding = pod("Pending");
+  binding.unschedulable_message = "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims.";
+  WorkloadInfo b = workloadFromPod(binding);
+  EXPECT_TRUE(b.problem.empty()) << "a claim being bound is waited for: " << b.problem;
+  EXPECT_NE(b.waiting_for.find("unbound immediate PersistentVolumeClaims"), std::string::npos);
+
+  PodView model = pod("Pending");
+  model.unschedulable_message = "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.";
+  EXPECT_EQ(workloadFromPod(model).problem.rfind("no node has the GPU model asked for", 0), 0u);
+
   PodView pull = pod("Pending");
   pull.waiting_reason = "ImagePullBackOff";
   pull.waiting_message = "Back-off pulling image \"nosuch:1\"";
