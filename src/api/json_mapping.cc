@@ -132,7 +132,7 @@ void appendSessionJson(std::string& out, const Session& s, const SessionView& vi
     w.nullField("gpu_index");
     w.nullField("gpu_attach");
   }
-  w.field("workspace", view.workspace_root + "/" + s.user_id);
+  w.field("workspace", view.workspace_of ? view.workspace_of(s.user_id) : view.workspace_root + "/" + s.user_id);
   w.field("created_at", formatRfc3339(s.created_at));
   w.field("expires_at", formatRfc3339(s.expires_at));
   w.nullableField("ended_at", s.ended_at ? std::optional<std::string>(formatRfc3339(*s.ended_at)) : std::nullopt);

@@ -3,8 +3,10 @@
 // sessions to the seed's response fields. Pure; thread-safe.
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <functional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "common/result.h"
 #include "core/session_manager.h"
@@ -19,6 +21,9 @@ struct SessionView {
   std::string workspace_root;  // to show the host path of the workspace
   // Sessions without a direct port (Kubernetes) are reached through the gateway on this port.
   int gateway_port = 0;
+  // Where a user's workspace is, when not <workspace_root>/<user> on this host
+  // (Kubernetes: a claim); empty: the host path.
+  std::function<std::string(const std::string& user_id)> workspace_of = {};
 };
 
 nlohmann::json sessionToJson(const Session& s, const SessionView& view);

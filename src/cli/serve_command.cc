@@ -316,6 +316,13 @@ int runServe(int argc, char** argv) {
 
   SystemClock clock;
   const std::string state_dir = std::filesystem::path(cfg.db).parent_path().string();
+  if (cfg.backend == "kubernetes") {
+    // Workspaces are claims in the cluster: nothing of theirs lives on this
+    // host, whose disk checks and usage monitor then watch an empty directory.
+    cfg.workspace_root = (state_dir.empty() ? "." : state_dir) + "/host-workspaces";
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.workspace_root, ec);
+  }
   WorkspaceManager workspaces(cfg.workspace_root);
   SshdFiles sshd_files((state_dir.empty() ? "." : state_dir) + "/session-files");
   GatewayKeyring keyring((state_dir.empty() ? "." : state_dir) + "/gateway-keys");
@@ -426,7 +433,12 @@ int runServe(int argc, char** argv) {
   UserKeys user_keys(*store.value(), clock);
   ApiOptions api_options;
   api_options.token = token;
-  api_options.view = {cfg.ssh_host, cfg.workspace_root, cfg.gateway ? cfg.gateway_port : 0};
+  api_options.view = {cfg.ssh_host, cfg.workspace_root, cfg.gateway ? cfg.gateway_port : 0, {}};
+  if (!runtime->hostWorkspaces()) {
+    api_options.view.workspace_of = [ns = cfg.kube_namespace](const std::string& user) {
+      return "persistentvolumeclaim/" + workspaceClaimName(user) + " (namespace " + ns + ")";
+    };
+  }
   api_options.metrics_auth = cfg.metrics_auth;
   ApiServer api(api_options, sessions, user_keys, *runtime, *store.value());
   TelemetryRoutes telemetry_routes(sampler, history.value().get(), clock);

@@ -199,7 +199,7 @@ SessionWorkload SessionManager::workload(const Session& s, const UserAccount& ac
   w.uid = account.uid;
   w.gid = account.gid;
   w.sshd_files_dir = files_dir;
-  w.workspace_dir = workspaces_.pathFor(s.user_id);
+  if (runtime_.hostWorkspaces()) w.workspace_dir = workspaces_.pathFor(s.user_id);
   w.env = {"HOME=/workspace", "USER=" + s.user_id, "SANDMAN_SESSION_ID=" + s.id};
   w.expires_at = s.expires_at;
   w.direct_port = s.ssh_port;
@@ -217,8 +217,10 @@ SessionWorkload SessionManager::workload(const Session& s, const UserAccount& ac
 Status SessionManager::startContainer(Session& s, const UserAccount& account,
                                       const std::string& host_private_key,
                                       const std::string& gateway_public_key) {
-  auto ws = workspaces_.ensure(account);
-  if (!ws.ok()) return ws.error();
+  if (runtime_.hostWorkspaces()) {
+    auto ws = workspaces_.ensure(account);
+    if (!ws.ok()) return ws.error();
+  }
   std::vector<std::string> login_env = {"SANDMAN_SESSION_ID=" + s.id};
   if (s.gpu_uuid) {
     login_env.push_back("NVIDIA_VISIBLE_DEVICES=" + *s.gpu_uuid);

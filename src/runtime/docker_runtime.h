@@ -102,6 +102,7 @@ class DockerRuntime final : public Runtime {
   Status ping() override;
   bool directPorts() const override { return true; }
   bool schedulesGpus() const override { return false; }
+  bool hostWorkspaces() const override { return true; }
   Result<std::string> launch(const SessionWorkload& w) override;
   Result<WorkloadInfo> inspect(const std::string& id) override;
   Result<WorkloadEndpoint> endpoint(const std::string& id, int direct_port) override;

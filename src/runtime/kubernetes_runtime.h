@@ -59,6 +59,7 @@ class KubernetesRuntime final : public Runtime {
   Status ping() override;
   bool directPorts() const override { return false; }
   bool schedulesGpus() const override { return true; }
+  bool hostWorkspaces() const override { return false; }
   Result<std::string> launch(const SessionWorkload& w) override;
   Result<WorkloadInfo> inspect(const std::string& id) override;
   Result<WorkloadEndpoint> endpoint(const std::string& id, int direct_port) override;

@@ -82,6 +82,9 @@ class Runtime {
   // Whether the engine, not Sandman's allocator, picks GPU devices (Kubernetes'
   // scheduler and device plugin): then gpu_resource/gpu_product are used.
   virtual bool schedulesGpus() const = 0;
+  // Whether workspaces are directories on this host that Sandman creates
+  // (Docker), or volumes the backend provides (Kubernetes claims).
+  virtual bool hostWorkspaces() const = 0;
   // Creates and starts the workload; returns its id.
   virtual Result<std::string> launch(const SessionWorkload& w) = 0;
   // kNotFound when it is gone.

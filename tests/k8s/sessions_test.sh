@@ -105,6 +105,8 @@ ALICE=$SID ALICE_KEY=$KEY
 assert_eq "$(jq -r .status <<<"$BODY")" running "alice's status"
 assert_eq "$(jq -r .ssh_port <<<"$BODY")" "$GW_PORT" "alice's ssh_port (the gateway's)"
 assert_eq "$(jq -r .ssh_command <<<"$BODY")" "ssh -p $GW_PORT alice@127.0.0.1" "alice's ssh_command"
+assert_eq "$(jq -r .workspace <<<"$BODY")" "persistentvolumeclaim/ws-alice (namespace $NS)" "alice's workspace"
+assert_eq "$(find "$STATE/host-workspaces" "$K8S_TMP/ws" -mindepth 1 | wc -l)" 0 "workspace dirs made on the daemon's host"
 ok "ready in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s"
 POD=$(pod_of "$ALICE")
 assert_eq "$(kget pod "$POD" -o jsonpath='{.status.phase}')" Running "pod $POD phase"

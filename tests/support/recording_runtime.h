@@ -19,6 +19,7 @@ class RecordingRuntime final : public Runtime {
   Status ping() override { return {}; }
   bool directPorts() const override { return direct_ports; }
   bool schedulesGpus() const override { return schedules_gpus; }
+  bool hostWorkspaces() const override { return direct_ports; }
 
   Result<std::string> launch(const SessionWorkload& w) override {
     std::lock_guard l(mu_);
