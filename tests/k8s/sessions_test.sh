@@ -13,7 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SANDMAN=${1:?usage: sessions_test.sh <path-to-sandman>}
 SANDMAN=$(cd "$(dirname "$SANDMAN")" && pwd)/$(basename "$SANDMAN")
 k8s_test_init
-for t in docker ssh ssh-keygen; do command -v "$t" >/dev/null 2>&1 || fail "required tool '$t' is missing"; done
+for t in docker ssh ssh-keygen promtool; do command -v "$t" >/dev/null 2>&1 || fail "required tool '$t' is missing"; done
 docker info >/dev/null 2>&1 || fail "a reachable Docker engine is required (the fake kubelet runs pods there)"
 IMAGE=${SANDMAN_K8S_IMAGE:-sandman-workspace:latest}
 docker image inspect "$IMAGE" >/dev/null 2>&1 || fail "image $IMAGE is missing: build it with images/workspace/build.sh"
@@ -176,6 +176,9 @@ k8s_wait "sandman_kube_watch_relists_after_gone_total above $RELISTS" 30 \
   metric_above sandman_kube_watch_relists_after_gone_total "$RELISTS"
 ok "/metrics: sandman_kube_watch_relists_after_gone_total $(metric sandman_kube_watch_relists_after_gone_total) (was $RELISTS)"
 assert_eq "$(metric sandman_kube_watch_synced)" 1 "sandman_kube_watch_synced after the relist"
+lint=$(curl -fsS --max-time 10 "http://127.0.0.1:$API_PORT/metrics" | promtool check metrics 2>&1) ||
+  fail "promtool check metrics: $lint"
+ok "/metrics with the Kubernetes backend is promtool-clean"
 api GET "/api/v1/sessions/$ALICE"
 assert_eq "$(jq -r .status <<<"$BODY")" running "alice after the 410"
 
