@@ -1,5 +1,5 @@
 // kube_watch_bench: the PodCache side of bench/kube_watch/run (see there). Talks
-// to the API server named by SANDMAN_TEST_KUBE_* (tests/k8s/control_plane.sh).
+// to the API server named by SANDMAN_TEST_KUBE_* (bench/kube_watch/run sets them with tests/k8s/lib.sh).
 //   kube_watch_bench create NS COUNT   session-shaped pods sess-0..COUNT-1 in NS (made if missing)
 //   kube_watch_bench cold NS           one cold start: list + watch until synced, then a probe
 //                                      change through the watch; prints one JSON line

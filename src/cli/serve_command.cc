@@ -34,6 +34,7 @@
 #include "policy/quota_banner_policy.h"
 #include "runtime/docker_runtime.h"
 #include "runtime/kubernetes_runtime.h"
+#include "runtime/pod_cache.h"
 #include "runtime/session_network.h"
 #include "ssh/kexinit_probe.h"
 #include "store/metrics_history.h"
@@ -171,7 +172,7 @@ bool setUpWorkspaceQuota(const ServeConfig& c, WorkspaceManager& workspaces, std
 
 // --backend kubernetes: the API server from flags or in-cluster, then the
 // pod watch cache, listed before anything is served.
-Result<RuntimePtr> openKubernetes(const ServeConfig& c) {
+Result<std::unique_ptr<KubernetesRuntime>> openKubernetes(const ServeConfig& c) {
   KubeConfig kc;
   if (c.kube_api.empty()) {
     auto in_cluster = inClusterConfig();
@@ -202,7 +203,7 @@ Result<RuntimePtr> openKubernetes(const ServeConfig& c) {
   if (auto st = runtime->start(std::chrono::seconds(60)); !st.ok()) return st.error();
   logInfo("Kubernetes backend ready", {{"api", kc.server}, {"namespace", o.ns},
                                        {"pods", std::to_string(runtime->cache().stats().pods)}});
-  return RuntimePtr(std::move(runtime));
+  return runtime;
 }
 
 int fatal(const std::string& what, const Error& e) {
@@ -266,10 +267,12 @@ int runServe(int argc, char** argv) {
   if (!store.ok()) return fatal("cannot open the store", store.error());
   RuntimePtr runtime;
   DockerRuntime* docker = nullptr;           // the Docker backend's own nouns (networks, nvidia runtime)
+  KubernetesRuntime* kubernetes = nullptr;   // its watch cache's state, for /metrics
   std::optional<SessionNetwork> session_network;
   if (cfg.backend == "kubernetes") {
     auto kube = openKubernetes(cfg);
     if (!kube.ok()) return fatal("cannot use Kubernetes", kube.error());
+    kubernetes = kube.value().get();
     runtime = std::move(kube).value();
   } else {
     auto opened = openDocker(cfg);
@@ -462,6 +465,12 @@ int runServe(int argc, char** argv) {
   metrics_sources.reconcile_repairs = [&sessions] { return sessions.reconcileRepairs(); };
   if (idle_options.enabled()) metrics_sources.idle_decisions = [&idle] { return idle.decisions(); };
   metrics_sources.open_alerts = [&alerts] { return alerts.openCounts(); };
+  if (kubernetes != nullptr) {
+    metrics_sources.kube_watch = [kubernetes] {
+      const PodCache::Stats c = kubernetes->cache().stats();
+      return KubeWatchStats{c.pods, c.synced, c.lists, c.watches, c.gone, c.errors, c.bytes};
+    };
+  }
   MetricsExporter metrics({host_name, std::move(cost_rates).value()}, std::move(metrics_sources));
   MetricsRoutes metrics_routes(metrics, isLoopbackAddress(cfg.bind));
   api.addRoutes(metrics_routes);

@@ -235,6 +235,28 @@ void daemonFamilies(PrometheusText& w, const MetricsInputs& in) {
   }
 }
 
+void kubeWatchFamilies(PrometheusText& w, const KubeWatchStats& k) {
+  w.begin("sandman_kube_watch_synced", MetricType::kGauge,
+          "1 once the Kubernetes pod watch cache has completed a list (reads answer from it), else 0.");
+  w.sample({}, k.synced ? 1.0 : 0.0);
+  w.begin("sandman_kube_watch_pods", MetricType::kGauge, "Session pods in the Kubernetes pod watch cache.");
+  w.sample({}, static_cast<double>(k.pods));
+  w.begin("sandman_kube_watch_cache_bytes", MetricType::kGauge,
+          "Approximate bytes the Kubernetes pod watch cache's pod views hold.");
+  w.sample({}, static_cast<double>(k.cache_bytes));
+  w.begin("sandman_kube_watch_lists_total", MetricType::kCounter,
+          "Full lists of session pods by the watch cache: the first, then each relist.");
+  w.sample({}, static_cast<double>(k.lists_total));
+  w.begin("sandman_kube_watch_watches_total", MetricType::kCounter, "Watch requests the pod watch cache opened.");
+  w.sample({}, static_cast<double>(k.watches_total));
+  w.begin("sandman_kube_watch_relists_after_gone_total", MetricType::kCounter,
+          "Relists after the API server answered 410 Gone: the cache's resourceVersion had expired.");
+  w.sample({}, static_cast<double>(k.relists_after_gone_total));
+  w.begin("sandman_kube_watch_errors_total", MetricType::kCounter,
+          "Lists and watches of the pod watch cache that failed (connection, 5xx, ...); it retries with backoff.");
+  w.sample({}, static_cast<double>(k.errors_total));
+}
+
 }  // namespace
 
 std::string renderMetrics(const MetricsInputs& in, const MetricsOptions& options) {
@@ -244,6 +266,7 @@ std::string renderMetrics(const MetricsInputs& in, const MetricsOptions& options
   telemetryFamilies(w, in.snapshot);
   diskFamilies(w, in.snapshot ? in.snapshot->disk : empty.disk, in.user_labels);
   daemonFamilies(w, in);
+  if (in.kube_watch) kubeWatchFamilies(w, *in.kube_watch);
   return w.take();
 }
 
@@ -264,6 +287,7 @@ MetricsInputs MetricsExporter::gather() const {
   if (sources_.gateway) in.gateway = sources_.gateway();
   if (sources_.reconcile_repairs) in.reconcile_repairs = sources_.reconcile_repairs();
   if (sources_.idle_decisions) in.idle_decisions = sources_.idle_decisions();
+  if (sources_.kube_watch) in.kube_watch = sources_.kube_watch();
   if (sources_.open_alerts) in.open_alerts = sources_.open_alerts();
   return in;
 }

@@ -2,7 +2,7 @@
 // text format from the live sources on each scrape (pull model: it keeps no
 // state and nothing reads it back). GPU series come from the sampler's latest
 // snapshot, labelled in dcgm-exporter's style; daemon series from core, store,
-// API and gateway. Thread-safe when its sources are (render() is const).
+// API, gateway and the Kubernetes backend's watch cache. Thread-safe when its sources are (render() is const).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +16,7 @@
 #include "common/result.h"
 #include "model/gateway_stats.h"
 #include "model/gpu_snapshot.h"
+#include "model/kube_watch_stats.h"
 #include "telemetry/cost_rates.h"
 
 namespace sandman {
@@ -45,6 +46,7 @@ struct MetricsInputs {
   GatewayStats gateway;  // zeros when the gateway is off
   std::map<std::string, uint64_t> reconcile_repairs;
   std::map<std::string, uint64_t> idle_decisions;  // empty: the idle policy is off (no family)
+  std::optional<KubeWatchStats> kube_watch;  // nullopt: not the Kubernetes backend (no families)
   // Open alerts of the built-in engine: (rule, severity, state) -> count.
   std::map<std::tuple<std::string, std::string, std::string>, int> open_alerts;
   // user_id labels on GPU series: user names are for those holding the token
@@ -66,6 +68,7 @@ struct MetricsSources {
   std::function<GatewayStats()> gateway;
   std::function<std::map<std::string, uint64_t>()> reconcile_repairs;
   std::function<std::map<std::string, uint64_t>()> idle_decisions;
+  std::function<KubeWatchStats()> kube_watch;  // --backend kubernetes only
   std::function<std::map<std::tuple<std::string, std::string, std::string>, int>()> open_alerts;
 };
 

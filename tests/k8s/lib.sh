@@ -11,7 +11,7 @@
 #   trap k8s_down EXIT         # (or call k8s_down from the suite's own cleanup)
 #   k8s_kubectl get nodes
 #
-# Functions: k8s_up DIR, k8s_down, k8s_restart_apiserver, k8s_provoke_gone,
+# Functions: k8s_up DIR, k8s_down, k8s_restart_apiserver, k8s_provoke_gone, k8s_client_env,
 # k8s_token SA NS [DURATION], k8s_kubectl ARGS, k8s_curl PATH [CURL ARGS],
 # k8s_wait_default_sa NS, k8s_etcd_revision, k8s_compact_etcd [REV].
 
@@ -204,6 +204,8 @@ k8s_start_apiserver() {
 # ----------------------------------------------------------------- public
 
 # k8s_up DIR: certificates, kubeconfigs and the four control-plane programs in DIR (made if missing).
+# With K8S_APISERVER_ONLY=1, etcd and kube-apiserver only: nothing schedules pods or changes them
+# behind a client's back, and no controller makes a namespace's "default" ServiceAccount.
 k8s_up() {
   local dir=$1 t0
   t0=$(date +%s.%N)
@@ -255,6 +257,10 @@ k8s_up() {
     --profiling=false
   )
   k8s_start_apiserver || return 1
+  if [ "${K8S_APISERVER_ONLY:-0}" = 1 ]; then
+    k8s_up_done "$t0"
+    return 0
+  fi
 
   "$K8S_BIN/kube-scheduler" --kubeconfig="$K8S_DIR/scheduler.kubeconfig" \
     --authentication-kubeconfig="$K8S_DIR/scheduler.kubeconfig" \
@@ -282,9 +288,21 @@ k8s_up() {
     return 1
   # Pods need their namespace's default ServiceAccount (made by the controller-manager).
   k8s_wait_default_sa default || return 1
-  K8S_UP_SECONDS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+  k8s_up_done "$t0"
+}
+
+k8s_up_done() {
+  K8S_UP_SECONDS=$(awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
   k8s_log "control plane up in ${K8S_UP_SECONDS}s: $K8S_SERVER (etcd $K8S_ETCD_URL), kubeconfig $K8S_KUBECONFIG"
   export K8S_DIR K8S_BIN K8S_SERVER K8S_CA K8S_KUBECONFIG K8S_ADMIN_CERT K8S_ADMIN_KEY K8S_ETCD_URL
+}
+
+# k8s_client_env: exports the SANDMAN_TEST_KUBE_* variables kube_integration_tests and
+# kube_watch_bench read: the server, its CA, the admin's client certificate, and etcd's URL.
+k8s_client_env() {
+  export SANDMAN_TEST_KUBE_SERVER=$K8S_SERVER SANDMAN_TEST_KUBE_CA=$K8S_CA
+  export SANDMAN_TEST_KUBE_CERT=$K8S_ADMIN_CERT SANDMAN_TEST_KUBE_KEY=$K8S_ADMIN_KEY
+  export SANDMAN_TEST_ETCD=$K8S_ETCD_URL
 }
 
 # k8s_down: stops what k8s_up started, by pid, newest first; removes DIR if k8s_up made it.

@@ -6,14 +6,14 @@
 # gateway (the pod IP from the watch cache); a session no node has room for
 # fails at once with the scheduler's reason; a missing image is a 400; the API server restarted
 # under live sessions (the watch resumes: nothing lost, creates work); a provoked 410 (the cache
-# relists: a pod deleted behind Sandman's back then ends its session); a deleted session's pod and
-# Secret go, its workspace stays for the next session.
+# relists: a pod deleted behind Sandman's back then ends its session; /metrics counts the relist); a
+# deleted session's pod and Secret go, its workspace stays for the next session.
 # Usage: sessions_test.sh <path-to-sandman>
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SANDMAN=${1:?usage: sessions_test.sh <path-to-sandman>}
 SANDMAN=$(cd "$(dirname "$SANDMAN")" && pwd)/$(basename "$SANDMAN")
 k8s_test_init
-for t in docker ssh ssh-keygen; do command -v "$t" >/dev/null 2>&1 || fail "required tool '$t' is missing"; done
+for t in docker ssh ssh-keygen promtool; do command -v "$t" >/dev/null 2>&1 || fail "required tool '$t' is missing"; done
 docker info >/dev/null 2>&1 || fail "a reachable Docker engine is required (the fake kubelet runs pods there)"
 IMAGE=${SANDMAN_K8S_IMAGE:-sandman-workspace:latest}
 docker image inspect "$IMAGE" >/dev/null 2>&1 || fail "image $IMAGE is missing: build it with images/workspace/build.sh"
@@ -93,9 +93,16 @@ sshg() { local u=$1 k=$2; shift 2; timeout 60 ssh "${SSH_OPTS[@]}" -i "$k" -p "$
 pod_of() { echo "sess-$1"; }
 kget() { k8s_kubectl get "$@" -n "$NS" 2>/dev/null; }
 gone() { ! k8s_kubectl get "$1" -n "$NS" >/dev/null 2>&1; }
+# metric NAME: the value of an unlabelled series in /metrics (empty if absent).
+metric() { curl -fsS --max-time 10 "http://127.0.0.1:$API_PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+# metric_above NAME N: whether it is above N.
+metric_above() { local v; v=$(metric "$1"); [ -n "$v" ] && awk -v v="$v" -v n="$2" 'BEGIN { exit !(v > n) }'; }
 
 start_daemon
 note "sandman serve --backend kubernetes, as ServiceAccount sandman (shipped Role + ClusterRole only)"
+assert_eq "$(metric sandman_kube_watch_synced)" 1 "sandman_kube_watch_synced"
+metric_above sandman_kube_watch_lists_total 0 || fail "sandman_kube_watch_lists_total: $(metric sandman_kube_watch_lists_total)"
+ok "the watch cache's series are in /metrics"
 
 note "alice: a 1g.10gb session on an $PRODUCT"
 t0=$(date +%s.%N)
@@ -158,12 +165,22 @@ api GET "/api/v1/sessions/$ALICE"
 assert_eq "$(jq -r .status <<<"$BODY")" running "alice after the restart"
 
 note "410 Gone provoked (etcd compacted while the API server is down); then bob's pod deleted behind Sandman's back"
+# (The restart above may already have cost the cache a relist: count from here.)
+RELISTS=$(metric sandman_kube_watch_relists_after_gone_total)
+[ -n "$RELISTS" ] || fail "no sandman_kube_watch_relists_after_gone_total in /metrics"
 k8s_provoke_gone || fail "k8s_provoke_gone"
 k8s_kubectl delete pod "$(pod_of "$BOB")" -n "$NS" --wait=false >/dev/null || fail "delete bob's pod"
 bob_ended() { api GET "/api/v1/sessions/$BOB"; [ "$(jq -r .status <<<"$BODY")" = ended ]; }
 k8s_wait "bob's session to end (periodic reconcile, 30 s)" 75 bob_ended
 assert_contains "$(jq -r .end_reason <<<"$BODY")" "container" "bob's end reason"
 grep -q "relist" "$DAEMON_LOG" && ok "the daemon's log shows the relist" || true
+k8s_wait "sandman_kube_watch_relists_after_gone_total above $RELISTS" 30 \
+  metric_above sandman_kube_watch_relists_after_gone_total "$RELISTS"
+ok "/metrics: sandman_kube_watch_relists_after_gone_total $(metric sandman_kube_watch_relists_after_gone_total) (was $RELISTS)"
+assert_eq "$(metric sandman_kube_watch_synced)" 1 "sandman_kube_watch_synced after the relist"
+lint=$(curl -fsS --max-time 10 "http://127.0.0.1:$API_PORT/metrics" | promtool check metrics 2>&1) ||
+  fail "promtool check metrics: $lint"
+ok "/metrics with the Kubernetes backend is promtool-clean"
 api GET "/api/v1/sessions/$ALICE"
 assert_eq "$(jq -r .status <<<"$BODY")" running "alice after the 410"
 

@@ -222,5 +222,39 @@ TEST(MetricsExporter, ExporterReadsEverySourceOnEachScrape) {
   EXPECT_TRUE(has(m, "sandman_gateway_connections{state=\"preauth\"} 0")) << "no gateway: zeros";
 }
 
+TEST(MetricsExporter, KubeWatchCacheOnlyWithTheKubernetesBackend) {
+  std::string docker = renderMetrics(mixedHost(), options());
+  EXPECT_EQ(docker.find("sandman_kube_watch"), std::string::npos) << "no Kubernetes backend: no families";
+
+  MetricsSources src;
+  src.kube_watch = [] {
+    KubeWatchStats k;
+    k.pods = 12;
+    k.synced = true;
+    k.lists_total = 3;
+    k.watches_total = 9;
+    k.relists_after_gone_total = 2;
+    k.errors_total = 1;
+    k.cache_bytes = 9728;
+    return k;
+  };
+  std::string m = MetricsExporter(options(), src).render();
+  EXPECT_TRUE(has(m, "# TYPE sandman_kube_watch_pods gauge")) << m;
+  EXPECT_TRUE(has(m, "sandman_kube_watch_pods 12"));
+  EXPECT_TRUE(has(m, "sandman_kube_watch_synced 1"));
+  EXPECT_TRUE(has(m, "# TYPE sandman_kube_watch_lists_total counter"));
+  EXPECT_TRUE(has(m, "sandman_kube_watch_lists_total 3"));
+  EXPECT_TRUE(has(m, "sandman_kube_watch_watches_total 9"));
+  EXPECT_TRUE(has(m, "sandman_kube_watch_relists_after_gone_total 2"));
+  EXPECT_TRUE(has(m, "sandman_kube_watch_errors_total 1"));
+  EXPECT_TRUE(has(m, "sandman_kube_watch_cache_bytes 9728"));
+
+  MetricsInputs in = mixedHost();
+  in.kube_watch = KubeWatchStats{};  // before the first list: present, at zero
+  m = renderMetrics(in, options());
+  EXPECT_TRUE(has(m, "sandman_kube_watch_synced 0"));
+  EXPECT_TRUE(has(m, "sandman_kube_watch_relists_after_gone_total 0"));
+}
+
 }  // namespace
 }  // namespace sandman
