@@ -295,6 +295,7 @@ TEST_F(SessionPagingTest, MigrationCountsTheHistoryAStoreAlreadyHolds) {
        "DROP INDEX sessions_holding_gpu; DROP INDEX connections_by_session_row;"
        "DROP INDEX session_events_by_session_row; DROP INDEX session_events_by_at;"
        "CREATE INDEX sessions_by_user ON sessions(user_id); CREATE INDEX sessions_by_created ON sessions(created_at);"
+       "DROP TABLE mig_layout_proposals;"  // migration 10
        "DELETE FROM schema_version WHERE version >= 8;");
   auto reopened = SqliteStore::open(path_);
   ASSERT_TRUE(reopened.ok()) << reopened.error().message;
