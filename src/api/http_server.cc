@@ -330,6 +330,11 @@ void ApiServer::patchSession(const ApiRequest& req, ApiResponse& res) {
 }
 
 void ApiServer::gpus(ApiResponse& res, GpuView view) {
+  if (options_.cluster_gpus) {
+    return sendJson(res, 200, options_.cluster_gpus(view == GpuView::kInventory  ? "inventory"
+                                                    : view == GpuView::kProfiles ? "profiles"
+                                                                                 : "available"));
+  }
   const GpuLeases& leases = sessions_.gpus();
   auto gpus = leases.snapshot();
   if (!gpus.ok()) return sendError(res, gpus.error());

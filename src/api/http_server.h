@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -25,6 +26,9 @@ struct ApiOptions {
   SessionView view;
   HttpLimits limits;
   bool metrics_auth = false;  // GET /metrics needs the token too (--metrics-auth)
+  // Set on a cluster (Kubernetes backend): /gpus, /gpus/profiles and
+  // /gpus/available answer from its nodes ("inventory", "profiles", "available").
+  std::function<nlohmann::json(const std::string& view)> cluster_gpus;
 };
 
 class ApiServer {

@@ -14,6 +14,7 @@ const std::vector<Command>& commandTable() {
       {"serve", "run the daemon: REST API, session lifecycle, TTL reaper", runServe},
       {"sessions", "create, list, show, extend and remove sessions (talks to the daemon)", runSessions},
       {"gpus", "list GPUs, MIG profiles and free slices (talks to the daemon)", runGpus},
+      {"nodes", "the cluster's GPU nodes and MIG layout changes (Kubernetes backend; talks to the daemon)", runNodes},
       {"alerts", "list and acknowledge GPU alerts (talks to the daemon)", runAlerts},
       {"users", "register public keys for gateway logins (talks to the daemon)", runUsers},
       {"version", "print the version", runVersion},

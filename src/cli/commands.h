@@ -16,6 +16,7 @@ struct Command {
 int runServe(int argc, char** argv);
 int runSessions(int argc, char** argv);
 int runGpus(int argc, char** argv);
+int runNodes(int argc, char** argv);
 int runUsers(int argc, char** argv);
 int runAlerts(int argc, char** argv);
 int runVersion(int argc, char** argv);

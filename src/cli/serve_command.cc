@@ -14,6 +14,7 @@
 #include "alerts/alert_notifier.h"
 #include "alerts/rule_file.h"
 #include "api/alert_routes.h"
+#include "api/gpu_node_routes.h"
 #include "api/http_server.h"
 #include "api/metrics_routes.h"
 #include "api/telemetry_routes.h"
@@ -24,6 +25,7 @@
 #include "common/net.h"
 #include "config/serve_config.h"
 #include "core/history_retention.h"
+#include "core/mig_layouts.h"
 #include "core/reaper.h"
 #include "core/session_directory.h"
 #include "core/session_manager.h"
@@ -38,6 +40,7 @@
 #include "runtime/session_network.h"
 #include "ssh/kexinit_probe.h"
 #include "store/metrics_history.h"
+#include "store/mig_layout_store.h"
 #include "store/sqlite_store.h"
 #include "telemetry/disk_readings.h"
 #include "telemetry/metrics_exporter.h"
@@ -433,6 +436,39 @@ int runServe(int argc, char** argv) {
                                {"auto_extend", cfg.auto_extend ? "on" : "off"}});
   }
 
+  // The cluster's GPU nodes (Kubernetes): a node watch cache behind /gpu-nodes
+  // and the cluster-wide /gpus, and MIG layout changes through the GPU operator.
+  std::unique_ptr<NodeCache> node_cache;
+  std::unique_ptr<MigLayoutStore> mig_store;
+  std::unique_ptr<MigLayouts> mig_layouts;
+  std::unique_ptr<GpuNodeRoutes> gpu_node_routes;
+  if (auto* kube = dynamic_cast<KubernetesRuntime*>(runtime.get())) {
+    auto opened = MigLayoutStore::open(cfg.db);
+    if (!opened.ok()) return fatal("cannot open the MIG layout proposals", opened.error());
+    mig_store = std::move(opened).value();
+    node_cache = std::make_unique<NodeCache>(kube->client(), cfg.kube_node_selector);
+    MigLayoutOptions mig_options;
+    mig_options.operator_timeout = cfg.kube_mig_timeout_ms;
+    mig_layouts = std::make_unique<MigLayouts>(kube->client(), *node_cache, kube->cache(), *mig_store, clock,
+                                               mig_options);
+    node_cache->setListener([layouts = mig_layouts.get()](const std::string& name,
+                                                          const std::optional<NodeView>& node) {
+      layouts->onNode(name, node);
+    });
+    if (auto st = mig_layouts->start(); !st.ok()) return fatal("cannot load MIG layout proposals", st.error());
+    node_cache->start();
+    // Without the nodes ClusterRole sessions still run; only the inventory is missing.
+    if (!node_cache->waitSynced(std::chrono::seconds(30))) {
+      logWarn("cannot list nodes yet: /gpu-nodes and the cluster-wide /gpus stay empty until it works "
+              "(the ClusterRole sandman-nodes grants it)", {{"error", node_cache->stats().last_error}});
+    } else {
+      logInfo("node cache synced", {{"nodes", std::to_string(node_cache->stats().objects)},
+                                    {"held_for_mig", std::to_string(mig_layouts->heldNodes().size())}});
+    }
+    kube->setNodeRefusals([layouts = mig_layouts.get()] { return layouts->heldNodes(); });
+    gpu_node_routes = std::make_unique<GpuNodeRoutes>(*node_cache, kube->cache(), mig_layouts.get());
+  }
+
   UserKeys user_keys(*store.value(), clock);
   ApiOptions api_options;
   api_options.token = token;
@@ -443,7 +479,11 @@ int runServe(int argc, char** argv) {
     };
   }
   api_options.metrics_auth = cfg.metrics_auth;
+  if (gpu_node_routes) {
+    api_options.cluster_gpus = [routes = gpu_node_routes.get()](const std::string& view) { return routes->gpus(view); };
+  }
   ApiServer api(api_options, sessions, user_keys, *runtime, *store.value());
+  if (gpu_node_routes) api.addRoutes(*gpu_node_routes);
   TelemetryRoutes telemetry_routes(sampler, history.value().get(), clock);
   api.addRoutes(telemetry_routes);
   AlertRoutes alert_routes(alerts);
@@ -500,6 +540,8 @@ int runServe(int argc, char** argv) {
   pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if serve() ended otherwise
   waiter.join();
   sampler.stop();
+  if (node_cache) node_cache->stop();  // before the layouts its listener feeds
+  if (mig_layouts) mig_layouts->stop();
   workspace_usage.stop();
   idle.stop();
   notifier.stop();  // after the sampler: nothing queues behind it

@@ -66,6 +66,12 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
        "Storage class of workspace claims (empty: the cluster's default)");
   flag("--kube-service-account", c.kube_service_account, "SANDMAN_KUBE_SERVICE_ACCOUNT",
        "Service account session pods run as (no RBAC, no token mounted)");
+  flag("--kube-node-selector", c.kube_node_selector, "SANDMAN_KUBE_NODE_SELECTOR",
+       "Label selector of the nodes /gpu-nodes watches (empty: every node; GPU nodes are those with nvidia.com/ "
+       "capacity or labels)");
+  flag("--kube-mig-timeout", c.kube_mig_timeout, "SANDMAN_KUBE_MIG_TIMEOUT",
+       "How long an approved MIG layout (nvidia.com/mig.config) may take the GPU operator before it counts as "
+       "failed (the node stays held)");
   app.add_option("--auth", c.auth, "API authentication: token or none")
       ->envname("SANDMAN_AUTH")->capture_default_str()->check(CLI::IsMember({"token", "none"}));
   flag("--token-file", c.token_file, "SANDMAN_TOKEN_FILE", "API token file, generated (mode 0600) on first start");
@@ -253,6 +259,7 @@ Status finalizeServeConfig(CLI::App& app, ServeConfig& c) {
       {"--idle-traffic-window", c.idle_traffic_window, c.idle_traffic_window_ms, Millis(0)},
       {"--auto-extend-step", c.auto_extend_step, c.auto_extend_step_ms, Millis(1000)},
       {"--auto-extend-before", c.auto_extend_before, c.auto_extend_before_ms, Millis(0)},
+      {"--kube-mig-timeout", c.kube_mig_timeout, c.kube_mig_timeout_ms, Millis(1000)},
   };
   for (const auto& d : durations) {
     auto v = parseDuration(d.text);

@@ -40,6 +40,9 @@ struct ServeConfig {
   std::string kube_workspace_size = "50Gi";
   std::string kube_storage_class;
   std::string kube_service_account = "sandman-session";
+  std::string kube_node_selector;             // empty: every node (GPU nodes are picked out by their nvidia.com/ keys)
+  std::string kube_mig_timeout = "15m";       // an approved MIG layout the GPU operator has not applied by then fails
+  Millis kube_mig_timeout_ms{std::chrono::minutes(15)};
   std::string auth = "token";
   std::string token_file = "/var/lib/sandman/api-token";
   std::string tls_cert;  // PEM chain; with tls_key, the API is served over HTTPS

@@ -205,6 +205,18 @@ json workspaceClaimJson(const std::string& user_id, const KubernetesOptions& o) 
           {"spec", spec}};
 }
 
+void excludeNodes(json& pod, const std::vector<std::string>& nodes) {
+  if (nodes.empty()) return;
+  // matchFields on the name, not a label: nothing on the node has to change,
+  // so no right to write nodes is needed to keep sessions off one.
+  json term = {{"matchFields", json::array({{{"key", "metadata.name"}, {"operator", "NotIn"}, {"values", nodes}}})}};
+  pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"] =
+      json::array({term});
+  std::string list;
+  for (const auto& n : nodes) list += (list.empty() ? "" : ",") + n;
+  pod["metadata"]["annotations"]["sandman.io/refused-nodes"] = list;
+}
+
 WorkloadInfo workloadFromPod(const PodView& pod) {
   WorkloadInfo w;
   w.id = pod.name;
@@ -233,7 +245,12 @@ WorkloadInfo workloadFromPod(const PodView& pod) {
       w.problem = "no node has a free " + resource + " (scheduler: " + why + ")";
       w.problem_kind = ErrorKind::kConflict;
     } else if (why.find("node affinity/selector") != std::string::npos) {
-      w.problem = "no node has the GPU model asked for (scheduler: " + why + ")";
+      auto refused = pod.annotations.find("sandman.io/refused-nodes");
+      w.problem = "no node has the GPU model asked for" +
+                  (refused == pod.annotations.end()
+                       ? std::string()
+                       : " outside the nodes held for a MIG layout change (" + refused->second + ")") +
+                  " (scheduler: " + why + ")";
       w.problem_kind = ErrorKind::kConflict;
     } else if (why.find("untolerated taint") != std::string::npos) {
       // E.g. a CPU session on a cluster of GPU nodes, all tainted nvidia.com/gpu.
@@ -310,7 +327,9 @@ Status KubernetesRuntime::ensureWorkspaceClaim(const std::string& user_id) {
 }
 
 Result<std::string> KubernetesRuntime::createPod(const SessionWorkload& w) {
-  auto made = client_->create(nsPath("pods"), sessionPodJson(w, options_));
+  json body = sessionPodJson(w, options_);
+  if (node_refusals_) excludeNodes(body, node_refusals_());
+  auto made = client_->create(nsPath("pods"), body);
   if (!made.ok()) return made.error();
   const json* pod = &made->body;
   KubeResponse existing;

@@ -4,6 +4,7 @@
 // Thread-safe: the client is, and pod state is read from the watch cache.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,9 @@ nlohmann::json sessionSecretJson(const SessionWorkload& w, const KubernetesOptio
                                  const std::vector<std::pair<std::string, std::string>>& files,
                                  const std::string& owner_uid);
 nlohmann::json workspaceClaimJson(const std::string& user_id, const KubernetesOptions& o);
+// Keeps the pod off these nodes (a required nodeAffinity term on metadata.name
+// NotIn), and says so in the annotation sandman.io/refused-nodes.
+void excludeNodes(nlohmann::json& pod, const std::vector<std::string>& nodes);
 // What a pod's state means for the session, in plain words.
 WorkloadInfo workloadFromPod(const PodView& pod);
 
@@ -67,6 +71,10 @@ class KubernetesRuntime final : public Runtime {
   Result<std::vector<WorkloadInfo>> listOurs() override;
 
   const PodCache& cache() const { return *cache_; }
+  KubeClient& client() { return *client_; }
+  // Nodes Sandman places no new session on (a MIG layout change in progress);
+  // asked at every launch. Set before serving.
+  void setNodeRefusals(std::function<std::vector<std::string>()> fn) { node_refusals_ = std::move(fn); }
   const KubernetesOptions& options() const { return options_; }
 
  private:
@@ -78,6 +86,7 @@ class KubernetesRuntime final : public Runtime {
   std::unique_ptr<KubeClient> client_;
   KubernetesOptions options_;
   std::unique_ptr<PodCache> cache_;
+  std::function<std::vector<std::string>()> node_refusals_;
 };
 
 }  // namespace sandman

@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "runtime/kube_client.h"
+#include "runtime/watch_cache.h"
 
 namespace sandman {
 
@@ -47,13 +48,7 @@ size_t approximateBytes(const PodView& pod);
 class PodCache {
  public:
   // Knobs for tests and benchmarks; the defaults are the production values.
-  struct Options {
-    Millis backoff_min{1000};
-    Millis backoff_max{30000};
-    int watch_timeout_min_s = 300;  // timeoutSeconds is drawn from [min, max] per watch
-    int watch_timeout_max_s = 600;
-    int page_size = 500;
-  };
+  using Options = WatchCacheOptions;
 
   PodCache(KubeClient& client, std::string ns, std::string label_selector);
   ~PodCache();  // stops
@@ -88,35 +83,7 @@ class PodCache {
   Stats stats() const;
 
  private:
-  using Change = std::pair<std::string, std::optional<PodView>>;
-  void run();
-  Status relist();
-  Result<KubeClient::WatchEnd> watchOnce();
-  bool onEvent(const std::string& type, const nlohmann::json& object);
-  void notify(const std::vector<Change>& changes);
-  void recordError(const Error& e);
-  void backoffWait();
-  std::string collectionPath() const;
-  uint64_t eventCount() const;
-
-  KubeClient& client_;
-  const std::string ns_;
-  const std::string selector_;
-  Options options_;
-  std::function<void(const std::string&, const std::optional<PodView>&)> listener_;
-  std::mt19937 rng_{std::random_device{}()};  // the thread's own
-  Millis backoff_{0};                         // the thread's own
-
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;          // generation_, synced_ and stop_ changes
-  std::map<std::string, PodView> pods_;         // guarded by mu_
-  std::string rv_;                              // guarded by mu_; empty: list first
-  uint64_t generation_ = 0;                     // guarded by mu_
-  bool synced_ = false;                         // guarded by mu_
-  Stats stats_;                                 // guarded by mu_ (pods/synced/rv/bytes filled in by stats())
+  WatchCache<PodView> cache_;  // the reflector, shared with NodeCache
 };
 
 }  // namespace sandman

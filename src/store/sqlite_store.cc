@@ -214,6 +214,23 @@ DROP INDEX sessions_one_active_per_port;
 CREATE UNIQUE INDEX sessions_one_active_per_port ON sessions(ssh_port)
   WHERE ssh_port > 0 AND status IN )sql" SANDMAN_ACTIVE_STATUSES R"sql(;
 )sql"},
+    // MIG layouts proposed for cluster nodes (set through the GPU operator's
+    // nvidia.com/mig.config label once approved), and how each one went.
+    {10, R"sql(
+CREATE TABLE mig_layout_proposals (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  node            TEXT NOT NULL,
+  config          TEXT NOT NULL,
+  state           TEXT NOT NULL,
+  message         TEXT NOT NULL DEFAULT '',
+  previous_config TEXT NOT NULL DEFAULT '',
+  proposed_by     TEXT NOT NULL DEFAULT '',
+  approved_by     TEXT NOT NULL DEFAULT '',
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL
+);
+CREATE INDEX mig_layout_proposals_node ON mig_layout_proposals(node, id);
+)sql"},
 };
 
 constexpr const char* kSessionColumns =

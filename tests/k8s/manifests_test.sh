@@ -4,7 +4,7 @@
 # dry-run of the same is clean; sandman-sessions enforces "restricted" (a privileged pod is
 # refused, a compliant one admitted); with a bound token for ServiceAccount sandman, the shipped
 # Roles allow exactly what the daemon needs and nothing of the rest (pods/exec, other
-# namespaces' secrets, node writes, namespaces, PVC deletion, other leases).
+# namespaces' secrets, node writes but label patches, namespaces, PVC deletion, other leases).
 # Usage: manifests_test.sh [path-to-sandman]   (the binary is not used here)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 k8s_test_init
@@ -20,7 +20,7 @@ echo "$OUT" | sed 's/^/   | /'
 ok "applied, no warnings"
 for obj in namespace/sandman namespace/sandman-sessions serviceaccount/sandman:sandman \
   serviceaccount/sandman-session:sandman-sessions role/sandman:sandman-sessions \
-  role/sandman-leader-election:sandman clusterrole/sandman-nodes networkpolicy/sandman-sessions:sandman-sessions \
+  role/sandman-leader-election:sandman clusterrole/sandman-nodes clusterrole/sandman-node-labels networkpolicy/sandman-sessions:sandman-sessions \
   deployment/sandman:sandman service/sandman-gateway:sandman service/sandman-api:sandman \
   persistentvolumeclaim/sandman-state:sandman; do
   name=${obj%%:*} ns=${obj#*:}
@@ -79,8 +79,13 @@ can no get secrets kube-system
 can no list secrets sandman
 can no create pods sandman
 can no create pods default
+can yes patch nodes
 can no update nodes
-can no patch nodes
+can no delete nodes
+can no create nodes
+can no patch 'nodes#status'
+can no update 'nodes#status'
+can no create 'pods#eviction' sandman-sessions
 can no create namespaces
 can no delete namespaces
 can no create networkpolicies.networking.k8s.io sandman-sessions

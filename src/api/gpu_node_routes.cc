@@ -1,0 +1,332 @@
+#include "api/gpu_node_routes.h"
+
+#include <algorithm>
+
+#include "common/time_format.h"
+#include "common/utf8.h"
+
+namespace sandman {
+namespace {
+
+using nlohmann::json;
+
+json nullable(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+int64_t at(const std::map<std::string, int64_t>& m, const std::string& k) {
+  auto it = m.find(k);
+  return it == m.end() ? 0 : it->second;
+}
+
+// The GPUs a node has: GFD's count, else the device plugin's whole GPUs.
+int64_t gpuCount(const NodeView& n) {
+  return n.gpu_count > 0 ? n.gpu_count : at(n.capacity, "nvidia.com/gpu");
+}
+
+bool hasMigResources(const NodeView& n) {
+  return std::any_of(n.capacity.begin(), n.capacity.end(),
+                     [](const auto& kv) { return !migProfileOf(kv.first).empty(); });
+}
+
+// Node names are DNS subdomains: lower-case alphanumerics, '-' and '.'.
+bool validNodeName(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+  });
+}
+
+// {"config": ..., "by": ...}: only the given fields; by defaults to "api".
+Result<json> bodyObject(const std::string& body, const std::vector<std::string>& allowed) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return invalid("the body must be a JSON object");
+  for (const auto& [k, v] : j.items()) {
+    if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
+      return invalid("unknown field '" + printableExcerpt(k, 40) + "'");
+    }
+    if (!v.is_string()) return invalid("'" + k + "' must be a string");
+  }
+  return j;
+}
+
+Result<std::string> byOf(const json& j) {
+  std::string by = j.value("by", std::string("api"));
+  if (by.empty() || by.size() > 64 ||
+      !std::all_of(by.begin(), by.end(), [](char c) { return c >= 0x20 && c <= 0x7e; })) {
+    return invalid("'by' must be 1 to 64 printable ASCII characters");
+  }
+  return by;
+}
+
+}  // namespace
+
+json gpuNodeJson(const ClusterNode& c, bool detail) {
+  const NodeView& n = c.node;
+  json resources = json::array();
+  for (const auto& [res, cap] : n.capacity) {
+    const int64_t alloc = at(n.allocatable, res);
+    const int64_t used = at(c.in_use, res);
+    resources.push_back({{"resource", res}, {"profile", nullable(migProfileOf(res))}, {"capacity", cap},
+                         {"allocatable", alloc}, {"in_use", used},
+                         {"free", c.refusal.empty() ? std::max<int64_t>(0, alloc - used) : 0}});
+  }
+  json taints = json::array();
+  for (const auto& t : n.taints) taints.push_back({{"key", t.key}, {"value", t.value}, {"effect", t.effect}});
+  json profiles = json::object();
+  for (const auto& [p, l] : n.mig_profiles) {
+    profiles[p] = {{"count", l.count}, {"memory_mib", l.memory_mib}, {"multiprocessors", l.multiprocessors},
+                   {"slices_gi", l.slices_gi}};
+  }
+  const bool sandman_hold = c.refusal.rfind("MIG layout", 0) == 0;
+  json out = {{"name", n.name},
+              {"product", nullable(n.product)},
+              {"gpu_count", gpuCount(n)},
+              {"gpu_memory_mib", n.gpu_memory_mib},
+              {"mig_strategy", nullable(n.mig_strategy)},
+              {"mig_capable", n.mig_capable},
+              {"mig_profiles", profiles},
+              {"resources", resources},
+              {"ready", n.ready},
+              {"cordoned", n.unschedulable},
+              {"held_by_sandman", sandman_hold ? json(c.refusal) : json(nullptr)},
+              {"takes_sessions", c.refusal.empty()},
+              {"refusal", nullable(c.refusal)},
+              {"taints", taints},
+              {"mig_config", nullable(n.mig_config)},
+              {"mig_config_state", nullable(n.mig_config_state)},
+              {"sessions", c.sessions}};
+  if (detail) {
+    out["labels"] = n.gpu_labels;
+    out["ready_reason"] = nullable(n.ready_reason);
+    out["ready_message"] = nullable(n.ready_message);
+    out["resource_version"] = n.resource_version;
+  }
+  return out;
+}
+
+json fitsJson(const std::vector<ResourceFit>& fits) {
+  json out = json::array();
+  for (const auto& f : fits) {
+    json nodes = json::array();
+    for (const auto& [node, n] : f.nodes) {
+      auto p = f.products.find(node);
+      nodes.push_back({{"node", node}, {"fits", n}, {"product", p == f.products.end() ? json(nullptr) : nullable(p->second)}});
+    }
+    out.push_back({{"resource", f.resource}, {"profile", nullable(f.profile)}, {"fits", f.fits}, {"nodes", nodes}});
+  }
+  return out;
+}
+
+json clusterGpusJson(const std::vector<ClusterNode>& nodes, const std::string& view) {
+  if (view == "inventory") {
+    json list = json::array();
+    for (const auto& c : nodes) {
+      const NodeView& n = c.node;
+      const bool mig = hasMigResources(n);
+      for (int64_t i = 0; i < gpuCount(n); ++i) {
+        // The API server knows models and counts, not devices: no UUIDs,
+        // telemetry or per-GPU slices (those come from the node's agent).
+        list.push_back({{"index", i},
+                        {"node", n.name},
+                        {"uuid", nullptr},
+                        {"name", nullable(n.product)},
+                        {"memory_total", n.gpu_memory_mib},
+                        {"memory_used", nullptr},
+                        {"memory_free", nullptr},
+                        {"utilization", nullptr},
+                        {"temperature", nullptr},
+                        {"power_usage", nullptr},
+                        {"power_limit", nullptr},
+                        {"mig_enabled", mig},
+                        {"mig_pending", n.mig_config_state == "pending"},
+                        {"mig_instances", json::array()},
+                        {"session_id", nullptr}});
+      }
+    }
+    return {{"gpus", list}, {"count", list.size()}, {"nodes", nodes.size()},
+            {"source", "Node objects: GPU feature discovery labels and device plugin capacity"}};
+  }
+  if (view == "profiles") {
+    std::map<std::string, json> by_name;
+    for (const auto& c : nodes) {
+      for (const auto& [res, alloc] : c.node.allocatable) {
+        const std::string p = migProfileOf(res);
+        if (p.empty()) continue;
+        json& e = by_name[p];
+        auto labels = c.node.mig_profiles.find(p);
+        if (e.is_null()) {
+          e = {{"name", p}, {"resource", res}, {"instance_count", 0}, {"nodes", json::array()}};
+          if (labels != c.node.mig_profiles.end()) {
+            e["memory_mib"] = labels->second.memory_mib;
+            e["compute_slices"] = labels->second.slices_gi;
+            e["multiprocessors"] = labels->second.multiprocessors;
+          }
+        }
+        const int64_t used = at(c.in_use, res);
+        e["instance_count"] = e["instance_count"].get<int64_t>() + alloc;
+        e["nodes"].push_back({{"node", c.node.name}, {"product", nullable(c.node.product)}, {"allocatable", alloc},
+                              {"in_use", used},
+                              {"available", c.refusal.empty() ? std::max<int64_t>(0, alloc - used) : 0}});
+      }
+    }
+    json list = json::array();
+    for (auto& [_, e] : by_name) list.push_back(std::move(e));
+    return {{"profiles", list}, {"count", list.size()}};
+  }
+  // available
+  json instances = json::array(), whole = json::array(), closed = json::array();
+  int64_t count = 0;
+  for (const auto& c : nodes) {
+    if (!c.refusal.empty()) {
+      closed.push_back({{"node", c.node.name}, {"reason", c.refusal}});
+      continue;
+    }
+    for (const auto& [res, alloc] : c.node.allocatable) {
+      const int64_t free = std::max<int64_t>(0, alloc - at(c.in_use, res));
+      if (free == 0) continue;
+      count += free;
+      const std::string p = migProfileOf(res);
+      if (!p.empty()) {
+        instances.push_back({{"node", c.node.name}, {"profile", p}, {"resource", res}, {"free", free}});
+      } else {
+        whole.push_back({{"node", c.node.name}, {"name", nullable(c.node.product)}, {"resource", res}, {"free", free}});
+      }
+    }
+  }
+  // Layouts change only through the GPU operator (nvidia.com/mig.config): static, as Sandman sees it.
+  return {{"mig_mode", "static"},
+          {"available_instances", instances},
+          {"whole_gpus", whole},
+          {"count", count},
+          {"fits_now", fitsJson(fitsNow(nodes))},
+          {"nodes_not_taking_sessions", closed},
+          {"in_use_counts", "this daemon's session pods only"}};
+}
+
+json migProposalJson(const MigLayoutProposal& p) {
+  return {{"id", p.id},
+          {"node", p.node},
+          {"config", p.config},
+          {"state", p.state},
+          {"message", p.message},
+          {"previous_config", nullable(p.previous_config)},
+          {"proposed_by", p.proposed_by},
+          {"approved_by", nullable(p.approved_by)},
+          {"created_at", formatRfc3339(p.created_at)},
+          {"updated_at", formatRfc3339(p.updated_at)}};
+}
+
+std::vector<ClusterNode> GpuNodeRoutes::snapshot() const {
+  return clusterNodes(nodes_.list(), pods_.list(), layouts_ ? layouts_->holds() : NodeHolds{});
+}
+
+json GpuNodeRoutes::gpus(const std::string& view) const {
+  json body = clusterGpusJson(snapshot(), view);
+  body["backend"] = "kubernetes";
+  return body;
+}
+
+void GpuNodeRoutes::registerRoutes(Router& router) {
+  using Req = const ApiRequest&;
+  using Res = ApiResponse&;
+  for (const char* prefix : kApiPrefixes) {
+    const std::string base = std::string(prefix) + "/gpu-nodes";
+    router.get(base, [this](Req, Res r) { list(r); });
+    router.get(base + "/{name}", [this](Req q, Res r) { get(q, r); });
+    if (!layouts_) continue;
+    router.get(std::string(prefix) + "/mig-layouts", [this](Req, Res r) { allProposals(r); });
+    router.get(base + "/{name}/mig-layout", [this](Req q, Res r) { proposals(q, r); });
+    router.post(base + "/{name}/mig-layout", [this](Req q, Res r) { propose(q, r); });
+    router.del(base + "/{name}/mig-layout", [this](Req q, Res r) { release(q, r); });
+    router.post(base + "/{name}/mig-layout/approve", [this](Req q, Res r) { approve(q, r); });
+  }
+}
+
+void GpuNodeRoutes::list(ApiResponse& res) const {
+  auto nodes = snapshot();
+  json list = json::array();
+  int64_t gpus = 0;
+  for (const auto& c : nodes) {
+    list.push_back(gpuNodeJson(c, false));
+    gpus += gpuCount(c.node);
+  }
+  const WatchCacheStats s = nodes_.stats();
+  sendJson(res, 200, {{"nodes", list},
+                      {"count", list.size()},
+                      {"gpus", gpus},
+                      {"nodes_listed", s.objects},
+                      {"synced", s.synced},
+                      {"in_use_counts", "this daemon's session pods only"},
+                      {"fits_now", fitsJson(fitsNow(nodes))}});
+}
+
+void GpuNodeRoutes::get(const ApiRequest& req, ApiResponse& res) const {
+  const std::string name = req.matches[1];
+  if (!validNodeName(name)) return sendError(res, invalid("not a node name: " + printableExcerpt(name, 64)));
+  for (const auto& c : snapshot()) {
+    if (c.node.name == name) return sendJson(res, 200, gpuNodeJson(c, true));
+  }
+  sendError(res, notFound(nodes_.get(name) ? "node " + name + " has no NVIDIA GPUs" : "no node " + name));
+}
+
+void GpuNodeRoutes::proposals(const ApiRequest& req, ApiResponse& res) const {
+  const std::string name = req.matches[1];
+  if (!validNodeName(name)) return sendError(res, invalid("not a node name: " + printableExcerpt(name, 64)));
+  auto rows = layouts_->list(name);
+  if (!rows.ok()) return sendError(res, rows.error());
+  json list = json::array();
+  for (const auto& p : rows.value()) list.push_back(migProposalJson(p));
+  auto view = nodes_.get(name);
+  json out = {{"node", name}, {"proposals", list}};
+  if (view) {
+    out["mig_config"] = nullable(view->mig_config);
+    out["mig_config_state"] = nullable(view->mig_config_state);
+  }
+  auto holds = layouts_->holds();
+  auto h = holds.find(name);
+  out["held_by_sandman"] = h == holds.end() ? json(nullptr) : json(h->second);
+  sendJson(res, 200, out);
+}
+
+void GpuNodeRoutes::allProposals(ApiResponse& res) const {
+  auto rows = layouts_->list("");
+  if (!rows.ok()) return sendError(res, rows.error());
+  json list = json::array();
+  for (const auto& p : rows.value()) list.push_back(migProposalJson(p));
+  sendJson(res, 200, {{"proposals", list}, {"count", list.size()}});
+}
+
+void GpuNodeRoutes::propose(const ApiRequest& req, ApiResponse& res) {
+  const std::string name = req.matches[1];
+  if (!validNodeName(name)) return sendError(res, invalid("not a node name: " + printableExcerpt(name, 64)));
+  auto body = bodyObject(req.body, {"config", "by"});
+  if (!body.ok()) return sendError(res, body.error());
+  if (!body->contains("config")) return sendError(res, invalid("'config' is required, e.g. {\"config\": \"all-1g.10gb\"}"));
+  auto by = byOf(body.value());
+  if (!by.ok()) return sendError(res, by.error());
+  auto p = layouts_->propose(name, (*body)["config"].get<std::string>(), by.value());
+  if (!p.ok()) return sendError(res, p.error());
+  sendJson(res, 201, migProposalJson(p.value()));
+}
+
+void GpuNodeRoutes::approve(const ApiRequest& req, ApiResponse& res) {
+  const std::string name = req.matches[1];
+  if (!validNodeName(name)) return sendError(res, invalid("not a node name: " + printableExcerpt(name, 64)));
+  auto body = bodyObject(req.body, {"by"});
+  if (!body.ok()) return sendError(res, body.error());
+  auto by = byOf(body.value());
+  if (!by.ok()) return sendError(res, by.error());
+  auto p = layouts_->approve(name, by.value());
+  if (!p.ok()) return sendError(res, p.error());
+  sendJson(res, 200, migProposalJson(p.value()));
+}
+
+void GpuNodeRoutes::release(const ApiRequest& req, ApiResponse& res) {
+  const std::string name = req.matches[1];
+  if (!validNodeName(name)) return sendError(res, invalid("not a node name: " + printableExcerpt(name, 64)));
+  auto p = layouts_->release(name, "api");
+  if (!p.ok()) return sendError(res, p.error());
+  sendJson(res, 200, migProposalJson(p.value()));
+}
+
+}  // namespace sandman
