@@ -4,7 +4,9 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/http_listener.h"
@@ -25,6 +27,11 @@ struct ApiOptions {
   SessionView view;
   HttpLimits limits;
   bool metrics_auth = false;  // GET /metrics needs the token too (--metrics-auth)
+  // Replicas: what a write request on a follower is told (naming the leader),
+  // or nullopt when this replica may write. Unset: always writes.
+  std::function<std::optional<std::string>()> not_leader;
+  // Replicas: "leader" or "follower", shown by /readyz (ready either way).
+  std::function<std::string()> role;
 };
 
 class ApiServer {
@@ -70,6 +77,7 @@ class ApiServer {
   bool sameOrigin(const ApiRequest& req, ApiResponse& res) const;
   bool authorized(ApiRequest& req, ApiResponse& res) const;
   bool jsonBody(const ApiRequest& req, ApiResponse& res) const;
+  bool writable(const ApiRequest& req, ApiResponse& res) const;
 
   ApiOptions options_;
   SessionManager& sessions_;

@@ -40,6 +40,13 @@ struct ServeConfig {
   std::string kube_workspace_size = "50Gi";
   std::string kube_storage_class;
   std::string kube_service_account = "sandman-session";
+  // Two replicas: leader election on the Lease sandman-leader in this
+  // namespace (the daemon's own); only the leader mutates. Kubernetes only.
+  bool leader_elect = true;
+  std::string kube_lease_namespace = "sandman";
+  // The sandman.io/instance label of this daemon's objects; empty: derived
+  // from --db's path. Replicas sharing sessions must give the same one.
+  std::string instance;
   std::string auth = "token";
   std::string token_file = "/var/lib/sandman/api-token";
   std::string tls_cert;  // PEM chain; with tls_key, the API is served over HTTPS
