@@ -441,6 +441,10 @@ int runServe(int argc, char** argv) {
   // gate makes this a no-op for it.
   if (auto st = sessions.reconcile(); !st.ok()) return fatal("start-up reconciliation failed", st.error());
   if (replication.elector) {
+    // One round of each before serving: a lone daemon leads (and a follower
+    // has mirrored the cluster) by the time the API answers.
+    replication.elector->tick();
+    replication.sync->round();
     replication.elector->start();
     replication.sync->start();
   }

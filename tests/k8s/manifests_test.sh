@@ -57,7 +57,7 @@ can() {
   [ "$got" = "$want" ] || fail "can-i $verb $res${ns:+ -n $ns}: got '$got', expected '$want'"
   echo "   ok: $verb $res${ns:+ in $ns}: $got"
 }
-for v in get list watch create delete; do can yes "$v" pods sandman-sessions; done
+for v in get list watch create delete patch; do can yes "$v" pods sandman-sessions; done
 for v in get list watch create delete; do can yes "$v" secrets sandman-sessions; done
 for v in get list watch create; do can yes "$v" persistentvolumeclaims sandman-sessions; done
 for v in list watch; do can yes "$v" events sandman-sessions; done
@@ -72,7 +72,6 @@ can no create 'pods#portforward' sandman-sessions
 can no get 'pods#log' sandman-sessions
 can no update 'pods#status' sandman-sessions
 can no update pods sandman-sessions
-can no patch pods sandman-sessions
 can no update secrets sandman-sessions
 can no delete persistentvolumeclaims sandman-sessions
 can no get secrets kube-system
