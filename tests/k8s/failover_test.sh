@@ -109,9 +109,9 @@ SSH_OPTS=(-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/de
 sshg() { local r=$1 u=$2 k=$3; shift 3; timeout 60 ssh "${SSH_OPTS[@]}" -i "$k" -p "${GW[$r]}" "$u@127.0.0.1" "$@" </dev/null; }
 # The session pods of this instance, as "user session" lines, sorted.
 cluster_sessions() {
-  k8s_kubectl get pods -n "$NS" -l "sandman.io/instance=$INSTANCE" \
-    -o jsonpath='{range .items[?(!@.metadata.deletionTimestamp)]}{.metadata.labels.sandman\.io/user} {.metadata.labels.sandman\.io/session}{"\n"}{end}' |
-    sort
+  k8s_kubectl get pods -n "$NS" -l "sandman.io/instance=$INSTANCE" -o json |
+    jq -r '.items[] | select(.metadata.deletionTimestamp == null) |
+      "\(.metadata.labels["sandman.io/user"]) \(.metadata.labels["sandman.io/session"])"' | sort
 }
 store_sessions() { sessions_json "$1" | jq -r '.[] | "\(.user_id) \(.session_id)"' | sort; }
 secs_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
