@@ -130,7 +130,7 @@ void ApiServer::addRoutes(RouteModule& module) { module.registerRoutes(router_);
 
 void ApiServer::handle(ApiRequest& req, ApiResponse& res) {
   const auto start = std::chrono::steady_clock::now();
-  if (sameOrigin(req, res) && authorized(req, res) && jsonBody(req, res)) {
+  if (sameOrigin(req, res) && authorized(req, res) && jsonBody(req, res) && writable(req, res)) {
     switch (router_.dispatch(req, res)) {
       case Router::Outcome::kHandled: break;
       case Router::Outcome::kNoRoute:
@@ -190,6 +190,20 @@ bool ApiServer::jsonBody(const ApiRequest& req, ApiResponse& res) const {
   sendJson(res, 415, {{"error", "request bodies must be JSON: send 'Content-Type: application/json' (got '" +
                                     printableExcerpt(type, 60) + "')"},
                       {"code", "invalid"}});
+  return false;
+}
+
+// Only the leader mutates. A follower answers every write with a retryable
+// 503 naming the leader, rather than relaying it: a relay would need to carry
+// the caller's token and TLS to a peer, and a client that retries the
+// Service lands on the leader within a few tries anyway.
+bool ApiServer::writable(const ApiRequest& req, ApiResponse& res) const {
+  if (!options_.not_leader || req.method == "GET" || req.method == "HEAD" || req.method == "OPTIONS") return true;
+  if (req.path.rfind("/api/", 0) != 0) return true;
+  auto refusal = options_.not_leader();
+  if (!refusal) return true;
+  res.set_header("Retry-After", "2");
+  sendJson(res, 503, {{"error", *refusal}, {"code", "not_leader"}});
   return false;
 }
 
@@ -408,7 +422,9 @@ void ApiServer::readyz(ApiResponse& res) {
   checks["docker"] = docker.ok() ? "ok" : docker.error().message;
   checks["store"] = store.ok() ? "ok" : store.error().message;
   bool ready = docker.ok() && store.ok();
-  sendJson(res, ready ? 200 : 503, {{"status", ready ? "ready" : "not ready"}, {"checks", checks}});
+  json body = {{"status", ready ? "ready" : "not ready"}, {"checks", checks}};
+  if (options_.role) body["role"] = options_.role();  // a follower is ready too: it serves reads
+  sendJson(res, ready ? 200 : 503, body);
 }
 
 Status ApiServer::bind(const std::string& host, int port) { return listener_.bind(host, port); }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/http_listener.h"
@@ -29,6 +30,11 @@ struct ApiOptions {
   // Set on a cluster (Kubernetes backend): /gpus, /gpus/profiles and
   // /gpus/available answer from its nodes ("inventory", "profiles", "available").
   std::function<nlohmann::json(const std::string& view)> cluster_gpus;
+  // Replicas: what a write request on a follower is told (naming the leader),
+  // or nullopt when this replica may write. Unset: always writes.
+  std::function<std::optional<std::string>()> not_leader;
+  // Replicas: "leader" or "follower", shown by /readyz (ready either way).
+  std::function<std::string()> role;
 };
 
 class ApiServer {
@@ -74,6 +80,7 @@ class ApiServer {
   bool sameOrigin(const ApiRequest& req, ApiResponse& res) const;
   bool authorized(ApiRequest& req, ApiResponse& res) const;
   bool jsonBody(const ApiRequest& req, ApiResponse& res) const;
+  bool writable(const ApiRequest& req, ApiResponse& res) const;
 
   ApiOptions options_;
   SessionManager& sessions_;

@@ -30,6 +30,11 @@ Result<std::string> loadOrCreateToken(const std::string& path, bool* created) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
     // A token others can read, or that someone else can rewrite, is no secret.
+    // A Kubernetes Secret mount is root-owned and readable by the pod's
+    // fsGroup only (the daemon's group): root could rewrite anything anyway.
+    const bool secret_mount = st.st_uid == 0 && st.st_uid != ::geteuid() && (st.st_mode & 027) == 0 &&
+                              ((st.st_mode & 040) == 0 || st.st_gid == ::getegid());
+    if (secret_mount) return readToken(path);
     if (st.st_uid != ::geteuid()) {
       return invalid("the API token file " + path + " is owned by uid " + std::to_string(st.st_uid) +
                      ", not by the daemon's user (uid " + std::to_string(::geteuid()) + "): chown it, or use --token-file");

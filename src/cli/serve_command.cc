@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -27,6 +29,7 @@
 #include "core/history_retention.h"
 #include "core/mig_layouts.h"
 #include "core/reaper.h"
+#include "core/replica_sync.h"
 #include "core/session_directory.h"
 #include "core/session_manager.h"
 #include "core/user_keys.h"
@@ -37,6 +40,7 @@
 #include "runtime/docker_runtime.h"
 #include "runtime/kubernetes_runtime.h"
 #include "runtime/pod_cache.h"
+#include "runtime/lease_elector.h"
 #include "runtime/session_network.h"
 #include "ssh/kexinit_probe.h"
 #include "store/metrics_history.h"
@@ -114,7 +118,7 @@ Result<DockerOptions> dockerOptions(const ServeConfig& c) {
   o.log_max_files = c.container_log_max_files;
   o.writable_layer_bytes = parseByteSize(c.container_disk).value();
   o.allowed_images = allowedImages(c);
-  o.instance = instanceId(c.db);
+  o.instance = c.instance.empty() ? instanceId(c.db) : c.instance;
   o.network = c.network;
   o.publish_ip = c.ssh_bind;
   std::error_code ec;
@@ -173,9 +177,8 @@ bool setUpWorkspaceQuota(const ServeConfig& c, WorkspaceManager& workspaces, std
   return false;
 }
 
-// --backend kubernetes: the API server from flags or in-cluster, then the
-// pod watch cache, listed before anything is served.
-Result<std::unique_ptr<KubernetesRuntime>> openKubernetes(const ServeConfig& c) {
+// The API server and credentials from flags, or in-cluster.
+Result<KubeConfig> kubeConfig(const ServeConfig& c) {
   KubeConfig kc;
   if (c.kube_api.empty()) {
     auto in_cluster = inClusterConfig();
@@ -193,9 +196,17 @@ Result<std::unique_ptr<KubernetesRuntime>> openKubernetes(const ServeConfig& c) 
     kc.client_key_file = c.kube_client_key;
     kc.token_file.clear();
   }
+  return kc;
+}
+
+// --backend kubernetes: the pod watch cache, listed before anything is served.
+Result<std::unique_ptr<KubernetesRuntime>> openKubernetes(const ServeConfig& c) {
+  auto config = kubeConfig(c);
+  if (!config.ok()) return config.error();
+  const KubeConfig& kc = config.value();
   KubernetesOptions o;
   o.ns = c.kube_namespace;
-  o.instance = instanceId(c.db);
+  o.instance = c.instance.empty() ? instanceId(c.db) : c.instance;
   o.service_account = c.kube_service_account;
   o.workspace_size = c.kube_workspace_size;
   o.storage_class = c.kube_storage_class;
@@ -208,6 +219,39 @@ Result<std::unique_ptr<KubernetesRuntime>> openKubernetes(const ServeConfig& c) 
                                        {"pods", std::to_string(runtime->cache().stats().pods)}});
   return runtime;
 }
+
+// Where followers send writers: this pod's address (the Deployment passes
+// POD_IP), else the API's bind address, else this host's name.
+std::string advertisedApi(const ServeConfig& c, const std::string& host_name) {
+  std::string host = c.bind;
+  if (const char* ip = std::getenv("POD_IP"); ip != nullptr && *ip != '\0') host = ip;
+  else if (host == "0.0.0.0" || host == "::" || host.empty()) host = host_name;
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return (c.tls_cert.empty() ? "http://" : "https://") + host + ":" + std::to_string(c.port);
+}
+
+// Two replicas on Kubernetes: the elector on the Lease, and the sync that
+// opens mutations once this replica leads and has adopted the cluster's
+// sessions. Built before anything that mutates can run.
+struct Replication {
+  std::unique_ptr<KubeClient> client;  // its own: short timeouts, never queued behind pod calls
+  std::unique_ptr<LeaseElector> elector;
+  std::unique_ptr<ReplicaSync> sync;
+
+  bool leads() const { return !sync || sync->mayMutate(); }
+  // What a write on a follower is told (503 not_leader, Retry-After 2).
+  std::string refusal() const {
+    const LeaderView v = elector->leader();
+    if (v.self) {
+      return "this replica has just become the leader and is adopting the sessions in the cluster; retry in a "
+             "few seconds";
+    }
+    if (v.holder.empty()) return "no replica leads right now (election in progress); retry in a few seconds";
+    auto api = v.annotations.find("sandman.io/api");
+    return "this replica (" + elector->identity() + ") is not the leader; the leader is " + v.holder +
+           (api == v.annotations.end() ? "" : " at " + api->second) + "; retry there, or here in a few seconds";
+  }
+};
 
 int fatal(const std::string& what, const Error& e) {
   logError(what, {{"error", e.message}});
@@ -334,6 +378,30 @@ int runServe(int argc, char** argv) {
   GatewayKeyring keyring((state_dir.empty() ? "." : state_dir) + "/gateway-keys");
   SessionManager sessions(sessionSettings(cfg), *store.value(), *runtime, workspaces, sshd_files, keyring,
                           gpus, clock, probeSshKexInit);
+  Replication replication;
+  if (cfg.backend == "kubernetes" && cfg.leader_elect) {
+    auto kc = kubeConfig(cfg);
+    if (!kc.ok()) return fatal("cannot use Kubernetes", kc.error());
+    // A renewal must fail fast: the renew deadline is 10 s.
+    kc.value().request_timeout = std::chrono::seconds(4);
+    kc.value().connect_timeout = std::chrono::seconds(2);
+    replication.client = std::make_unique<KubeClient>(kc.value());
+    LeaseElectorOptions lease;
+    lease.ns = cfg.kube_lease_namespace;
+    lease.identity = leaseIdentity(host_name);
+    lease.annotations = {{"sandman.io/api", advertisedApi(cfg, host_name)}};
+    replication.elector = std::make_unique<LeaseElector>(LeaseApi::over(*replication.client), lease, clock);
+    replication.sync = std::make_unique<ReplicaSync>(
+        sessions, [&replication] { return replication.elector->isLeader(); },
+        [&replication] { return replication.elector->term(); }, clock);
+    replication.elector->setListener([&replication](bool) { replication.sync->wake(); });
+    sessions.setMutationGate([&replication]() -> Status {
+      if (replication.sync->mayMutate()) return {};
+      return unavailable(replication.refusal());
+    });
+    logInfo("leader election on", {{"lease", lease.ns + "/" + lease.name}, {"identity", lease.identity},
+                                   {"api", lease.annotations["sandman.io/api"]}});
+  }
   // Disk: no new session below --min-free-disk; usage measured in the background.
   const std::string state_path = state_dir.empty() ? "." : state_dir;
   DiskPolicyView disk_policy{cfg.workspace_quota_bytes, false, "", ""};
@@ -375,7 +443,17 @@ int runServe(int argc, char** argv) {
     logInfo("SSH gateway listening", {{"address", cfg.gateway_bind + ":" + std::to_string(gateway.boundPort())},
                                       {"host_key", gateway.hostPublicKey()}});
   }
+  // A replica reconciles once it leads and has synced (ReplicaSync); here the
+  // gate makes this a no-op for it.
   if (auto st = sessions.reconcile(); !st.ok()) return fatal("start-up reconciliation failed", st.error());
+  if (replication.elector) {
+    // One round of each before serving: a lone daemon leads (and a follower
+    // has mirrored the cluster) by the time the API answers.
+    replication.elector->tick();
+    replication.sync->round();
+    replication.elector->start();
+    replication.sync->start();
+  }
   reaper.start();
   RetentionOptions retention_options;
   retention_options.sessions = cfg.session_retention_ms;
@@ -411,7 +489,10 @@ int runServe(int argc, char** argv) {
   if (auto st = alerts.restore(); !st.ok()) return fatal("cannot load open alerts", st.error());
   if (deliver_alerts) notifier.start();
   sampler.setDiskSource([&disk_reader] { return disk_reader.read(); });
-  sampler.addListener([&alerts](const TelemetrySnapshot& snap) { alerts.evaluate(snap); });
+  // Alerts are raised and delivered by the leader alone (no duplicate pages).
+  sampler.addListener([&alerts, &replication](const TelemetrySnapshot& snap) {
+    if (replication.leads()) alerts.evaluate(snap);
+  });
   QuotaBannerPolicy quota_banners(*store.value(), sshd_files, workspace_usage, disk_policy.quota_bytes,
                                   disk_policy.quota_enforced);
   sampler.addListener([&quota_banners](const TelemetrySnapshot& snap) { quota_banners.onSample(snap); });
@@ -430,7 +511,9 @@ int runServe(int argc, char** argv) {
   idle_options.ttl_max = std::chrono::minutes(cfg.ttl_max_min);
   IdlePolicy idle(idle_options, sessions, *store.value(), cfg.gateway ? &gateway : nullptr, clock);
   if (idle_options.enabled()) {
-    sampler.addListener([&idle](const TelemetrySnapshot& snap) { idle.onSample(snap); });
+    sampler.addListener([&idle, &replication](const TelemetrySnapshot& snap) {
+      if (replication.leads()) idle.onSample(snap);
+    });
     idle.start();
     logInfo("idle policy on", {{"idle_stop_after", cfg.idle_stop_after.empty() ? "off" : cfg.idle_stop_after},
                                {"auto_extend", cfg.auto_extend ? "on" : "off"}});
@@ -482,6 +565,13 @@ int runServe(int argc, char** argv) {
   if (gpu_node_routes) {
     api_options.cluster_gpus = [routes = gpu_node_routes.get()](const std::string& view) { return routes->gpus(view); };
   }
+  if (replication.sync) {
+    api_options.not_leader = [&replication]() -> std::optional<std::string> {
+      if (replication.leads()) return std::nullopt;
+      return replication.refusal();
+    };
+    api_options.role = [&replication] { return std::string(replication.leads() ? "leader" : "follower"); };
+  }
   ApiServer api(api_options, sessions, user_keys, *runtime, *store.value());
   if (gpu_node_routes) api.addRoutes(*gpu_node_routes);
   TelemetryRoutes telemetry_routes(sampler, history.value().get(), clock);
@@ -509,6 +599,11 @@ int runServe(int argc, char** argv) {
     metrics_sources.kube_watch = [kubernetes] {
       const PodCache::Stats c = kubernetes->cache().stats();
       return KubeWatchStats{c.pods, c.synced, c.lists, c.watches, c.gone, c.errors, c.bytes};
+    };
+  }
+  if (replication.elector) {
+    metrics_sources.leadership = [&replication] {
+      return MetricsInputs::Leadership{replication.leads(), replication.elector->leader().transitions};
     };
   }
   MetricsExporter metrics({host_name, std::move(cost_rates).value()}, std::move(metrics_sources));
@@ -539,6 +634,12 @@ int runServe(int argc, char** argv) {
   api.serve();
   pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the waiter if serve() ended otherwise
   waiter.join();
+  if (replication.elector) {
+    // First: mutations end, and the lease goes back so the other replica
+    // takes over now rather than after 15 s.
+    replication.sync->stop();
+    replication.elector->stop(true);
+  }
   sampler.stop();
   if (node_cache) node_cache->stop();  // before the layouts its listener feeds
   if (mig_layouts) mig_layouts->stop();

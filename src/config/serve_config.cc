@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <regex>
 
 #include "common/duration.h"
 
@@ -72,6 +73,16 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   flag("--kube-mig-timeout", c.kube_mig_timeout, "SANDMAN_KUBE_MIG_TIMEOUT",
        "How long an approved MIG layout (nvidia.com/mig.config) may take the GPU operator before it counts as "
        "failed (the node stays held)");
+  app.add_option("--leader-elect", c.leader_elect,
+                 "Kubernetes: elect a leader on the Lease sandman-leader (--kube-lease-namespace) so that two "
+                 "replicas are safe: only the leader creates, ends and reaps sessions, followers serve reads and "
+                 "answer writes with 503 not_leader (ignored on --backend docker)")
+      ->envname("SANDMAN_LEADER_ELECT")->capture_default_str();
+  flag("--kube-lease-namespace", c.kube_lease_namespace, "SANDMAN_KUBE_LEASE_NAMESPACE",
+       "Namespace of the leader-election Lease sandman-leader (the daemon's own)");
+  flag("--instance", c.instance, "SANDMAN_INSTANCE",
+       "The sandman.io/instance label on this daemon's session objects (empty: derived from --db's path); "
+       "replicas that share sessions give the same value");
   app.add_option("--auth", c.auth, "API authentication: token or none")
       ->envname("SANDMAN_AUTH")->capture_default_str()->check(CLI::IsMember({"token", "none"}));
   flag("--token-file", c.token_file, "SANDMAN_TOKEN_FILE", "API token file, generated (mode 0600) on first start");
@@ -282,6 +293,10 @@ Status finalizeServeConfig(CLI::App& app, ServeConfig& c) {
     if (c.kube_client_cert.empty() != c.kube_client_key.empty()) {
       return invalid("--kube-client-cert and --kube-client-key go together");
     }
+  }
+  if (!c.instance.empty() && !std::regex_match(c.instance, std::regex("^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$"))) {
+    return invalid("--instance must be a label value (letters, digits, '.', '_', '-'; at most 63; got '" + c.instance +
+                   "')");
   }
   if (c.docker_host.rfind("unix://", 0) != 0) {
     return invalid("--docker-host must be a unix:// socket (got '" + c.docker_host + "')");

@@ -43,6 +43,13 @@ struct ServeConfig {
   std::string kube_node_selector;             // empty: every node (GPU nodes are picked out by their nvidia.com/ keys)
   std::string kube_mig_timeout = "15m";       // an approved MIG layout the GPU operator has not applied by then fails
   Millis kube_mig_timeout_ms{std::chrono::minutes(15)};
+  // Two replicas: leader election on the Lease sandman-leader in this
+  // namespace (the daemon's own); only the leader mutates. Kubernetes only.
+  bool leader_elect = true;
+  std::string kube_lease_namespace = "sandman";
+  // The sandman.io/instance label of this daemon's objects; empty: derived
+  // from --db's path. Replicas sharing sessions must give the same one.
+  std::string instance;
   std::string auth = "token";
   std::string token_file = "/var/lib/sandman/api-token";
   std::string tls_cert;  // PEM chain; with tls_key, the API is served over HTTPS

@@ -45,6 +45,7 @@ SessionManager::SessionManager(SessionSettings settings, Store& store, Runtime& 
 Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
   const auto started = std::chrono::steady_clock::now();
   if (auto s = validateUserId(req.user_id); !s.ok()) return s.error();
+  if (auto s = mayMutate(); !s.ok()) return s.error();
   if (auto s = validateTtl(req.ttl.value_or(settings_.ttl_default), settings_.ttl_max); !s.ok()) {
     return s.error();
   }
@@ -93,7 +94,7 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
     return failCreate(s, "gateway key: ", st.error());
   }
   SANDMAN_FAULT_POINT("create.key_written");
-  if (auto st = startContainer(s, account, host->private_openssh, gateway->public_line); !st.ok()) {
+  if (auto st = startContainer(s, account, host->private_openssh, gateway->private_openssh, gateway->public_line); !st.ok()) {
     return failCreate(s, "start failed: ", st.error());
   }
   SANDMAN_FAULT_POINT("create.container_started");
@@ -202,6 +203,9 @@ SessionWorkload SessionManager::workload(const Session& s, const UserAccount& ac
   if (runtime_.hostWorkspaces()) w.workspace_dir = workspaces_.pathFor(s.user_id);
   w.env = {"HOME=/workspace", "USER=" + s.user_id, "SANDMAN_SESSION_ID=" + s.id};
   w.expires_at = s.expires_at;
+  w.created_at = s.created_at;
+  w.user_public_key = s.user_public_key;
+  w.host_public_key = s.host_public_key;
   w.direct_port = s.ssh_port;
   w.memory_bytes = settings_.memory_bytes;
   w.nano_cpus = settings_.nano_cpus;
@@ -216,6 +220,7 @@ SessionWorkload SessionManager::workload(const Session& s, const UserAccount& ac
 
 Status SessionManager::startContainer(Session& s, const UserAccount& account,
                                       const std::string& host_private_key,
+                                      const std::string& gateway_private_key,
                                       const std::string& gateway_public_key) {
   if (runtime_.hostWorkspaces()) {
     auto ws = workspaces_.ensure(account);
@@ -230,7 +235,9 @@ Status SessionManager::startContainer(Session& s, const UserAccount& account,
                                       settings_.allow_agent_forwarding, settings_.allow_remote_forwarding,
                                       banner_ ? banner_(s.user_id) : std::string()});
   if (!dir.ok()) return dir.error();
-  auto id = runtime_.launch(workload(s, account, dir.value()));
+  SessionWorkload w = workload(s, account, dir.value());
+  w.gateway_private_key = gateway_private_key;
+  auto id = runtime_.launch(w);
   if (!id.ok()) return id.error();
   // Launched, not recorded yet: start-up reconciliation finds it by its session label.
   SANDMAN_FAULT_POINT("create.container_created");

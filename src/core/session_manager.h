@@ -105,6 +105,24 @@ class SessionManager {
   // they are left to the create in flight.
   enum class ReconcileMode { kStartup, kPeriodic };
   Status reconcile(ReconcileMode mode = ReconcileMode::kStartup);
+
+  // Replicas (Kubernetes, two daemons): brings the sessions the cluster
+  // records into this store. Adopts running ones this store does not know
+  // (after a failover, the previous leader's). A follower also ends here
+  // what has no pod any more and takes the recorded expiry; a leader instead
+  // records its expiry where the pod's differs. Touches only this store (and
+  // the keyring) on a follower.
+  struct ClusterSync {
+    int adopted = 0;
+    int ended = 0;
+    int expiries = 0;
+  };
+  Result<ClusterSync> syncFromCluster(bool leading);
+  // Asked before every mutation (create, stop, TTL change, reaping,
+  // reconciliation): a non-ok status refuses it; reconciliation and reaping
+  // are then skipped quietly. Replicas: ok only on the leader once it has
+  // synced. Set before serving.
+  void setMutationGate(std::function<Status()> fn) { gate_ = std::move(fn); }
   // Earliest expires_at among sessions that can still expire.
   std::optional<TimePoint> nextExpiry();
   // Stops every session whose expires_at <= now; returns how many.
@@ -141,7 +159,11 @@ class SessionManager {
   // `starting` meanwhile (then the instance is destroyed again).
   Status materializeGpu(Session& s);
   void reconcileGpus();
+  Status mayMutate() const { return gate_ ? gate_() : Status(); }
+  void recordExpiry(const Session& s);
+  Status adopt(const RecordedSession& r);
   Status startContainer(Session& s, const UserAccount& account, const std::string& host_private_key,
+                        const std::string& gateway_private_key,
                         const std::string& gateway_public_key);
   Status waitReady(const Session& s);
   Status scheduledGpuRequest(const SlotRequest& req, Session& s) const;
@@ -177,6 +199,7 @@ class SessionManager {
   ReadyProbe probe_;
   PortAllocator ports_;
   std::function<Status()> space_check_;
+  std::function<Status()> gate_;
   std::function<std::string(const std::string&)> banner_;
   std::function<void()> on_schedule_;
   std::function<void(const std::string&, const std::string&)> on_end_;

@@ -25,6 +25,8 @@ std::string notRunningReason(const WorkloadInfo* c, const std::string& engine) {
 }  // namespace
 
 Status SessionManager::reconcile(ReconcileMode mode) {
+  // A follower removes nothing: pods it does not know are the leader's.
+  if (!mayMutate().ok()) return {};
   auto containers = runtime_.listOurs();
   if (!containers.ok()) return containers.error();
   auto active = store_.activeSessions();

@@ -100,6 +100,7 @@ void SessionManager::finishEnded(Session& s, SessionStatus final_status, const s
 }
 
 Result<Session> SessionManager::stop(const std::string& id, const std::string& reason) {
+  if (auto st = mayMutate(); !st.ok()) return st.error();
   Session s;
   s.id = id;
   auto claim = claimEnd(s, reason);
@@ -117,6 +118,7 @@ Result<Session> SessionManager::stop(const std::string& id, const std::string& r
 }
 
 Result<std::vector<Session>> SessionManager::stopAll(const std::string& reason) {
+  if (auto st = mayMutate(); !st.ok()) return st.error();
   auto active = store_.activeSessions();
   if (!active.ok()) return active.error();
   std::vector<Session> out;
@@ -130,6 +132,7 @@ Result<std::vector<Session>> SessionManager::stopAll(const std::string& reason) 
 
 Result<Session> SessionManager::setTtl(const std::string& id, Millis ttl) {
   if (auto st = validateTtl(ttl, settings_.ttl_max); !st.ok()) return st.error();
+  if (auto st = mayMutate(); !st.ok()) return st.error();
   Session s;
   {
     std::lock_guard lock(transition_mu_);
@@ -146,11 +149,13 @@ Result<Session> SessionManager::setTtl(const std::string& id, Millis ttl) {
     if (!won.value()) return conflict("session " + id + " changed meanwhile; read it and try again");
   }
   notifySchedule();
+  recordExpiry(s);
   logInfo("session ttl changed", {{"session", s.id}, {"expires_at", formatRfc3339(s.expires_at)}});
   return s;
 }
 
 Result<Session> SessionManager::extendIf(const std::string& id, TimePoint expected_expires, TimePoint new_expires) {
+  if (auto st = mayMutate(); !st.ok()) return st.error();
   Session s;
   {
     std::lock_guard lock(transition_mu_);
@@ -168,10 +173,25 @@ Result<Session> SessionManager::extendIf(const std::string& id, TimePoint expect
     }
   }
   notifySchedule();
+  recordExpiry(s);
   return s;
 }
 
+// Beside the workload too (Kubernetes: the pod's annotation), so that a
+// replica adopting the session after a failover keeps the new expiry. The
+// store holds it already: a failure here is repaired by the leader's next
+// sync with the cluster.
+void SessionManager::recordExpiry(const Session& s) {
+  if (s.container_id.empty()) return;
+  if (auto st = runtime_.recordExpiry(s.container_id, s.expires_at); !st.ok()) {
+    logWarn("session expiry not recorded beside its workload yet", {{"session", s.id}, {"error", st.error().message}});
+  }
+}
+
 std::optional<TimePoint> SessionManager::nextExpiry() {
+  // Only the one who may reap waits for expiries (a follower's mirror holds
+  // expired sessions until the leader ends them).
+  if (!mayMutate().ok()) return std::nullopt;
   auto active = store_.activeSessions();
   if (!active.ok()) return std::nullopt;
   std::optional<TimePoint> next;
@@ -183,6 +203,7 @@ std::optional<TimePoint> SessionManager::nextExpiry() {
 }
 
 int SessionManager::reapExpired(TimePoint now) {
+  if (!mayMutate().ok()) return 0;
   auto active = store_.activeSessions();
   if (!active.ok()) return 0;
   std::vector<std::string> due;

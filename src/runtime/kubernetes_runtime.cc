@@ -56,6 +56,7 @@ std::string insufficientResource(const std::string& message) {
 
 std::string sessionPodName(const std::string& session_id) { return "sess-" + session_id; }
 std::string sessionSecretName(const std::string& session_id) { return "sess-" + session_id + "-ssh"; }
+std::string gatewaySecretName(const std::string& session_id) { return "sess-" + session_id + "-gateway"; }
 // User ids are POSIX names ([a-z_][a-z0-9_-]*); object names may not hold '_'.
 std::string workspaceClaimName(const std::string& user_id) {
   std::string name = "ws-" + user_id;
@@ -83,6 +84,15 @@ json sessionPodJson(const SessionWorkload& w, const KubernetesOptions& o) {
   labels[kUserLabel] = w.user_id;
   json annotations = {{"sandman.io/user-id", w.user_id}, {"sandman.io/expires-at", formatRfc3339(w.expires_at)}};
   if (!w.gpu_resource.empty()) annotations["sandman.io/gpu-resource"] = w.gpu_resource;
+  // The session as the store holds it, so the other replica can adopt it
+  // after a failover (recordedSessionFromPod reads these back).
+  if (!w.gpu_product.empty()) annotations["sandman.io/gpu-product"] = w.gpu_product;
+  annotations["sandman.io/created-at"] = formatRfc3339(w.created_at);
+  annotations["sandman.io/image"] = w.image;
+  annotations["sandman.io/uid"] = std::to_string(w.uid);
+  annotations["sandman.io/gid"] = std::to_string(w.gid);
+  if (!w.user_public_key.empty()) annotations["sandman.io/user-public-key"] = w.user_public_key;
+  if (!w.host_public_key.empty()) annotations["sandman.io/host-public-key"] = w.host_public_key;
 
   json env = json::array();
   for (const auto& kv : w.env) {
@@ -190,6 +200,63 @@ json sessionSecretJson(const SessionWorkload& w, const KubernetesOptions& o,
           {"type", "Opaque"},
           {"immutable", true},
           {"data", data}};
+}
+
+json gatewaySecretJson(const SessionWorkload& w, const KubernetesOptions& o, const std::string& owner_uid) {
+  json labels = commonLabels(o.instance, "session");
+  labels[kSessionLabel] = w.session_id;
+  labels[kUserLabel] = w.user_id;
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata",
+           {{"name", gatewaySecretName(w.session_id)},
+            {"namespace", o.ns},
+            {"labels", labels},
+            {"ownerReferences", json::array({{{"apiVersion", "v1"},
+                                              {"kind", "Pod"},
+                                              {"name", sessionPodName(w.session_id)},
+                                              {"uid", owner_uid},
+                                              {"blockOwnerDeletion", false}}})}}},
+          {"type", "Opaque"},
+          {"immutable", true},
+          {"data", {{"gateway_ed25519_key", base64(w.gateway_private_key)}}}};
+}
+
+std::optional<RecordedSession> recordedSessionFromPod(const PodView& pod) {
+  auto label = [&](const char* k) {
+    auto it = pod.labels.find(k);
+    return it == pod.labels.end() ? std::string() : it->second;
+  };
+  auto note = [&](const char* k) {
+    auto it = pod.annotations.find(k);
+    return it == pod.annotations.end() ? std::string() : it->second;
+  };
+  RecordedSession r;
+  r.session_id = label(kSessionLabel);
+  r.user_id = label(kUserLabel);
+  r.workload_id = pod.name;
+  r.image = note("sandman.io/image");
+  r.user_public_key = note("sandman.io/user-public-key");
+  r.host_public_key = note("sandman.io/host-public-key");
+  r.gpu_resource = note("sandman.io/gpu-resource");
+  r.gpu_product = note("sandman.io/gpu-product");
+  auto created = parseRfc3339(note("sandman.io/created-at"));
+  auto expires = parseRfc3339(note("sandman.io/expires-at"));
+  try {
+    r.uid = std::stoi(note("sandman.io/uid"));
+    r.gid = std::stoi(note("sandman.io/gid"));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (r.session_id.empty() || r.user_id.empty() || r.user_public_key.empty() || r.host_public_key.empty() ||
+      !created || !expires) {
+    return std::nullopt;
+  }
+  r.created_at = *created;
+  r.expires_at = *expires;
+  if (std::string uuid = note("sandman.io/gpu-uuid"); !uuid.empty()) r.gpu_uuid = uuid;
+  r.running = workloadFromPod(pod).running;
+  return r;
 }
 
 json workspaceClaimJson(const std::string& user_id, const KubernetesOptions& o) {
@@ -369,15 +436,27 @@ Status KubernetesRuntime::createSecret(const SessionWorkload& w, const std::stri
   return unavailable("cannot create the session's ssh secret: " + made->message());
 }
 
+Status KubernetesRuntime::createGatewaySecret(const SessionWorkload& w, const std::string& pod_uid) {
+  if (w.gateway_private_key.empty()) return {};
+  auto made = client_->create(nsPath("secrets"), gatewaySecretJson(w, options_, pod_uid));
+  if (!made.ok()) return made.error();
+  if (made->status == 201 || made->status == 200 || made->status == 409) return {};
+  return unavailable("cannot create the session's gateway secret: " + made->message());
+}
+
 Result<std::string> KubernetesRuntime::launch(const SessionWorkload& w) {
   if (auto st = checkImageAllowed(w.image, options_.allowed_images); !st.ok()) return st.error();
   if (auto st = ensureWorkspaceClaim(w.user_id); !st.ok()) return st.error();
   auto uid = createPod(w);
   if (!uid.ok()) return uid.error();
   // After the pod, owned by it (the kubelet retries the mount until it exists).
-  if (auto st = createSecret(w, uid.value()); !st.ok()) {
-    (void)stop(sessionPodName(w.session_id));
-    return st.error();
+  // The gateway's key first: a pod with its sshd Secret but no gateway key
+  // could not be adopted by the other replica, and would be removed by it.
+  for (auto make : {&KubernetesRuntime::createGatewaySecret, &KubernetesRuntime::createSecret}) {
+    if (auto st = (this->*make)(w, uid.value()); !st.ok()) {
+      (void)stop(sessionPodName(w.session_id));
+      return st.error();
+    }
   }
   logInfo("session pod created", {{"session", w.session_id}, {"pod", sessionPodName(w.session_id)},
                                   {"gpu", w.gpu_resource.empty() ? "none" : w.gpu_resource}});
@@ -410,11 +489,48 @@ Status KubernetesRuntime::stop(const std::string& id) {
   }
   // Garbage collection would delete the Secret with the pod; deleting it
   // here does not wait for the collector, and works where none runs.
-  const std::string secret = id + "-ssh";
-  auto s = client_->remove(nsPath("secrets") + "/" + secret);
-  if (s.ok() && s->status != 200 && s->status != 202 && s->status != 404) {
-    logWarn("cannot delete session secret; garbage collection will", {{"secret", secret}, {"error", s->message()}});
+  for (const std::string& secret : {id + "-ssh", id + "-gateway"}) {
+    auto s = client_->remove(nsPath("secrets") + "/" + secret);
+    if (s.ok() && s->status != 200 && s->status != 202 && s->status != 404) {
+      logWarn("cannot delete session secret; garbage collection will", {{"secret", secret}, {"error", s->message()}});
+    }
   }
+  return {};
+}
+
+Result<std::vector<RecordedSession>> KubernetesRuntime::recordedSessions() {
+  if (!cache_->stats().synced) return unavailable("the session pod cache has not listed pods yet");
+  std::vector<RecordedSession> out;
+  for (const auto& pod : cache_->list()) {
+    if (pod.deleting) continue;
+    if (auto r = recordedSessionFromPod(pod)) out.push_back(std::move(*r));
+  }
+  return out;
+}
+
+Result<std::string> KubernetesRuntime::gatewayKey(const std::string& session_id) {
+  const std::string name = gatewaySecretName(session_id);
+  auto got = client_->get(nsPath("secrets") + "/" + name);
+  if (!got.ok()) return got.error();
+  if (got->status == 404) return notFound("secret " + name + " not found");
+  if (got->status != 200) return unavailable("cannot read secret " + name + ": " + got->message());
+  const std::string b64 = got->body.value("/data/gateway_ed25519_key"_json_pointer, std::string());
+  std::string key(3 * b64.size() / 4 + 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(key.data()),
+                          reinterpret_cast<const unsigned char*>(b64.data()), static_cast<int>(b64.size()));
+  if (b64.empty() || n < 0) return unavailable("secret " + name + " holds no gateway key");
+  key.resize(static_cast<size_t>(n));
+  // EVP_DecodeBlock counts the padding's bytes as zeros.
+  for (size_t pad = b64.size(); pad > 0 && b64[pad - 1] == '='; --pad) key.pop_back();
+  return key;
+}
+
+Status KubernetesRuntime::recordExpiry(const std::string& workload_id, TimePoint expires_at) {
+  auto r = client_->patchMerge(nsPath("pods") + "/" + workload_id,
+                               {{"metadata", {{"annotations", {{"sandman.io/expires-at", formatRfc3339(expires_at)}}}}}});
+  if (!r.ok()) return r.error();
+  if (r->status == 404) return notFound("pod " + workload_id + " not found");
+  if (r->status != 200) return unavailable("cannot record the expiry on pod " + workload_id + ": " + r->message());
   return {};
 }
 

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,8 @@ struct KubernetesOptions {
 // finds what the first attempt made.
 std::string sessionPodName(const std::string& session_id);
 std::string sessionSecretName(const std::string& session_id);
+// The gateway's private key for the session, in a Secret the pod does not mount.
+std::string gatewaySecretName(const std::string& session_id);
 std::string workspaceClaimName(const std::string& user_id);
 // The label selector of this daemon's session pods.
 std::string sessionPodSelector(const std::string& instance);
@@ -45,6 +48,9 @@ nlohmann::json sessionPodJson(const SessionWorkload& w, const KubernetesOptions&
 nlohmann::json sessionSecretJson(const SessionWorkload& w, const KubernetesOptions& o,
                                  const std::vector<std::pair<std::string, std::string>>& files,
                                  const std::string& owner_uid);
+nlohmann::json gatewaySecretJson(const SessionWorkload& w, const KubernetesOptions& o, const std::string& owner_uid);
+// What a session pod records of its session (nullopt: not a session pod this version can adopt).
+std::optional<RecordedSession> recordedSessionFromPod(const PodView& pod);
 nlohmann::json workspaceClaimJson(const std::string& user_id, const KubernetesOptions& o);
 // Keeps the pod off these nodes (a required nodeAffinity term on metadata.name
 // NotIn), and says so in the annotation sandman.io/refused-nodes.
@@ -69,6 +75,9 @@ class KubernetesRuntime final : public Runtime {
   Result<WorkloadEndpoint> endpoint(const std::string& id, int direct_port) override;
   Status stop(const std::string& id) override;
   Result<std::vector<WorkloadInfo>> listOurs() override;
+  Result<std::vector<RecordedSession>> recordedSessions() override;
+  Result<std::string> gatewayKey(const std::string& session_id) override;
+  Status recordExpiry(const std::string& workload_id, TimePoint expires_at) override;
 
   const PodCache& cache() const { return *cache_; }
   KubeClient& client() { return *client_; }
@@ -82,6 +91,7 @@ class KubernetesRuntime final : public Runtime {
   Status ensureWorkspaceClaim(const std::string& user_id);
   Result<std::string> createPod(const SessionWorkload& w);
   Status createSecret(const SessionWorkload& w, const std::string& pod_uid);
+  Status createGatewaySecret(const SessionWorkload& w, const std::string& pod_uid);
 
   std::unique_ptr<KubeClient> client_;
   KubernetesOptions options_;

@@ -42,6 +42,13 @@ struct SessionWorkload {
   // ("nvidia.com/mig-1g.10gb", "nvidia.com/gpu") and the model to select.
   std::string gpu_resource;
   std::string gpu_product;
+  // Recorded beside the workload where the engine is shared by replicas
+  // (Kubernetes: pod annotations, and the gateway's key in a Secret the pod
+  // does not mount), so another daemon can adopt the session.
+  TimePoint created_at{};
+  std::string user_public_key;
+  std::string host_public_key;
+  std::string gateway_private_key;
 };
 
 // Where a workload's sshd answers.
@@ -70,6 +77,26 @@ struct WorkloadInfo {
   std::optional<std::string> gpu_uuid;       // the device it was given, once known
 };
 
+// A session as the engine records it beside its workload: enough for a
+// daemon that did not create it (the other Kubernetes replica, after a
+// failover) to adopt it into its own store.
+struct RecordedSession {
+  std::string session_id;
+  std::string user_id;
+  std::string workload_id;  // the pod
+  std::string image;
+  int uid = 0;
+  int gid = 0;
+  TimePoint created_at{};
+  TimePoint expires_at{};
+  std::string user_public_key;
+  std::string host_public_key;
+  std::string gpu_resource;  // "nvidia.com/mig-1g.10gb", "nvidia.com/gpu", "" (CPU only)
+  std::string gpu_product;
+  std::optional<std::string> gpu_uuid;
+  bool running = false;  // WorkloadInfo::running: exists and has not ended
+};
+
 class Runtime {
  public:
   virtual ~Runtime() = default;
@@ -96,6 +123,23 @@ class Runtime {
   virtual Status stop(const std::string& id) = 0;
   // This daemon's workloads (running or not), and only those.
   virtual Result<std::vector<WorkloadInfo>> listOurs() = 0;
+
+  // Sessions as recorded beside the workloads, for engines shared by
+  // replicas (Kubernetes); the others keep none and say so.
+  virtual Result<std::vector<RecordedSession>> recordedSessions() {
+    return invalid(engineName() + " keeps no record of sessions beside the store");
+  }
+  // The private key the gateway logs into the session's sshd with.
+  virtual Result<std::string> gatewayKey(const std::string& session_id) {
+    return invalid(engineName() + " keeps no gateway keys (session " + session_id + ")");
+  }
+  // Records a session's new expiry beside its workload (a TTL change), so a
+  // replica adopting it keeps it. Engines that record none succeed.
+  virtual Status recordExpiry(const std::string& workload_id, TimePoint expires_at) {
+    (void)workload_id;
+    (void)expires_at;
+    return {};
+  }
 };
 
 using RuntimePtr = std::unique_ptr<Runtime>;

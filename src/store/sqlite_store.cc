@@ -369,6 +369,23 @@ class SqliteTx final : public StoreTx {
     return UserAccount{user_id, static_cast<int>(next), static_cast<int>(next)};
   }
 
+  Result<UserAccount> adoptUser(const std::string& user_id, int uid, int gid) override {
+    auto existing = findUser(c_, user_id);
+    if (!existing.ok()) return existing.error();
+    if (existing->has_value()) return **existing;
+    Stmt taken(c_, "SELECT 1 FROM users WHERE uid = ?");
+    taken.int64(uid);
+    auto row = taken.next("look up uid");
+    if (!row.ok()) return row.error();
+    if (*row || uid < SqliteStore::kFirstUid) return ensureUser(user_id);
+    Stmt ins(c_,
+             "INSERT INTO users (user_id, uid, gid, created_at) VALUES (?, ?, ?, "
+             "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER))");
+    ins.text(user_id).int64(uid).int64(gid);
+    if (Status st = ins.run("adopt user " + user_id); !st.ok()) return st.error();
+    return UserAccount{user_id, uid, gid};
+  }
+
  private:
   const Conn& c_;
 };

@@ -26,6 +26,10 @@ class StoreTx {
   virtual Status insertSession(const Session& s) = 0;
   // Returns the user's account, assigning the next free uid/gid the first time.
   virtual Result<UserAccount> ensureUser(const std::string& user_id) = 0;
+  // A user another replica assigned uid/gid to (adopting its session): the
+  // account already here if any, else that uid/gid where no one here has
+  // the uid, else the next free one (only later sessions use it).
+  virtual Result<UserAccount> adoptUser(const std::string& user_id, int uid, int gid) = 0;
 };
 
 // Where a page of sessions ends: the (created_at, id) of its last row. The

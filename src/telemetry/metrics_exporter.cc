@@ -233,6 +233,14 @@ void daemonFamilies(PrometheusText& w, const MetricsInputs& in) {
             "Idle-policy decisions by kind: idle_warning, idle_stop, auto_extend, auto_extend_limit, busy_again.");
     for (const auto& [k, n] : in.idle_decisions) w.sample({{"decision", k}}, static_cast<double>(n));
   }
+  if (in.leadership) {
+    w.begin("sandman_leader", MetricType::kGauge,
+            "1 on the replica that leads (holds the sandman-leader Lease and has synced with the cluster), 0 on a follower.");
+    w.sample({}, in.leadership->leader ? 1 : 0);
+    w.begin("sandman_leader_transitions_total", MetricType::kCounter,
+            "Leadership changes of the sandman-leader Lease (its leaseTransitions), as this replica last read it.");
+    w.sample({}, static_cast<double>(in.leadership->transitions));
+  }
 }
 
 void kubeWatchFamilies(PrometheusText& w, const KubeWatchStats& k) {
@@ -289,6 +297,7 @@ MetricsInputs MetricsExporter::gather() const {
   if (sources_.idle_decisions) in.idle_decisions = sources_.idle_decisions();
   if (sources_.kube_watch) in.kube_watch = sources_.kube_watch();
   if (sources_.open_alerts) in.open_alerts = sources_.open_alerts();
+  if (sources_.leadership) in.leadership = sources_.leadership();
   return in;
 }
 

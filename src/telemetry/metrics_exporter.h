@@ -49,6 +49,12 @@ struct MetricsInputs {
   std::optional<KubeWatchStats> kube_watch;  // nullopt: not the Kubernetes backend (no families)
   // Open alerts of the built-in engine: (rule, severity, state) -> count.
   std::map<std::tuple<std::string, std::string, std::string>, int> open_alerts;
+  // Leader election (two replicas on Kubernetes); nullopt: off (no families).
+  struct Leadership {
+    bool leader = false;       // this replica leads and may mutate
+    int64_t transitions = 0;   // the Lease's leaseTransitions, as last read
+  };
+  std::optional<Leadership> leadership;
   // user_id labels on GPU series: user names are for those holding the token
   // when the API is reachable from other machines.
   bool user_labels = true;
@@ -70,6 +76,7 @@ struct MetricsSources {
   std::function<std::map<std::string, uint64_t>()> idle_decisions;
   std::function<KubeWatchStats()> kube_watch;  // --backend kubernetes only
   std::function<std::map<std::tuple<std::string, std::string, std::string>, int>()> open_alerts;
+  std::function<MetricsInputs::Leadership()> leadership;
 };
 
 class MetricsExporter {

@@ -21,8 +21,7 @@ ok "applied, no warnings"
 for obj in namespace/sandman namespace/sandman-sessions serviceaccount/sandman:sandman \
   serviceaccount/sandman-session:sandman-sessions role/sandman:sandman-sessions \
   role/sandman-leader-election:sandman clusterrole/sandman-nodes clusterrole/sandman-node-labels networkpolicy/sandman-sessions:sandman-sessions \
-  deployment/sandman:sandman service/sandman-gateway:sandman service/sandman-api:sandman \
-  persistentvolumeclaim/sandman-state:sandman; do
+  deployment/sandman:sandman service/sandman-gateway:sandman service/sandman-api:sandman; do
   name=${obj%%:*} ns=${obj#*:}
   if [ "$ns" = "$obj" ]; then k8s_kubectl get "$name" >/dev/null 2>&1 || fail "$name missing"
   else k8s_kubectl get "$name" -n "$ns" >/dev/null 2>&1 || fail "$name missing in $ns"; fi
@@ -35,6 +34,9 @@ OUT=$(k8s_kubectl apply --dry-run=server --validate=strict -k "$DEPLOY" 2>&1) ||
 assert_eq "$(grep -vc '(server dry run)$' <<<"$OUT")" 0 "lines not ending '(server dry run)'"
 ok "$(wc -l <<<"$OUT") objects, clean"
 
+assert_eq "$(k8s_kubectl get deployment sandman -n sandman -o jsonpath='{.spec.replicas}')" 2 "Deployment replicas (leader + follower)"
+assert_contains "$(k8s_kubectl get deployment sandman -n sandman -o jsonpath='{.spec.template.spec.containers[0].args}')" \
+  "--leader-elect=true" "the daemon's args"
 note "the daemon's pod template passes restricted admission: its ReplicaSet made a pod"
 has_pod() { [ -n "$(k8s_kubectl get pods -n sandman -l app.kubernetes.io/component=gateway -o name 2>/dev/null)" ]; }
 k8s_wait "the sandman Deployment's pod" 60 has_pod
@@ -57,7 +59,7 @@ can() {
   [ "$got" = "$want" ] || fail "can-i $verb $res${ns:+ -n $ns}: got '$got', expected '$want'"
   echo "   ok: $verb $res${ns:+ in $ns}: $got"
 }
-for v in get list watch create delete; do can yes "$v" pods sandman-sessions; done
+for v in get list watch create delete patch; do can yes "$v" pods sandman-sessions; done
 for v in get list watch create delete; do can yes "$v" secrets sandman-sessions; done
 for v in get list watch create; do can yes "$v" persistentvolumeclaims sandman-sessions; done
 for v in list watch; do can yes "$v" events sandman-sessions; done
@@ -72,7 +74,6 @@ can no create 'pods#portforward' sandman-sessions
 can no get 'pods#log' sandman-sessions
 can no update 'pods#status' sandman-sessions
 can no update pods sandman-sessions
-can no patch pods sandman-sessions
 can no update secrets sandman-sessions
 can no delete persistentvolumeclaims sandman-sessions
 can no get secrets kube-system

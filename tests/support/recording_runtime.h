@@ -65,6 +65,52 @@ class RecordingRuntime final : public Runtime {
     return out;
   }
 
+  // A shared engine, as two replicas see it (Kubernetes): what each launched
+  // workload records of its session, read back by either SessionManager.
+  Result<std::vector<RecordedSession>> recordedSessions() override {
+    std::lock_guard l(mu_);
+    if (fail_list) return unavailable("injected list failure");
+    std::vector<RecordedSession> out;
+    for (const auto& [id, c] : containers) {
+      auto w = workloads.find(id);
+      if (w == workloads.end()) continue;
+      RecordedSession r;
+      r.session_id = w->second.session_id;
+      r.user_id = w->second.user_id;
+      r.workload_id = id;
+      r.image = w->second.image;
+      r.uid = w->second.uid;
+      r.gid = w->second.gid;
+      r.created_at = w->second.created_at;
+      r.expires_at = w->second.expires_at;
+      r.user_public_key = w->second.user_public_key;
+      r.host_public_key = w->second.host_public_key;
+      r.gpu_resource = w->second.gpu_resource;
+      r.gpu_product = w->second.gpu_product;
+      r.gpu_uuid = c.gpu_uuid;
+      r.running = c.running;
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+  Result<std::string> gatewayKey(const std::string& session_id) override {
+    std::lock_guard l(mu_);
+    for (const auto& [id, w] : workloads) {
+      if (w.session_id == session_id && containers.count(id) && !w.gateway_private_key.empty()) {
+        return w.gateway_private_key;
+      }
+    }
+    return notFound("no gateway key for " + session_id);
+  }
+  Status recordExpiry(const std::string& id, TimePoint expires_at) override {
+    std::lock_guard l(mu_);
+    ++expiries_recorded;
+    auto it = workloads.find(id);
+    if (it == workloads.end()) return notFound("no workload " + id);
+    it->second.expires_at = expires_at;
+    return {};
+  }
+
   // A workload as a test plants it (one the daemon did not launch).
   static WorkloadInfo planted(std::string id, std::string session_id, bool running, std::string state) {
     WorkloadInfo w;
@@ -94,6 +140,7 @@ class RecordingRuntime final : public Runtime {
   std::map<std::string, WorkloadInfo> containers;   // this daemon's
   std::map<std::string, WorkloadInfo> others;       // another daemon's: never listed as ours
   std::map<std::string, SessionWorkload> workloads;
+  int expiries_recorded = 0;
 
  private:
   std::mutex mu_;
