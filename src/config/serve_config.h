@@ -41,7 +41,7 @@ struct ServeConfig {
   std::string kube_storage_class;
   std::string kube_service_account = "sandman-session";
   // The node agents (sandman agent, a DaemonSet): found as pods, polled for telemetry.
-  std::string kube_agent_namespace = "sandman";
+  std::string kube_agent_namespace = "sandman-agents";
   std::string kube_agent_selector = "app.kubernetes.io/name=sandman,app.kubernetes.io/component=agent";
   int kube_agent_port = 9410;          // when an agent pod has no sandman.io/agent-port annotation
   std::string kube_agent_token_file;   // the agents' shared token, if they ask for one

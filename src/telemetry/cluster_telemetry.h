@@ -23,7 +23,7 @@
 namespace sandman {
 
 struct ClusterTelemetryOptions {
-  std::string agent_namespace = "sandman";
+  std::string agent_namespace = "sandman-agents";
   std::string agent_selector = "app.kubernetes.io/name=sandman,app.kubernetes.io/component=agent";
   std::string port_annotation = "sandman.io/agent-port";
   int default_port = 9410;

@@ -22,7 +22,9 @@ for obj in namespace/sandman namespace/sandman-sessions serviceaccount/sandman:s
   serviceaccount/sandman-session:sandman-sessions role/sandman:sandman-sessions \
   role/sandman-leader-election:sandman clusterrole/sandman-nodes networkpolicy/sandman-sessions:sandman-sessions \
   deployment/sandman:sandman service/sandman-gateway:sandman service/sandman-api:sandman \
-  persistentvolumeclaim/sandman-state:sandman; do
+  persistentvolumeclaim/sandman-state:sandman namespace/sandman-agents daemonset/sandman-agent:sandman-agents \
+  serviceaccount/sandman-agent:sandman-agents role/sandman-agents:sandman-agents \
+  networkpolicy/sandman-agents:sandman-agents; do
   name=${obj%%:*} ns=${obj#*:}
   if [ "$ns" = "$obj" ]; then k8s_kubectl get "$name" >/dev/null 2>&1 || fail "$name missing"
   else k8s_kubectl get "$name" -n "$ns" >/dev/null 2>&1 || fail "$name missing in $ns"; fi
@@ -65,6 +67,11 @@ can yes create leases.coordination.k8s.io sandman
 can yes get leases.coordination.k8s.io/sandman-leader sandman
 can yes update leases.coordination.k8s.io/sandman-leader sandman
 for v in get list watch; do can yes "$v" nodes; done
+for v in get list watch; do can yes "$v" pods sandman-agents; done
+can no create pods sandman-agents
+can no delete pods sandman-agents
+can no get secrets sandman-agents
+can no create daemonsets.apps sandman-agents
 can no create 'pods#exec' sandman-sessions
 can no get 'pods#exec' sandman-sessions
 can no create 'pods#attach' sandman-sessions
