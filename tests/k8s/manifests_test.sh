@@ -42,6 +42,30 @@ has_pod() { [ -n "$(k8s_kubectl get pods -n sandman -l app.kubernetes.io/compone
 k8s_wait "the sandman Deployment's pod" 60 has_pod
 ok "$(k8s_kubectl get pods -n sandman -o name)"
 
+note "the agent DaemonSet lands on GPU nodes only, admitted in sandman-agents (hostPID: Pod Security privileged)"
+# What the GPU operator installs: the nvidia RuntimeClass the agent's pods name.
+k8s_kubectl apply -f - >/dev/null <<EOY || fail "RuntimeClass nvidia"
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: nvidia}
+handler: nvidia
+EOY
+k8s_fake_nodes --node name=gpu-a,fixture=a100-40gb-mig-empty.json >/dev/null || fail "fake_nodes.py"
+k8s_kubectl create -f - >/dev/null <<EOY || fail "CPU node"
+apiVersion: v1
+kind: Node
+metadata: {name: cpu-a, labels: {kubernetes.io/hostname: cpu-a}}
+EOY
+agent_nodes() { k8s_kubectl get pods -n sandman-agents -l app.kubernetes.io/component=agent \
+  -o jsonpath='{.items[*].spec.nodeName}' 2>/dev/null; }
+has_agent() { [ "$(agent_nodes)" = gpu-a ]; }
+k8s_wait "an agent pod on gpu-a" 60 has_agent
+sleep 2
+assert_eq "$(agent_nodes)" gpu-a "nodes with an agent pod (none on cpu-a)"
+assert_eq "$(k8s_kubectl get pods -n sandman-agents -o jsonpath='{.items[0].metadata.annotations.sandman\.io/agent-port}')" \
+  9410 "the agent pod's port annotation"
+k8s_kubectl delete node cpu-a >/dev/null
+
 note "RBAC: a bound token for ServiceAccount sandman/sandman"
 k8s_wait_default_sa sandman-sessions || fail "default SA"
 TOKEN=$(k8s_token sandman sandman 10m) || fail "k8s_token"
