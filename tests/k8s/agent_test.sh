@@ -200,8 +200,7 @@ missing() { # NODE: its agent reported missing
 }
 note "$OTHER's agent killed (-9): reported missing within a few intervals; the others keep reporting"
 t0=$(date +%s.%N)
-kill -9 "${APID[$OTHER]}"
-wait "${APID[$OTHER]}" 2>/dev/null
+{ kill -9 "${APID[$OTHER]}"; wait "${APID[$OTHER]}"; } 2>/dev/null
 k8s_wait "$OTHER reported missing" 10 missing "$OTHER"
 t1=$(date +%s.%N)
 ok "missing after $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s (interval ${INTERVAL_S} s)"
@@ -218,8 +217,7 @@ assert_contains "$M" "sandman_agent_up{node=\"$NODE\"} 1" "/metrics"
 grep -q "node agent missing" "$DAEMON_LOG" && ok "the daemon logged the missing agent" || fail "no log line for the missing agent"
 
 note "alice's node's agent killed too: her session is unobserved, not idle; then both restarted"
-kill -9 "${APID[$NODE]}"
-wait "${APID[$NODE]}" 2>/dev/null
+{ kill -9 "${APID[$NODE]}"; wait "${APID[$NODE]}"; } 2>/dev/null
 k8s_wait "$NODE reported missing" 10 missing "$NODE"
 assert_eq "$(jq -r '.unobserved_sessions | join(",")' <<<"$BODY")" "$SID" "unobserved sessions"
 assert_contains "$(metrics)" "sandman_sessions_unobserved 1" "/metrics"
