@@ -141,7 +141,7 @@ int replay(const Host& host, const std::vector<Request>& trace, AllocFn fn) {
     ++accepted;
     GpuInfo& g = gpus[a->gpu_index];
     MigInstance inst{"MIG-" + std::to_string(step), 0, 0, a->profile_id, a->profile,
-                     a->placement_start, a->placement_size, 0, 0, std::nullopt, 0};
+                     a->placement_start, a->placement_size, 0, 0, std::nullopt, 0, {}};
     g.instances.push_back(inst);
     held.push_back({g.uuid, inst.uuid, inst.placement_start, inst.placement_size, false, a->profile});
     leaving.push({step + trace[step].duration, inst.uuid});
@@ -164,7 +164,7 @@ void fillHalf(std::vector<GpuInfo>& gpus, std::vector<HeldSlot>& held, Rng& r) {
         continue;
       }
       MigInstance inst{g.uuid + "/" + std::to_string(id++), 0, 0, a->profile_id, a->profile,
-                       a->placement_start, a->placement_size, 0, 0, std::nullopt, 0};
+                       a->placement_start, a->placement_size, 0, 0, std::nullopt, 0, {}};
       one[0].instances.push_back(inst);
       mine.push_back({g.uuid, inst.uuid, inst.placement_start, inst.placement_size, false, a->profile});
     }

@@ -47,6 +47,7 @@ std::map<std::string, std::string> deviceLabels(const DeviceReading& d, const st
   if (!d.session_id.empty()) l["session_id"] = d.session_id;
   if (!d.user_id.empty()) l["user_id"] = d.user_id;
   if (!host.empty()) l["host"] = host;
+  if (!d.node.empty()) l["node"] = d.node;  // a cluster's device: its node, not the daemon's host
   return l;
 }
 

@@ -40,6 +40,10 @@ json deviceJson(const DeviceReading& d) {
       {"session_id", holder(d.session_id)},
       {"user_id", holder(d.user_id)},
   };
+  if (!d.node.empty()) {
+    j["node"] = d.node;
+    j["pod_uid"] = holder(d.pod_uid);
+  }
   if (d.is_mig) {
     j["profile"] = d.profile;
     j["gpu_instance_id"] = d.gpu_instance_id;
@@ -82,7 +86,7 @@ json TelemetryRoutes::snapshotJson(const TelemetrySnapshot& snap) {
   for (const auto& d : snap.gpus) gpus.push_back(deviceJson(d));
   json instances = json::array();
   for (const auto& d : snap.instances) instances.push_back(deviceJson(d));
-  return {
+  json out = {
       {"taken_at", formatRfc3339(snap.taken_at)},
       {"backend_ok", snap.backend_ok},
       {"backend_error", holder(snap.backend_error)},
@@ -92,6 +96,23 @@ json TelemetryRoutes::snapshotJson(const TelemetrySnapshot& snap) {
       {"instances", std::move(instances)},
       {"lost_gpus", snap.lost_gpus},
   };
+  if (snap.cluster) {
+    // Which node agents answered: a missing one's GPUs are absent above.
+    json nodes = json::array();
+    for (const auto& n : snap.nodes) {
+      nodes.push_back({{"node", n.node},
+                       {"agent_up", n.up},
+                       {"agent_pod", holder(n.agent_pod)},
+                       {"address", holder(n.address)},
+                       {"last_seen", n.last_seen ? json(formatRfc3339(*n.last_seen)) : json(nullptr)},
+                       {"error", holder(n.error)},
+                       {"gpus", n.gpus},
+                       {"instances", n.instances}});
+    }
+    out["nodes"] = std::move(nodes);
+    out["unobserved_sessions"] = snap.unobserved_sessions;
+  }
+  return out;
 }
 
 void TelemetryRoutes::registerRoutes(Router& router) {

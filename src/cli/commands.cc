@@ -12,6 +12,7 @@ int runVersion(int, char**) {
 const std::vector<Command>& commandTable() {
   static const std::vector<Command> table = {
       {"serve", "run the daemon: REST API, session lifecycle, TTL reaper", runServe},
+      {"agent", "run the node agent (a DaemonSet on GPU nodes): per-node GPU telemetry and pod holders", runAgent},
       {"sessions", "create, list, show, extend and remove sessions (talks to the daemon)", runSessions},
       {"gpus", "list GPUs, MIG profiles and free slices (talks to the daemon)", runGpus},
       {"nodes", "the cluster's GPU nodes and MIG layout changes (Kubernetes backend; talks to the daemon)", runNodes},

@@ -14,6 +14,7 @@ struct Command {
 };
 
 int runServe(int argc, char** argv);
+int runAgent(int argc, char** argv);
 int runSessions(int argc, char** argv);
 int runGpus(int argc, char** argv);
 int runNodes(int argc, char** argv);

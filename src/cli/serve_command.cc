@@ -46,6 +46,7 @@
 #include "store/metrics_history.h"
 #include "store/mig_layout_store.h"
 #include "store/sqlite_store.h"
+#include "telemetry/cluster_telemetry.h"
 #include "telemetry/disk_readings.h"
 #include "telemetry/metrics_exporter.h"
 #include "telemetry/sampler.h"
@@ -218,6 +219,37 @@ Result<std::unique_ptr<KubernetesRuntime>> openKubernetes(const ServeConfig& c) 
   logInfo("Kubernetes backend ready", {{"api", kc.server}, {"namespace", o.ns},
                                        {"pods", std::to_string(runtime->cache().stats().pods)}});
   return runtime;
+}
+
+// GPU telemetry on a cluster: the node agents' pods, found through the API
+// server with a client of its own (its watch must not queue behind the
+// session cache's). The agents not being listable yet is no reason to stop:
+// telemetry says so until they are.
+Result<std::unique_ptr<ClusterTelemetry>> openClusterTelemetry(const ServeConfig& c, const KubernetesRuntime& kube,
+                                                               const Clock& clock, std::unique_ptr<KubeClient>* client) {
+  auto config = kubeConfig(c);
+  if (!config.ok()) return config.error();
+  ClusterTelemetryOptions o;
+  o.agent_namespace = c.kube_agent_namespace;
+  o.agent_selector = c.kube_agent_selector;
+  o.default_port = c.kube_agent_port;
+  // A poll never outlives its cycle: one dead node must not delay the rest.
+  o.poll_timeout = std::min<Millis>(Millis(2000), std::max<Millis>(Millis(200), c.telemetry_interval_ms / 2));
+  o.fleet.stale_after = std::max<Millis>(std::chrono::seconds(15), c.telemetry_interval_ms * 3);
+  if (!c.kube_agent_token_file.empty()) {
+    auto token = readToken(c.kube_agent_token_file);
+    if (!token.ok()) return token.error();
+    o.token = token.value();
+  }
+  *client = std::make_unique<KubeClient>(config.value());
+  auto cluster = std::make_unique<ClusterTelemetry>(o, **client, kube.cache(), clock);
+  if (auto st = cluster->start(std::chrono::seconds(10)); !st.ok()) {
+    logWarn("GPU telemetry waits for the node agents", {{"error", st.error().message}});
+  } else {
+    logInfo("node agents found", {{"namespace", o.agent_namespace}, {"selector", o.agent_selector},
+                                  {"pods", std::to_string(cluster->agents().stats().pods)}});
+  }
+  return cluster;
 }
 
 // Where followers send writers: this pod's address (the Deployment passes
@@ -470,9 +502,18 @@ int runServe(int argc, char** argv) {
   if (!history.ok()) return fatal("cannot open the telemetry history", history.error());
   SamplerOptions sampler_options;
   sampler_options.interval = cfg.telemetry_interval_ms;
-  sampler_options.mig_dynamic = gpu_settings.mig_mode == MigMode::kDynamic;
+  // On a cluster the device plugin owns the MIG layout: unheld instances are its pool, not leaks.
+  sampler_options.mig_dynamic = gpu_settings.mig_mode == MigMode::kDynamic && kubernetes == nullptr;
   TelemetrySampler sampler(sampler_options, gpu_backend.value().get(), *store.value(), clock,
                            history.value().get());
+  std::unique_ptr<KubeClient> agent_client;
+  std::unique_ptr<ClusterTelemetry> cluster_telemetry;
+  if (kubernetes != nullptr) {
+    auto cluster = openClusterTelemetry(cfg, *kubernetes, clock, &agent_client);
+    if (!cluster.ok()) return fatal("cannot set up cluster telemetry", cluster.error());
+    cluster_telemetry = std::move(cluster).value();
+    sampler.setSource([&cluster_telemetry] { return cluster_telemetry->collect(); });
+  }
   // Alerts: the engine listens to the sampler; deliveries leave from the notifier's thread.
   auto alert_store = AlertStore::open(cfg.db);
   if (!alert_store.ok()) return fatal("cannot open the alert store", alert_store.error());
@@ -643,6 +684,7 @@ int runServe(int argc, char** argv) {
   sampler.stop();
   if (node_cache) node_cache->stop();  // before the layouts its listener feeds
   if (mig_layouts) mig_layouts->stop();
+  if (cluster_telemetry) cluster_telemetry->stop();
   workspace_usage.stop();
   idle.stop();
   notifier.stop();  // after the sampler: nothing queues behind it

@@ -83,6 +83,15 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   flag("--instance", c.instance, "SANDMAN_INSTANCE",
        "The sandman.io/instance label on this daemon's session objects (empty: derived from --db's path); "
        "replicas that share sessions give the same value");
+  flag("--kube-agent-namespace", c.kube_agent_namespace, "SANDMAN_KUBE_AGENT_NAMESPACE",
+       "Namespace of the node agents' pods (the sandman-agent DaemonSet), polled for GPU telemetry");
+  flag("--kube-agent-selector", c.kube_agent_selector, "SANDMAN_KUBE_AGENT_SELECTOR",
+       "Label selector of the node agents' pods (one per GPU node)");
+  app.add_option("--kube-agent-port", c.kube_agent_port,
+                 "Port of a node agent whose pod has no sandman.io/agent-port annotation")
+      ->envname("SANDMAN_KUBE_AGENT_PORT")->capture_default_str()->check(CLI::Range(1, 65535));
+  flag("--kube-agent-token-file", c.kube_agent_token_file, "SANDMAN_KUBE_AGENT_TOKEN_FILE",
+       "The node agents' shared token (their --token-file), sent with every poll (empty: none)");
   app.add_option("--auth", c.auth, "API authentication: token or none")
       ->envname("SANDMAN_AUTH")->capture_default_str()->check(CLI::IsMember({"token", "none"}));
   flag("--token-file", c.token_file, "SANDMAN_TOKEN_FILE", "API token file, generated (mode 0600) on first start");

@@ -50,6 +50,11 @@ struct ServeConfig {
   // The sandman.io/instance label of this daemon's objects; empty: derived
   // from --db's path. Replicas sharing sessions must give the same one.
   std::string instance;
+  // The node agents (sandman agent, a DaemonSet): found as pods, polled for telemetry.
+  std::string kube_agent_namespace = "sandman-agents";
+  std::string kube_agent_selector = "app.kubernetes.io/name=sandman,app.kubernetes.io/component=agent";
+  int kube_agent_port = 9410;          // when an agent pod has no sandman.io/agent-port annotation
+  std::string kube_agent_token_file;   // the agents' shared token, if they ask for one
   std::string auth = "token";
   std::string token_file = "/var/lib/sandman/api-token";
   std::string tls_cert;  // PEM chain; with tls_key, the API is served over HTTPS

@@ -41,6 +41,9 @@ struct MigInstance {
   // processes running in it.
   std::optional<unsigned> utilization_gpu;
   int compute_processes = 0;
+  // Their pids as the driver sees them (the host's pid namespace): on a
+  // cluster node the agent maps them to the pods holding the instance.
+  std::vector<unsigned> pids;
 };
 
 struct GpuTelemetry {
@@ -50,6 +53,7 @@ struct GpuTelemetry {
   std::optional<unsigned> power_usage_mw;
   std::optional<unsigned> power_limit_mw;      // enforced limit
   int compute_processes = 0;                   // CUDA processes on the whole GPU (all instances)
+  std::vector<unsigned> pids;                  // their pids (host pid namespace)
 };
 
 struct GpuInfo {

@@ -89,6 +89,7 @@ void readBusy(BusyState& x, const MigWalk& b, nvmlDevice_t dev, GpuInfo* gpu, bo
   if (c.procs != nullptr) {
     if (auto all = processes(c.procs, dev)) {
       gpu->telemetry.compute_processes = static_cast<int>(all->size());
+      for (const auto& p : *all) gpu->telemetry.pids.push_back(p.pid);
       // On the parent handle NVML tags each process with its instance; an
       // untagged one (unprivileged callers) sends us to the MIG handles.
       bool tagged = true;
@@ -102,11 +103,15 @@ void readBusy(BusyState& x, const MigWalk& b, nvmlDevice_t dev, GpuInfo* gpu, bo
           if (static_cast<unsigned>(inst.gpu_instance_id) == p.gpuInstanceId &&
               static_cast<unsigned>(inst.compute_instance_id) == p.computeInstanceId) {
             ++inst.compute_processes;
+            inst.pids.push_back(p.pid);
           }
         }
       }
       if (!tagged) {
-        for (auto& inst : gpu->instances) inst.compute_processes = 0;
+        for (auto& inst : gpu->instances) {
+          inst.compute_processes = 0;
+          inst.pids.clear();
+        }
         unsigned max = 0;
         if (b.max_mig(dev, &max) != NVML_SUCCESS) max = 0;
         for (unsigned i = 0; i < max; ++i) {
@@ -122,6 +127,7 @@ void readBusy(BusyState& x, const MigWalk& b, nvmlDevice_t dev, GpuInfo* gpu, bo
             if (static_cast<unsigned>(inst.gpu_instance_id) == gi &&
                 static_cast<unsigned>(inst.compute_instance_id) == ci) {
               inst.compute_processes = static_cast<int>(mine->size());
+              for (const auto& p : *mine) inst.pids.push_back(p.pid);
             }
           }
         }

@@ -40,6 +40,24 @@ struct DeviceReading {
   // empty; its instances carry the holders).
   std::string session_id;
   std::string user_id;
+  // On a cluster: the node the device is on (the agent's --node), the pids
+  // of its CUDA processes (host pid namespace) and the pod they belong to
+  // (its UID, from the process's cgroup). Empty on a single host.
+  std::string node;
+  std::vector<unsigned> pids;
+  std::string pod_uid;
+};
+
+// One node's agent, as the control daemon last reached it (cluster only).
+struct NodeReading {
+  std::string node;
+  std::string agent_pod;   // the agent's pod name; empty once its pod is gone
+  std::string address;     // ip:port polled
+  bool up = false;         // this cycle's poll answered with a snapshot
+  std::optional<TimePoint> last_seen;  // the last answered poll
+  std::string error;       // why it is not up ("no agent pod", "connect ...", "HTTP 401")
+  int gpus = 0;            // devices the node contributed this cycle
+  int instances = 0;
 };
 
 // Space on a file system Sandman writes to.
@@ -75,6 +93,14 @@ struct TelemetrySnapshot {
   std::vector<std::string> lost_gpus;    // UUIDs seen by an earlier sample, absent now
   double sample_seconds = 0;             // how long this cycle took (backend + attribution)
   DiskReadings disk;                     // empty when the sampler has no disk source
+  // Cluster (sandman serve --backend kubernetes): devices come from the node
+  // agents; `nodes` says which answered. A node that did not has no devices
+  // here (old readings would mislead alerts and the idle policy), and the
+  // sessions running on it are listed as unobserved: their busy-ness is
+  // unknown this cycle, not idle.
+  bool cluster = false;
+  std::vector<NodeReading> nodes;
+  std::vector<std::string> unobserved_sessions;
 };
 
 using SnapshotPtr = std::shared_ptr<const TelemetrySnapshot>;

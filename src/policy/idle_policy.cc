@@ -1,5 +1,7 @@
 #include "policy/idle_policy.h"
 
+#include <set>
+
 #include "common/duration.h"
 #include "common/log.h"
 #include "common/time_format.h"
@@ -106,12 +108,21 @@ void IdlePolicy::evaluate(const TelemetrySnapshot& snap) {
   if (activity_ != nullptr) traffic = activity_->traffic();
 
   std::map<std::string, Tracked> next;
+  const std::set<std::string> unobserved(snap.unobserved_sessions.begin(), snap.unobserved_sessions.end());
   for (const Session& s : running.value()) {
     Tracked t;
     bool first_seen = true;
     if (auto it = tracked_.find(s.id); it != tracked_.end()) {
       t = it->second;
       first_seen = false;
+    }
+    if (unobserved.count(s.id) != 0) {
+      // Its node's agent is missing: no reading is not an idle reading. The
+      // idle clock starts again once the node is seen (never a stop on a gap).
+      t.idle = false;
+      t.warned = false;
+      next[s.id] = t;
+      continue;
     }
     BusyReason why = busyReason(s, snap, traffic, now);
     if (why.busy()) {

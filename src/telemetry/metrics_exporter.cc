@@ -42,8 +42,10 @@ std::vector<DeviceRow> rowsOf(const std::vector<DeviceReading>& devices, const s
   // Views are taken once the strings no longer move.
   for (auto& r : rows) {
     const DeviceReading& d = *r.d;
+    // A cluster's device is named by its node (dcgm-exporter's Hostname is
+    // the node it runs on), and carries the node label the agent adds.
     r.labels = {{"gpu", r.gpu}, {"UUID", d.is_mig ? d.gpu_uuid : d.uuid}, {"model_name", d.model_name},
-                {"Hostname", hostname}};
+                {"Hostname", d.node.empty() ? std::string_view(hostname) : std::string_view(d.node)}};
     if (d.is_mig) {
       r.labels.push_back({"GPU_I_PROFILE", d.profile});
       r.labels.push_back({"GPU_I_ID", r.gi_id});
@@ -51,6 +53,7 @@ std::vector<DeviceRow> rowsOf(const std::vector<DeviceReading>& devices, const s
     }
     r.labels.push_back({"session_id", d.session_id});
     if (user_labels) r.labels.push_back({"user_id", d.user_id});
+    if (!d.node.empty()) r.labels.push_back({"node", d.node});
   }
   return rows;
 }
@@ -113,9 +116,11 @@ void gpuFamilies(PrometheusText& w, const TelemetrySnapshot& s, const MetricsOpt
   for (const auto& r : gpus) {
     // Holders sit on the instances of a MIG-mode GPU; the ratio is the GPU's own.
     Labels l(r.labels.begin(), r.labels.begin() + 4);
+    if (!r.d->node.empty()) l.push_back(r.labels.back());  // node
     w.sample(l, allocationRatio(*r.d, s.instances));
   }
 
+  if (o.gpu_only) return;  // prices are the control daemon's business
   w.begin("gpu_hourly_cost", MetricType::kGauge,
           "Price per hour of each allocatable device (a GPU without MIG, or a MIG instance: its compute-slice "
           "share of the GPU's --gpu-hourly-rates price), in the rates' currency. session_id/user_id are set "
@@ -143,6 +148,19 @@ void telemetryFamilies(PrometheusText& w, const SnapshotPtr& s) {
   w.begin("sandman_gpus_lost", MetricType::kGauge,
           "GPUs an earlier telemetry cycle saw that the backend no longer lists (fell off the bus).");
   w.sample({}, static_cast<double>(s->lost_gpus.size()));
+  if (!s->cluster) return;
+  w.begin("sandman_agent_up", MetricType::kGauge,
+          "1 when the node's agent answered the last telemetry cycle, 0 when it is missing (its pod gone, "
+          "not ready, or unreachable): that node's GPUs are then absent from the GPU series.");
+  for (const auto& n : s->nodes) w.sample({{"node", n.node}}, n.up ? 1 : 0);
+  w.begin("sandman_agent_last_seen_timestamp_seconds", MetricType::kGauge,
+          "Unix time the node's agent last answered (absent if never since the daemon started).");
+  for (const auto& n : s->nodes) {
+    if (n.last_seen) w.sample({{"node", n.node}}, std::chrono::duration<double>(n.last_seen->time_since_epoch()).count());
+  }
+  w.begin("sandman_sessions_unobserved", MetricType::kGauge,
+          "Running sessions on nodes whose agent is missing: their GPU use is unknown (the idle policy waits).");
+  w.sample({}, static_cast<double>(s->unobserved_sessions.size()));
 }
 
 // Per-user series only for those allowed to see user names; the totals
@@ -272,6 +290,7 @@ std::string renderMetrics(const MetricsInputs& in, const MetricsOptions& options
   const TelemetrySnapshot empty;  // before the first cycle the GPU families stay, without samples
   gpuFamilies(w, in.snapshot ? *in.snapshot : empty, options, in.user_labels);
   telemetryFamilies(w, in.snapshot);
+  if (options.gpu_only) return w.take();
   diskFamilies(w, in.snapshot ? in.snapshot->disk : empty.disk, in.user_labels);
   daemonFamilies(w, in);
   if (in.kube_watch) kubeWatchFamilies(w, *in.kube_watch);

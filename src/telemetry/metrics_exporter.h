@@ -24,6 +24,7 @@ namespace sandman {
 struct MetricsOptions {
   std::string hostname;  // the Hostname label on GPU series
   CostRates rates;       // --gpu-hourly-rates
+  bool gpu_only = false;  // the node agent: GPU and telemetry families only (no daemon, disk or cost series)
 };
 
 // The REST API's connection counters (the listener's own, copied here so

@@ -45,7 +45,10 @@ void TelemetrySampler::OnceLogger::ok(const char* event) {
 
 TelemetrySampler::TelemetrySampler(SamplerOptions options, GpuBackend* backend, Store& store,
                                    const Clock& clock, MetricsHistory* history)
-    : options_(options), backend_(backend), store_(store), clock_(clock), history_(history) {}
+    : options_(options), backend_(backend), store_(&store), clock_(clock), history_(history) {}
+
+TelemetrySampler::TelemetrySampler(SamplerOptions options, GpuBackend* backend, const Clock& clock)
+    : options_(options), backend_(backend), store_(nullptr), clock_(clock), history_(nullptr) {}
 
 TelemetrySampler::~TelemetrySampler() { stop(); }
 
@@ -102,51 +105,36 @@ void TelemetrySampler::run() {
 TelemetrySnapshot TelemetrySampler::collect() {
   const auto started = std::chrono::steady_clock::now();
   TelemetrySnapshot snap;
+  if (source_) {
+    snap = source_();
+  } else if (backend_ != nullptr) {
+    if (Status st = readBackend(&snap); !st.ok()) {
+      // Nothing is known this cycle; lost_gpus stays empty rather than
+      // declaring every GPU lost because the driver hiccupped.
+      snap.backend_ok = false;
+      snap.backend_error = st.error().message;
+      backend_log_.fail("telemetry: GPU backend read failed", snap.backend_error);
+    } else {
+      backend_log_.ok("telemetry: GPU backend readable again");
+    }
+  }
   snap.taken_at = clock_.now();
   snap.mig_dynamic = options_.mig_dynamic;
-  auto finish = [&] {
-    snap.sample_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  };
-  if (backend_ == nullptr) {
-    finish();
-    return snap;
+  if (annotator_) annotator_(snap);
+  if (snap.backend_ok) {
+    if (!snap.gpus.empty() || !snap.instances.empty()) attribute(&snap);
+    noteLost(&snap);
   }
+  snap.sample_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return snap;
+}
+
+Status TelemetrySampler::readBackend(TelemetrySnapshot* out) {
   // The one caller that takes a new GPM sample: utilisation then spans exactly
   // the sampler's interval, whoever else reads the GPUs in between.
   auto listed = backend_->sampleGpus();
-  if (!listed.ok()) {
-    // Nothing is known this cycle; lost_gpus stays empty rather than
-    // declaring every GPU lost because the driver hiccupped.
-    snap.backend_ok = false;
-    snap.backend_error = listed.error().message;
-    backend_log_.fail("telemetry: GPU backend read failed", snap.backend_error);
-    finish();
-    return snap;
-  }
-  backend_log_.ok("telemetry: GPU backend readable again");
-
-  // device uuid -> holder. A store error costs the attribution of one
-  // cycle, not the readings.
-  std::map<std::string, const Session*> holders;
-  auto sessions = store_.activeSessions();
-  if (sessions.ok()) {
-    store_log_.ok("telemetry: session attribution restored");
-    for (const auto& s : sessions.value()) {
-      if (s.gpu_uuid && !s.gpu_uuid->empty()) holders[*s.gpu_uuid] = &s;
-    }
-  } else {
-    store_log_.fail("telemetry: cannot read active sessions; devices are unattributed this cycle",
-                    sessions.error().message);
-  }
-  auto attribute = [&](DeviceReading* d) {
-    auto it = holders.find(d->uuid);
-    if (it == holders.end()) return;
-    d->session_id = it->second->id;
-    d->user_id = it->second->user_id;
-  };
-
-  std::set<std::string> present;
+  if (!listed.ok()) return listed.error();
+  TelemetrySnapshot& snap = *out;
   for (const GpuInfo& g : listed.value()) {
     DeviceReading gpu;
     gpu.uuid = g.uuid;
@@ -159,6 +147,7 @@ TelemetrySnapshot TelemetrySampler::collect() {
     if (!g.mig_enabled) {
       gpu.utilization_pct = pct(g.telemetry.utilization_gpu);
       gpu.memory_utilization_pct = pct(g.telemetry.utilization_memory);
+      gpu.pids = g.telemetry.pids;  // a MIG-mode GPU's processes belong to its instances
     }
     gpu.temperature_c = pct(g.telemetry.temperature_c);
     gpu.power_w = watts(g.telemetry.power_usage_mw);
@@ -166,8 +155,6 @@ TelemetrySnapshot TelemetrySampler::collect() {
     gpu.memory_used_mib = g.memory_used_mib;
     gpu.memory_total_mib = g.memory_total_mib;
     gpu.compute_processes = g.telemetry.compute_processes;
-    if (!g.mig_enabled) attribute(&gpu);
-    present.insert(g.uuid);
 
     for (const MigInstance& m : g.instances) {
       if (m.uuid.empty()) continue;  // a GPU instance without a compute instance is no device
@@ -188,7 +175,7 @@ TelemetrySnapshot TelemetrySampler::collect() {
       inst.memory_used_mib = m.memory_used_mib;
       inst.memory_total_mib = m.memory_total_mib;
       inst.compute_processes = m.compute_processes;
-      attribute(&inst);
+      inst.pids = m.pids;
       snap.instances.push_back(std::move(inst));
     }
     snap.gpus.push_back(std::move(gpu));
@@ -200,16 +187,72 @@ TelemetrySnapshot TelemetrySampler::collect() {
                      return a.gpu_index != b.gpu_index ? a.gpu_index < b.gpu_index
                                                        : a.gpu_instance_id < b.gpu_instance_id;
                    });
-  for (const auto& uuid : seen_gpus_) {
-    if (present.count(uuid) == 0) snap.lost_gpus.push_back(uuid);
-  }
-  for (const auto& uuid : present) {
-    if (seen_gpus_.insert(uuid).second) {
-      logInfo("telemetry: GPU seen", {{"gpu", uuid}});
+  return Status();
+}
+
+// device uuid -> holder, from the store's active sessions; on a cluster the
+// source names the session (from the pod) and the store confirms it. A store
+// error costs the attribution of one cycle, not the readings.
+void TelemetrySampler::attribute(TelemetrySnapshot* snap) {
+  std::map<std::string, const Session*> by_device, by_id;
+  Result<std::vector<Session>> sessions = std::vector<Session>();
+  if (store_ != nullptr) {
+    sessions = store_->activeSessions();
+    if (sessions.ok()) {
+      store_log_.ok("telemetry: session attribution restored");
+      for (const auto& s : sessions.value()) {
+        by_id[s.id] = &s;
+        if (s.gpu_uuid && !s.gpu_uuid->empty()) by_device[*s.gpu_uuid] = &s;
+      }
+    } else {
+      store_log_.fail("telemetry: cannot read active sessions; devices are unattributed this cycle",
+                      sessions.error().message);
     }
   }
-  finish();
-  return snap;
+  auto holder = [&](DeviceReading* d) {
+    const Session* s = nullptr;
+    if (!d->session_id.empty()) {
+      auto it = by_id.find(d->session_id);
+      if (it != by_id.end()) s = it->second;
+    } else if (auto it = by_device.find(d->uuid); it != by_device.end()) {
+      s = it->second;
+    }
+    d->session_id = s != nullptr ? s->id : "";
+    d->user_id = s != nullptr ? s->user_id : "";
+  };
+  for (auto& d : snap->gpus) {
+    if (!d.mig_enabled) {
+      holder(&d);
+    } else {
+      d.session_id.clear();
+      d.user_id.clear();
+    }
+  }
+  for (auto& d : snap->instances) holder(&d);
+}
+
+// A GPU an earlier cycle saw is lost when its backend (its node's agent, on
+// a cluster) answered without it; a node whose agent is missing says nothing.
+void TelemetrySampler::noteLost(TelemetrySnapshot* snap) {
+  std::set<std::string> silent;
+  for (const auto& n : snap->nodes) {
+    if (!n.up) silent.insert(n.node);
+  }
+  std::set<std::string> present;
+  for (const auto& g : snap->gpus) present.insert(g.uuid);
+  for (const auto& [uuid, node] : seen_gpus_) {
+    if (present.count(uuid) == 0 && silent.count(node) == 0) snap->lost_gpus.push_back(uuid);
+  }
+  for (const auto& g : snap->gpus) {
+    auto [it, added] = seen_gpus_.insert({g.uuid, g.node});
+    it->second = g.node;
+    if (!added) continue;
+    if (g.node.empty()) {
+      logInfo("telemetry: GPU seen", {{"gpu", g.uuid}});
+    } else {
+      logInfo("telemetry: GPU seen", {{"gpu", g.uuid}, {"node", g.node}});
+    }
+  }
 }
 
 SnapshotPtr TelemetrySampler::sampleOnce() {

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -37,6 +38,8 @@ class TelemetrySampler {
   // history may be null (no persistence, e.g. in benchmarks).
   TelemetrySampler(SamplerOptions options, GpuBackend* backend, Store& store, const Clock& clock,
                    MetricsHistory* history);
+  // Without a store (the node agent): devices are never attributed to sessions.
+  TelemetrySampler(SamplerOptions options, GpuBackend* backend, const Clock& clock);
   ~TelemetrySampler();  // stops
   TelemetrySampler(const TelemetrySampler&) = delete;
   TelemetrySampler& operator=(const TelemetrySampler&) = delete;
@@ -46,6 +49,15 @@ class TelemetrySampler {
   // Fills each snapshot's disk part (free space, workspace usage); called
   // every cycle, so it must be cheap. Set before start().
   void setDiskSource(std::function<DiskReadings()> fn) { disk_source_ = std::move(fn); }
+  // Devices from elsewhere instead of the backend (a cluster's node agents):
+  // the source fills the device lists, backend_ok, cluster, nodes and
+  // unobserved_sessions, and may name each device's session (session_id); the
+  // sampler keeps that name only for a session the store has active, and
+  // fills its user. Set before start().
+  void setSource(std::function<TelemetrySnapshot()> fn) { source_ = std::move(fn); }
+  // Runs on each collected snapshot before it is published (the agent maps
+  // each device's pids to a pod here). Must be cheap. Set before start().
+  void setAnnotator(std::function<void(TelemetrySnapshot&)> fn) { annotator_ = std::move(fn); }
   void start();  // first cycle runs at once
   void stop();   // idempotent
 
@@ -59,6 +71,9 @@ class TelemetrySampler {
 
  private:
   TelemetrySnapshot collect();
+  Status readBackend(TelemetrySnapshot* snap);
+  void attribute(TelemetrySnapshot* snap);
+  void noteLost(TelemetrySnapshot* snap);
   void run();
 
   // A failure that repeats every cycle is logged once, then again only when
@@ -74,15 +89,18 @@ class TelemetrySampler {
 
   const SamplerOptions options_;
   GpuBackend* const backend_;
-  Store& store_;
+  Store* const store_;  // null: no attribution
   const Clock& clock_;
   MetricsHistory* const history_;
   std::vector<Listener> listeners_;
   std::function<DiskReadings()> disk_source_;
+  std::function<TelemetrySnapshot()> source_;
+  std::function<void(TelemetrySnapshot&)> annotator_;
 
   mutable std::mutex mu_;
   SnapshotPtr latest_;  // GUARDED_BY(mu_)
-  std::set<std::string> seen_gpus_;  // sampler thread / sampleOnce callers only
+  // GPU uuid -> its node ("" on a single host); sampler thread / sampleOnce callers only.
+  std::map<std::string, std::string> seen_gpus_;
   std::mutex cycle_mu_;  // one cycle at a time
   OnceLogger backend_log_, store_log_, history_log_;  // GUARDED_BY(cycle_mu_)
   std::condition_variable wake_;

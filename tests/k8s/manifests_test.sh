@@ -21,7 +21,10 @@ ok "applied, no warnings"
 for obj in namespace/sandman namespace/sandman-sessions serviceaccount/sandman:sandman \
   serviceaccount/sandman-session:sandman-sessions role/sandman:sandman-sessions \
   role/sandman-leader-election:sandman clusterrole/sandman-nodes clusterrole/sandman-node-labels networkpolicy/sandman-sessions:sandman-sessions \
-  deployment/sandman:sandman service/sandman-gateway:sandman service/sandman-api:sandman; do
+  deployment/sandman:sandman service/sandman-gateway:sandman service/sandman-api:sandman \
+  namespace/sandman-agents daemonset/sandman-agent:sandman-agents \
+  serviceaccount/sandman-agent:sandman-agents role/sandman-agents:sandman-agents \
+  networkpolicy/sandman-agents:sandman-agents; do
   name=${obj%%:*} ns=${obj#*:}
   if [ "$ns" = "$obj" ]; then k8s_kubectl get "$name" >/dev/null 2>&1 || fail "$name missing"
   else k8s_kubectl get "$name" -n "$ns" >/dev/null 2>&1 || fail "$name missing in $ns"; fi
@@ -41,6 +44,30 @@ note "the daemon's pod template passes restricted admission: its ReplicaSet made
 has_pod() { [ -n "$(k8s_kubectl get pods -n sandman -l app.kubernetes.io/component=gateway -o name 2>/dev/null)" ]; }
 k8s_wait "the sandman Deployment's pod" 60 has_pod
 ok "$(k8s_kubectl get pods -n sandman -o name)"
+
+note "the agent DaemonSet lands on GPU nodes only, admitted in sandman-agents (hostPID: Pod Security privileged)"
+# What the GPU operator installs: the nvidia RuntimeClass the agent's pods name.
+k8s_kubectl apply -f - >/dev/null <<EOY || fail "RuntimeClass nvidia"
+apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata: {name: nvidia}
+handler: nvidia
+EOY
+k8s_fake_nodes --node name=gpu-a,fixture=a100-40gb-mig-empty.json >/dev/null || fail "fake_nodes.py"
+k8s_kubectl create -f - >/dev/null <<EOY || fail "CPU node"
+apiVersion: v1
+kind: Node
+metadata: {name: cpu-a, labels: {kubernetes.io/hostname: cpu-a}}
+EOY
+agent_nodes() { k8s_kubectl get pods -n sandman-agents -l app.kubernetes.io/component=agent \
+  -o jsonpath='{.items[*].spec.nodeName}' 2>/dev/null; }
+has_agent() { [ "$(agent_nodes)" = gpu-a ]; }
+k8s_wait "an agent pod on gpu-a" 60 has_agent
+sleep 2
+assert_eq "$(agent_nodes)" gpu-a "nodes with an agent pod (none on cpu-a)"
+assert_eq "$(k8s_kubectl get pods -n sandman-agents -o jsonpath='{.items[0].metadata.annotations.sandman\.io/agent-port}')" \
+  9410 "the agent pod's port annotation"
+k8s_kubectl delete node cpu-a >/dev/null
 
 note "RBAC: a bound token for ServiceAccount sandman/sandman"
 k8s_wait_default_sa sandman-sessions || fail "default SA"
@@ -67,6 +94,11 @@ can yes create leases.coordination.k8s.io sandman
 can yes get leases.coordination.k8s.io/sandman-leader sandman
 can yes update leases.coordination.k8s.io/sandman-leader sandman
 for v in get list watch; do can yes "$v" nodes; done
+for v in get list watch; do can yes "$v" pods sandman-agents; done
+can no create pods sandman-agents
+can no delete pods sandman-agents
+can no get secrets sandman-agents
+can no create daemonsets.apps sandman-agents
 can no create 'pods#exec' sandman-sessions
 can no get 'pods#exec' sandman-sessions
 can no create 'pods#attach' sandman-sessions

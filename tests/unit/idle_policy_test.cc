@@ -136,6 +136,31 @@ TEST_F(IdlePolicyTest, OnlyRecentTrafficOnAnOpenConnectionCountsAsBusy) {
   EXPECT_EQ(events[1].at, last + 10min + 1min + 60min);
 }
 
+TEST_F(IdlePolicyTest, ASessionOnANodeWhoseAgentIsMissingIsNeverStoppedOnTheGap) {
+  Session s = create("nina", 120min);
+  policy().evaluate(snapshot());
+  idleFor(40min);
+  // The node's agent goes missing for an hour (idle throughout, it would be
+  // stopped at 60 min): nothing is known, nothing is decided.
+  for (int i = 0; i < 60; ++i) {
+    clock_.advance(1min);
+    TelemetrySnapshot gap;
+    gap.taken_at = clock_.now();
+    gap.cluster = true;
+    gap.unobserved_sessions = {s.id};
+    policy().evaluate(gap);
+  }
+  EXPECT_EQ(status(s), SessionStatus::kRunning);
+  EXPECT_TRUE(eventKinds(s).empty());
+  // Seen again and idle: the idle clock starts over at the first sample that sees it.
+  idleFor(50min);
+  EXPECT_TRUE(eventKinds(s).empty());
+  idleFor(1min);
+  EXPECT_EQ(eventKinds(s), (std::vector<std::string>{"idle_warning"}));
+  idleFor(10min);
+  EXPECT_EQ(status(s), SessionStatus::kEnded);
+}
+
 TEST_F(IdlePolicyTest, ActivityAfterTheWarningCancelsTheStop) {
   Session s = create("erin", 120min);
   idleFor(55min);
