@@ -46,6 +46,8 @@ class TelemetrySampler {
   // Fills each snapshot's disk part (free space, workspace usage); called
   // every cycle, so it must be cheap. Set before start().
   void setDiskSource(std::function<DiskReadings()> fn) { disk_source_ = std::move(fn); }
+  // Budgets as last evaluated, carried in each snapshot for the alert engine.
+  void setBudgetSource(std::function<std::vector<BudgetReading>()> fn) { budget_source_ = std::move(fn); }
   void start();  // first cycle runs at once
   void stop();   // idempotent
 
@@ -79,6 +81,7 @@ class TelemetrySampler {
   MetricsHistory* const history_;
   std::vector<Listener> listeners_;
   std::function<DiskReadings()> disk_source_;
+  std::function<std::vector<BudgetReading>()> budget_source_;
 
   mutable std::mutex mu_;
   SnapshotPtr latest_;  // GUARDED_BY(mu_)
