@@ -31,6 +31,10 @@ class FixedClock final : public Clock {
   explicit FixedClock(TimePoint t) : t_(t) {}
   TimePoint now() const override { return t_; }
   void sleepUntil(TimePoint) const override {}
+  bool waitUntil(std::unique_lock<std::mutex>&, std::condition_variable&, TimePoint,
+                 const std::function<bool()>& done) const override {
+    return done();
+  }
 
  private:
   TimePoint t_;

@@ -92,8 +92,7 @@ std::vector<BudgetReading> BudgetMonitor::readings() {
   readings_.clear();
   for (const auto& s : all.value()) {
     readings_.push_back({budgetLabel(s.budget), toString(s.budget.scope), s.budget.name, s.budget.usd_per_month,
-                         std::round(static_cast<double>(s.used_micros) / 1e4) / 100,
-                         std::round(static_cast<double>(s.forecast_micros) / 1e4) / 100});
+                         static_cast<double>(s.used_micros) / 1e6, static_cast<double>(s.forecast_micros) / 1e6});
   }
   read_at_ = now;
   return readings_;

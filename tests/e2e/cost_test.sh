@@ -130,4 +130,55 @@ restart_daemon
 out=$(timeout 30 "$SANDMAN" cost --group-by team "${CONN[@]}" 2>&1) || fail "sandman cost: $out"
 assert_contains "$out" "lab" "sandman cost lists the team"
 assert_contains "$out" "TOTAL" "sandman cost prints a total"
+
+note "Prometheus: cost counters per payer"
+metrics=$(curl -fsS --max-time 10 "$API/metrics") || fail "GET /metrics"
+line=$(grep -E '^sandman_cost_usd_total\{' <<<"$metrics" | grep "user_id=\"$U1\"") || fail "no sandman_cost_usd_total for $U1"
+assert_match "$line" "team=\"lab\",project=\"llm-1\",gpu_model=\"A100-SXM4-40GB\"\} " "cost series labels"
+grep -qE '^sandman_idle_cost_usd_total\{' <<<"$metrics" || fail "no sandman_idle_cost_usd_total"
+
+note "budgets: alerts through the engine, and with block a 402 for creates and extensions, never a stop"
+api PUT /api/v1/budgets '{"scope":"team","name":"Lab","usd_per_month":1}'
+assert_code 400 "a budget for a malformed name"
+api PUT /api/v1/budgets '{"scope":"team","name":"lab","usd_per_month":0}'
+assert_code 400 "a zero budget"
+api PUT /api/v1/budgets '{"scope":"team","name":"lab","usd_per_month":0.000001}'
+assert_code 200 "PUT /budgets"
+assert_eq "$(jb .budget)" team/lab "budget label"
+fle 1 "$(jb .used_ratio)" || fail "lab's tiny budget is not spent: $BODY"
+stop_daemon
+start_daemon --gpu-backend nvml --nvml-library "$SIMLIB" --mig-mode dynamic --gpu-hourly-rates A100=2.80 \
+  --budget-enforcement block --telemetry-interval 1s
+api POST /api/v1/sessions "{\"user_id\":\"$U1\",\"mig_profile\":\"1g.5gb\"}"
+assert_code 402 "a create paid by a spent budget"
+assert_eq "$(jb .code)" over_budget "402 code"
+assert_eq "$(jb .budget.budget)" team/lab "the 402 names the budget"
+fle 0.000001 "$(jb .budget.used_usd)" || fail "the 402 carries the spend: $BODY"
+assert_eq "$(jb .budget.limit_usd)" 1e-06 "the 402 carries the limit"
+create_session "$U2" '"mig_profile":"1g.5gb","ttl_minutes":10'
+S3=$SID
+api PUT /api/v1/budgets '{"scope":"project","name":"vision","usd_per_month":0.000001}'
+assert_code 200 "a budget for vision"
+sleep 1
+api PATCH "/api/v1/sessions/$S3" '{"ttl_minutes":30}'
+assert_code 402 "an extension paid by a spent budget"
+api PATCH "/api/v1/sessions/$S3" '{"ttl_minutes":5}'
+assert_code 200 "shortening is always allowed"
+api GET "/api/v1/sessions/$S3"
+assert_eq "$(jb .status)" running "a session over budget keeps running"
+for i in $(seq 60); do
+  api GET "/api/v1/alerts?state=firing"
+  [ "$(jb '[.alerts[] | select(.rule == "BudgetSpent")] | length')" -ge 2 ] && break
+  sleep 0.5
+done
+assert_eq "$(jb '[.alerts[] | select(.rule == "BudgetSpent") | .labels.budget] | sort | join(",")')" \
+  "project/vision,team/lab" "BudgetSpent fires for both budgets"
+api GET /api/v1/budgets
+assert_eq "$(jb .enforcement)" block "enforcement shown"
+metrics=$(curl -fsS --max-time 10 "$API/metrics") || fail "GET /metrics"
+grep -qE '^sandman_budget_used_ratio\{budget="team/lab"\} ' <<<"$metrics" || fail "no sandman_budget_used_ratio for team/lab"
+out=$(timeout 30 "$SANDMAN" budgets ls "${CONN[@]}" 2>&1) || fail "sandman budgets ls: $out"
+assert_contains "$out" "project/vision" "sandman budgets ls"
+api DELETE "/api/v1/sessions/$S3"
+assert_code 200 "DELETE S3"
 note "cost: ok"

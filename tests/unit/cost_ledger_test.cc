@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "common/time_format.h"
+#include "cost/budgets.h"
 #include "cost/cost_store.h"
 #include "store/sqlite_store.h"
 #include "support/manual_clock.h"
@@ -308,6 +309,53 @@ TEST_F(CostLedgerStoreTest, APayerMustBeOneOfTheUsersProjects) {
   auto nobody = ledger_->payerFor("carol", std::nullopt);
   ASSERT_TRUE(nobody.ok());
   EXPECT_EQ(nobody->project, "");
+}
+
+}  // namespace
+}  // namespace sandman
+
+namespace sandman {
+namespace {
+
+TEST(BudgetForecast, MonthToDatePlusTheRecentDailyRateTimesTheDaysLeft) {
+  // 70 USD so far, 70 USD in the last 7 days, 10 days left: 70 + 10 x 10.
+  EXPECT_EQ(forecastMonthEnd(70'000'000, 70'000'000, 7 * kDayMs, 10 * kDayMs), 170'000'000);
+  EXPECT_EQ(forecastMonthEnd(5'000'000, 5'000'000, 1'800'000, 20 * kDayMs), 5'000'000) << "under an hour: no rate";
+  EXPECT_EQ(forecastMonthEnd(5'000'000, 0, 7 * kDayMs, 20 * kDayMs), 5'000'000) << "stopped spending";
+}
+
+TEST_F(CostLedgerStoreTest, ASpentBudgetRefusesOnlyWhenBlocking) {
+  ASSERT_TRUE(ledger_->syncPrices().ok());
+  ASSERT_TRUE(cost_->addTeam("lab", clock_.now()).ok());
+  ASSERT_TRUE(ledger_->setUserOrg({"alice", "lab", {}}).ok());
+  clock_.advance(std::chrono::hours(24));  // 1 February, 22:00: the whole spend falls in one month
+  Session s = slice("s-00000000000000b1", "alice", "MIG-2", 10002);
+  clock_.advance(std::chrono::hours(10));  // 4.00 USD at 0.40/h
+  Budget b;
+  b.scope = BudgetScope::kTeam;
+  b.name = "lab";
+  b.usd_per_month = 5;
+  b.created_at = clock_.now();
+  ASSERT_TRUE(cost_->putBudget(b).ok());
+  BudgetMonitor block(*ledger_, true);
+  BudgetMonitor warn(*ledger_, false);
+  auto st = block.statuses();
+  ASSERT_TRUE(st.ok());
+  ASSERT_EQ(st->size(), 1u);
+  EXPECT_EQ((*st)[0].used_micros, 4'000'000);
+  EXPECT_NEAR((*st)[0].used_ratio, 0.8, 1e-9);
+  EXPECT_TRUE(block.admit("alice", "lab", "", "create").ok()) << "80 % is a warning, not a refusal";
+  clock_.advance(std::chrono::hours(3));  // 5.20 USD
+  Status refused = block.admit("alice", "lab", "", "create");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ErrorKind::kOverBudget);
+  EXPECT_NE(refused.error().details.find("\"budget\":\"team/lab\""), std::string::npos) << refused.error().details;
+  EXPECT_TRUE(warn.admit("alice", "lab", "", "create").ok());
+  EXPECT_TRUE(block.admit("bob", "other", "", "create").ok()) << "another team's spend is not lab's";
+  auto readings = block.readings();
+  ASSERT_EQ(readings.size(), 1u);
+  EXPECT_EQ(readings[0].budget, "team/lab");
+  EXPECT_NEAR(readings[0].used_usd, 5.2, 1e-9);
 }
 
 }  // namespace
