@@ -205,6 +205,7 @@ Result<int> CostLedger::bookEnded() {
   for (;;) {
     auto batch = store_.unbookedSessions(kBookBatch);
     if (!batch.ok()) return batch.error();
+    std::vector<std::pair<std::string, std::vector<LedgerEntry>>> priced_batch;
     for (const auto& s : batch.value()) {
       auto h = holdingOf(s, s.ended_ms.value_or(s.created_ms));
       if (!h.ok()) return h.error();
@@ -214,14 +215,19 @@ Result<int> CostLedger::bookEnded() {
         if (!priced.ok()) return priced.error();
         entries = std::move(priced).value();
       }
-      if (Status st = store_.book(s.id, entries); !st.ok()) return st.error();
-      ++booked;
+      priced_batch.emplace_back(s.id, std::move(entries));
+    }
+    if (Status st = store_.bookAll(priced_batch); !st.ok()) return st.error();
+    booked += static_cast<int>(priced_batch.size());
+    {
       std::lock_guard lock(mu_);
       if (booked_) {
-        for (const auto& e : entries) {
-          auto& t = (*booked_)[{e.h.user_id, e.h.team, e.h.project, e.h.gpu_model}];
-          t.first += e.cost_micros;
-          t.second += e.idle_cost_micros;
+        for (const auto& [id, entries] : priced_batch) {
+          for (const auto& e : entries) {
+            auto& t = (*booked_)[{e.h.user_id, e.h.team, e.h.project, e.h.gpu_model}];
+            t.first += e.cost_micros;
+            t.second += e.idle_cost_micros;
+          }
         }
       }
     }

@@ -263,7 +263,8 @@ Result<std::vector<CostSession>> CostStore::unbookedSessions(int limit) {
   std::lock_guard lock(mu_);
   Conn c{db_, path_};
   Stmt st(c, (std::string("SELECT ") + kSessionColumns +
-              " FROM sessions WHERE cost_booked = 0 AND status IN ('ended','failed') ORDER BY ended_at LIMIT ?")
+              " FROM sessions INDEXED BY sessions_cost_unbooked WHERE cost_booked = 0 AND status IN ('ended','failed') "
+              "ORDER BY ended_at LIMIT ?")
                  .c_str());
   st.int64(limit);
   return readSessions(st, "read sessions to book");
@@ -279,10 +280,14 @@ Result<std::vector<CostSession>> CostStore::activeSessions() {
 }
 
 Status CostStore::book(const std::string& session_id, const std::vector<LedgerEntry>& entries) {
+  return bookAll({{session_id, entries}});
+}
+
+Status CostStore::bookAll(const std::vector<std::pair<std::string, std::vector<LedgerEntry>>>& sessions) {
   std::lock_guard lock(mu_);
   Conn c{db_, path_};
   if (Status s = c.exec("BEGIN IMMEDIATE", "begin booking"); !s.ok()) return s;
-  auto body = [&]() -> Status {
+  auto one = [&](const std::string& session_id, const std::vector<LedgerEntry>& entries) -> Status {
     Stmt mark(c, "UPDATE sessions SET cost_booked = 1 WHERE id = ? AND cost_booked = 0");
     mark.text(session_id);
     if (Status s = mark.run("mark session " + session_id + " booked"); !s.ok()) return s;
@@ -299,7 +304,11 @@ Status CostStore::book(const std::string& session_id, const std::vector<LedgerEn
     }
     return {};
   };
-  Status done = body();
+  Status done;
+  for (const auto& [id, entries] : sessions) {
+    done = one(id, entries);
+    if (!done.ok()) break;
+  }
   if (done.ok()) done = c.exec("COMMIT", "commit booking");
   if (!done.ok()) (void)sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   return done;

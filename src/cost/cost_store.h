@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -122,6 +123,8 @@ class CostStore {
   // Writes the entries and marks the session booked, in one transaction;
   // a session booked already is left as it is (no double charge).
   Status book(const std::string& session_id, const std::vector<LedgerEntry>& entries);
+  // Several sessions in one transaction (one sync for a batch).
+  Status bookAll(const std::vector<std::pair<std::string, std::vector<LedgerEntry>>>& sessions);
   // One session's booked entries (oldest first).
   Result<std::vector<LedgerEntry>> entriesOf(const std::string& session_id);
   // Minutes of telemetry in [from, to) during which `device` ran no compute
