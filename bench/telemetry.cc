@@ -26,7 +26,7 @@
 #include "gpu/nvml_backend.h"
 #include "store/metrics_history.h"
 #include "store/sqlite_store.h"
-#include "telemetry/cost_rates.h"
+#include "gpu/cost_rates.h"
 #include "telemetry/metrics_exporter.h"
 #include "telemetry/sampler.h"
 

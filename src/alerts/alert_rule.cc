@@ -17,6 +17,7 @@ constexpr MetricName kMetrics[] = {
     {AlertMetric::kBackendError, "backend_error"},    {AlertMetric::kGpuLost, "gpu_lost"},
     {AlertMetric::kMigLeaked, "mig_leaked"},          {AlertMetric::kDiskFreeRatio, "disk_free_ratio"},
     {AlertMetric::kWorkspaceQuotaUsed, "workspace_quota_used"},
+    {AlertMetric::kBudgetUsed, "budget_used"},        {AlertMetric::kBudgetForecast, "budget_forecast"},
 };
 
 struct ScopeName {
@@ -129,7 +130,9 @@ AlertScope defaultScope(AlertMetric m) {
   switch (m) {
     case AlertMetric::kBackendError:
     case AlertMetric::kDiskFreeRatio:
-    case AlertMetric::kWorkspaceQuotaUsed: return AlertScope::kHost;
+    case AlertMetric::kWorkspaceQuotaUsed:
+    case AlertMetric::kBudgetUsed:
+    case AlertMetric::kBudgetForecast: return AlertScope::kHost;
     case AlertMetric::kMigLeaked: return AlertScope::kInstance;
     case AlertMetric::kUtilization:
     case AlertMetric::kMemoryUsedRatio: return AlertScope::kAny;
@@ -150,7 +153,8 @@ bool scopeAllowed(AlertMetric m, AlertScope s) {
 }
 
 bool readsGpuBackend(AlertMetric m) {
-  return m != AlertMetric::kBackendError && m != AlertMetric::kDiskFreeRatio && m != AlertMetric::kWorkspaceQuotaUsed;
+  return m != AlertMetric::kBackendError && m != AlertMetric::kDiskFreeRatio && m != AlertMetric::kWorkspaceQuotaUsed &&
+         m != AlertMetric::kBudgetUsed && m != AlertMetric::kBudgetForecast;
 }
 
 bool isFlagMetric(AlertMetric m) {
@@ -159,7 +163,8 @@ bool isFlagMetric(AlertMetric m) {
 
 const char* const kSummaryPlaceholders[] = {"gpu",        "gpu_uuid", "model",  "mig_uuid", "mig_profile",
                                             "session_id", "user_id",  "host",   "value",    "threshold",
-                                            "rule",       "severity", "filesystem", "path",  nullptr};
+                                            "rule",       "severity", "filesystem", "path",  "budget", "scope",
+                                            "name",       "limit_usd", "used_usd", "forecast_usd", nullptr};
 
 bool isSummaryPlaceholder(const std::string& name) {
   for (const char* const* p = kSummaryPlaceholders; *p != nullptr; ++p) {
@@ -237,6 +242,13 @@ std::vector<AlertRule> defaultAlertRules() {
        "{{filesystem}} file system ({{path}}) on {{host}} has {{value}}% free, below {{threshold}}% for 5m"},
       {"WorkspaceOverQuota", AlertMetric::kWorkspaceQuotaUsed, CompareOp::kGe, 100, minutes(0), "warning",
        AlertScope::kHost, "workspace of {{user_id}} holds {{value}}% of its quota"},
+      {"BudgetAt80Percent", AlertMetric::kBudgetUsed, CompareOp::kGe, 80, minutes(0), "warning", AlertScope::kHost,
+       "budget {{budget}}: {{used_usd}} USD of {{limit_usd}} spent this month ({{value}}%)"},
+      {"BudgetSpent", AlertMetric::kBudgetUsed, CompareOp::kGe, 100, minutes(0), "critical", AlertScope::kHost,
+       "budget {{budget}} is spent: {{used_usd}} USD of {{limit_usd}} this month ({{value}}%)"},
+      {"BudgetForecastOver", AlertMetric::kBudgetForecast, CompareOp::kGt, 100, minutes(0), "warning",
+       AlertScope::kHost, "budget {{budget}} heads for {{forecast_usd}} USD of {{limit_usd}} by the month's end "
+       "({{value}}%)"},
   };
 }
 
@@ -271,6 +283,20 @@ std::vector<AlertSubject> alertSubjects(const AlertRule& rule, const TelemetrySn
         if (w.quota_bytes == 0) continue;
         AlertSubject s{"workspace/" + w.user_id, {{"user_id", w.user_id}},
                        100.0 * static_cast<double>(w.used_bytes) / static_cast<double>(w.quota_bytes)};
+        if (!host.empty()) s.labels["host"] = host;
+        out.push_back(std::move(s));
+      }
+      return out;
+    case AlertMetric::kBudgetUsed:
+    case AlertMetric::kBudgetForecast:
+      for (const auto& b : snap.budgets) {
+        if (b.limit_usd <= 0) continue;
+        const double v = rule.metric == AlertMetric::kBudgetUsed ? b.used_usd : b.forecast_usd;
+        AlertSubject s{"budget/" + b.budget,
+                       {{"budget", b.budget}, {"scope", b.scope}, {"name", b.name},
+                        {"limit_usd", formatAlertValue(b.limit_usd)}, {"used_usd", formatAlertValue(b.used_usd)},
+                        {"forecast_usd", formatAlertValue(b.forecast_usd)}},
+                       std::round(10000.0 * v / b.limit_usd) / 100};
         if (!host.empty()) s.labels["host"] = host;
         out.push_back(std::move(s));
       }

@@ -23,6 +23,8 @@ enum class AlertMetric {
   kMigLeaked,        // 1 for a MIG instance no session holds (dynamic MIG mode only)
   kDiskFreeRatio,    // available / size in %, per file system Sandman writes to (state, workspaces)
   kWorkspaceQuotaUsed,  // used / --workspace-quota in %, per workspace (only with a quota)
+  kBudgetUsed,          // month-to-date spend / monthly limit in %, per budget
+  kBudgetForecast,      // forecast month-end spend / monthly limit in %, per budget
 };
 
 // What a rule is evaluated on: the host once, each GPU, each MIG instance, or

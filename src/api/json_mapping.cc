@@ -50,7 +50,7 @@ Result<std::optional<Millis>> parseTtl(const json& j) {
 
 Result<CreateRequest> parseCreateRequest(const std::string& body) {
   auto parsed = parseObject(body, {"user_id", "ttl_minutes", "ttl_seconds", "image", "ssh_public_key",
-                                   "mig_profile", "mig_instance_uuid", "gpu_product"});
+                                   "mig_profile", "mig_instance_uuid", "gpu_product", "project"});
   if (!parsed.ok()) return parsed.error();
   const json& j = parsed.value();
   CreateRequest req;
@@ -77,6 +77,9 @@ Result<CreateRequest> parseCreateRequest(const std::string& body) {
   auto product = optionalString(j, "gpu_product");
   if (!product.ok()) return product.error();
   req.gpu.gpu_product = product.value();
+  auto project = optionalString(j, "project");
+  if (!project.ok()) return project.error();
+  req.project = project.value();
   return req;
 }
 
@@ -108,6 +111,8 @@ void appendSessionJson(std::string& out, const Session& s, const SessionView& vi
   w.field("session_id", s.id);
   w.field("id", s.id);  // seed 002's GET uses "id"
   w.field("user_id", s.user_id);
+  w.nullableField("team", s.team.empty() ? std::nullopt : std::optional<std::string>(s.team));
+  w.nullableField("project", s.project.empty() ? std::nullopt : std::optional<std::string>(s.project));
   w.field("status", toString(s.status));
   w.nullableField("container_id", s.container_id.empty() ? std::nullopt : std::optional<std::string>(s.container_id));
   w.field("image", s.image);
@@ -180,7 +185,16 @@ nlohmann::json connectionJson(const ConnectionRecord& c) {
 }
 
 nlohmann::json errorJson(const Error& e) {
-  return {{"error", e.message}, {"code", errorCode(e.kind)}};
+  json j = {{"error", e.message}, {"code", errorCode(e.kind)}};
+  if (!e.details.empty()) {
+    json extra = json::parse(e.details, nullptr, false);
+    if (extra.is_object()) {
+      for (const auto& [k, v] : extra.items()) {
+        if (k != "error" && k != "code") j[k] = v;
+      }
+    }
+  }
+  return j;
 }
 
 }  // namespace sandman

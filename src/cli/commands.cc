@@ -17,7 +17,14 @@ const std::vector<Command>& commandTable() {
       {"gpus", "list GPUs, MIG profiles and free slices (talks to the daemon)", runGpus},
       {"nodes", "the cluster's GPU nodes and MIG layout changes (Kubernetes backend; talks to the daemon)", runNodes},
       {"alerts", "list and acknowledge GPU alerts (talks to the daemon)", runAlerts},
-      {"users", "register public keys for gateway logins (talks to the daemon)", runUsers},
+      {"users", "register public keys for gateway logins; set a user's team and projects (talks to the daemon)",
+       runUsers},
+      {"teams", "list, create and remove teams that pay for sessions (talks to the daemon)", runTeams},
+      {"projects", "list, create and remove projects that pay for sessions (talks to the daemon)", runProjects},
+      {"budgets", "monthly budgets per user, team or project, with spend and forecast (talks to the daemon)",
+       runBudgets},
+      {"cost", "what GPU time cost, by user, team, project, model, profile or session (talks to the daemon)",
+       runCost},
       {"version", "print the version", runVersion},
   };
   return table;

@@ -20,6 +20,10 @@ int runGpus(int argc, char** argv);
 int runNodes(int argc, char** argv);
 int runUsers(int argc, char** argv);
 int runAlerts(int argc, char** argv);
+int runCost(int argc, char** argv);
+int runTeams(int argc, char** argv);
+int runProjects(int argc, char** argv);
+int runBudgets(int argc, char** argv);
 int runVersion(int argc, char** argv);
 
 const std::vector<Command>& commandTable();

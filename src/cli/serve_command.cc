@@ -17,6 +17,7 @@
 #include "alerts/rule_file.h"
 #include "api/alert_routes.h"
 #include "api/gpu_node_routes.h"
+#include "api/cost_routes.h"
 #include "api/http_server.h"
 #include "api/metrics_routes.h"
 #include "api/telemetry_routes.h"
@@ -28,6 +29,8 @@
 #include "config/serve_config.h"
 #include "core/history_retention.h"
 #include "core/mig_layouts.h"
+#include "cost/budgets.h"
+#include "cost/cost_ledger.h"
 #include "core/reaper.h"
 #include "core/replica_sync.h"
 #include "core/session_directory.h"
@@ -284,6 +287,29 @@ struct Replication {
            (api == v.annotations.end() ? "" : " at " + api->second) + "; retry there, or here in a few seconds";
   }
 };
+// --gpu-catalog, or the catalog shipped beside the binary.
+Result<std::shared_ptr<const GpuCatalog>> loadCatalog(const std::string& flag) {
+  std::string path = flag;
+  if (path.empty()) {
+    std::error_code ec;
+    const std::string exe_dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
+    std::string tried;
+    for (const auto& candidate : GpuCatalog::defaultPaths(exe_dir)) {
+      if (std::filesystem::exists(candidate, ec)) {
+        path = candidate;
+        break;
+      }
+      tried += (tried.empty() ? "" : ", ") + candidate;
+    }
+    if (path.empty()) {
+      return invalid("no GPU catalog found (looked at " + tried +
+                     "); install data/gpu-catalog.json beside the binary or give --gpu-catalog FILE");
+    }
+  }
+  auto c = GpuCatalog::load(path);
+  if (!c.ok()) return c.error();
+  return std::shared_ptr<const GpuCatalog>(std::make_shared<GpuCatalog>(std::move(c).value()));
+}
 
 int fatal(const std::string& what, const Error& e) {
   logError(what, {{"error", e.message}});
@@ -329,7 +355,10 @@ int runServe(int argc, char** argv) {
       return fatal("bad alert receiver URL", invalid("--alert-webhook and --alertmanager URLs must start with http:// or https://"));
     }
   }
-  auto cost_rates = CostRates::parse(cfg.gpu_hourly_rates);
+  auto catalog = loadCatalog(cfg.gpu_catalog);
+  if (!catalog.ok()) return fatal("cannot load the GPU catalog", catalog.error());
+  auto cost_rates = CostRates::parse(cfg.gpu_hourly_rates, catalog.value(),
+                                     parseSliceBasis(cfg.slice_price_basis).value_or(SliceBasis::kCompute));
   if (!cost_rates.ok()) return fatal("cannot price GPUs", cost_rates.error());
   char host_name[256] = {};
   gethostname(host_name, sizeof host_name - 1);  // the Hostname label (dcgm-exporter's) and the alerts' host
@@ -448,6 +477,28 @@ int runServe(int argc, char** argv) {
     return quotaBanner(disk_policy.quota_bytes, disk_policy.quota_enforced, workspace_usage.get(user));
   });
   DiskReader disk_reader(state_path, workspace_usage);
+  // Cost: who pays is fixed at create; ended sessions are booked as they end.
+  auto cost_store = CostStore::open(cfg.db);
+  if (!cost_store.ok()) return fatal("cannot open the cost tables", cost_store.error());
+  CostLedger ledger({cfg.idle_utilization}, *cost_store.value(), cost_rates.value(), clock);
+  if (auto changed = ledger.syncPrices(); !changed.ok()) {
+    return fatal("cannot record GPU prices", changed.error());
+  } else if (changed.value() > 0) {
+    logInfo("GPU prices recorded", {{"models", std::to_string(changed.value())}, {"catalog", catalog.value()->origin()}});
+  }
+  BudgetMonitor budgets(ledger, cfg.budget_enforcement == "block");
+  sessions.setPayerCheck([&ledger, &budgets](const CreateRequest& r) -> Result<SessionPayer> {
+    auto p = ledger.payerFor(r.user_id, r.project);
+    if (!p.ok()) return p.error();
+    if (Status st = budgets.admit(r.user_id, p->team, p->project, "create"); !st.ok()) return st.error();
+    return SessionPayer{p->team, p->project};
+  });
+  sessions.setExtendCheck([&budgets](const Session& s) { return budgets.admit(s.user_id, s.team, s.project, "extend"); });
+  sessions.setEndedListener([&ledger](const Session& s) {
+    if (auto b = ledger.bookEnded(); !b.ok()) {
+      logWarn("cost not booked yet; retried at the next end or query", {{"session", s.id}, {"error", b.error().message}});
+    }
+  });
   Reaper reaper(sessions, clock);
   sessions.setScheduleListener([&reaper] { reaper.wake(); });
 
@@ -485,6 +536,12 @@ int runServe(int argc, char** argv) {
     replication.sync->round();
     replication.elector->start();
     replication.sync->start();
+  }
+  // Sessions that ended while the daemon was down (or before the ledger existed).
+  if (auto booked = ledger.bookEnded(); !booked.ok()) {
+    logWarn("cannot book ended sessions yet", {{"error", booked.error().message}});
+  } else if (booked.value() > 0) {
+    logInfo("ended sessions booked", {{"sessions", std::to_string(booked.value())}});
   }
   reaper.start();
   RetentionOptions retention_options;
@@ -530,6 +587,7 @@ int runServe(int argc, char** argv) {
   if (auto st = alerts.restore(); !st.ok()) return fatal("cannot load open alerts", st.error());
   if (deliver_alerts) notifier.start();
   sampler.setDiskSource([&disk_reader] { return disk_reader.read(); });
+  sampler.setBudgetSource([&budgets] { return budgets.readings(); });
   // Alerts are raised and delivered by the leader alone (no duplicate pages).
   sampler.addListener([&alerts, &replication](const TelemetrySnapshot& snap) {
     if (replication.leads()) alerts.evaluate(snap);
@@ -621,6 +679,8 @@ int runServe(int argc, char** argv) {
   api.addRoutes(alert_routes);
   WorkspaceRoutes workspace_routes(workspace_usage, disk_reader, disk_policy);
   api.addRoutes(workspace_routes);
+  CostRoutes cost_routes(ledger, budgets);
+  api.addRoutes(cost_routes);
   // /metrics renders from the live sources on each scrape.
   MetricsSources metrics_sources;
   metrics_sources.snapshot = [&sampler] { return sampler.latest(); };
@@ -647,6 +707,21 @@ int runServe(int argc, char** argv) {
       return MetricsInputs::Leadership{replication.leads(), replication.elector->leader().transitions};
     };
   }
+  metrics_sources.budgets = [&budgets] {
+    std::vector<BudgetRatio> out;
+    for (const auto& b : budgets.readings()) out.push_back({b.budget, b.limit_usd > 0 ? b.used_usd / b.limit_usd : 0});
+    return out;
+  };
+  metrics_sources.cost = [&ledger]() -> Result<std::vector<CostSeries>> {
+    auto counters = ledger.counters();
+    if (!counters.ok()) return counters.error();
+    std::vector<CostSeries> out;
+    for (const auto& c : counters.value()) {
+      out.push_back({c.user_id, c.team, c.project, c.gpu_model, static_cast<double>(c.cost_micros) / 1e6,
+                     static_cast<double>(c.idle_cost_micros) / 1e6});
+    }
+    return out;
+  };
   MetricsExporter metrics({host_name, std::move(cost_rates).value()}, std::move(metrics_sources));
   MetricsRoutes metrics_routes(metrics, isLoopbackAddress(cfg.bind));
   api.addRoutes(metrics_routes);

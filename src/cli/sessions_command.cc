@@ -27,7 +27,7 @@ void printSession(const json& s, const ClientOptions& o) {
     std::printf("%s\n", s.dump(2).c_str());
     return;
   }
-  for (auto key : {"session_id", "user_id", "status", "ssh_command", "ssh_host_key", "container_id", "image",
+  for (auto key : {"session_id", "user_id", "team", "project", "status", "ssh_command", "ssh_host_key", "container_id", "image",
                    "workspace", "gpu_uuid", "mig_profile", "gpu_index", "gpu_attach", "created_at", "expires_at",
                    "ended_at", "end_reason"}) {
     std::printf("%-13s %s\n", key, str(s, key).c_str());
@@ -47,8 +47,9 @@ bool writeKeyFile(const std::string& path, const std::string& key) {
 }
 
 int create(const ClientOptions& o, const std::string& user, int ttl, const std::string& image,
-           const std::string& pubkey_file, std::string key_out) {
+           const std::string& pubkey_file, std::string key_out, const std::string& project) {
   json body = {{"user_id", user}};
+  if (!project.empty()) body["project"] = project;
   if (ttl > 0) body["ttl_minutes"] = ttl;
   if (!image.empty()) body["image"] = image;
   if (!pubkey_file.empty()) {
@@ -98,6 +99,8 @@ int runSessions(int argc, char** argv) {
   c->add_option("--user", user, "User id (POSIX user name)")->required();
   c->add_option("--ttl", ttl, "TTL in minutes (default: the daemon's --ttl-default)");
   c->add_option("--image", image, "Session image");
+  std::string project;
+  c->add_option("--project", project, "Project that pays (one of the user's; default: the user's first)");
   c->add_option("--ssh-public-key", pubkey, "Authorize this public key file instead of generating a key pair (safer)");
   c->add_option("--key-out", key_out, "Where to write the generated private key (default ./sandman-<session>.key)");
   bool all = false;
@@ -133,7 +136,7 @@ int runSessions(int argc, char** argv) {
     return app.exit(e);
   }
 
-  if (c->parsed()) return create(o, user, ttl, image, pubkey, key_out);
+  if (c->parsed()) return create(o, user, ttl, image, pubkey, key_out, project);
   if (ls->parsed()) {
     std::string path = "/sessions";
     if (!user.empty()) path = withParam(path, "user_id", user);

@@ -11,7 +11,7 @@ namespace sandman {
 using nlohmann::json;
 
 int runUsers(int argc, char** argv) {
-  CLI::App app{"sandman users: per-user settings (talks to the daemon)", "users"};
+  CLI::App app{"sandman users: per-user settings: gateway keys, team and projects (talks to the daemon)", "users"};
   app.require_subcommand(1);
   app.fallthrough();
   ClientOptions o;
@@ -31,12 +31,33 @@ int runUsers(int argc, char** argv) {
   auto* rm = keys->add_subcommand("rm", "remove one of a user's keys");
   rm->add_option("--user", user, "User id")->required();
   rm->add_option("id", id, "Key id (from ls)")->required();
+  std::string team;
+  std::vector<std::string> projects;
+  auto* set = app.add_subcommand("set", "set who pays for a user's sessions: team and projects (first: default)");
+  set->add_option("user", user, "User id")->required();
+  set->add_option("--team", team, "team (\"\" for none)");
+  set->add_option("--project", projects, "a project (repeat; the first is the default payer)");
+  auto* show = app.add_subcommand("show", "a user's team and projects");
+  show->add_option("user", user, "User id")->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   std::optional<json> out;
+  if (set->parsed() || show->parsed()) {
+    if (set->parsed()) {
+      json body = json::object();
+      if (set->count("--team") > 0) body["team"] = team;
+      if (set->count("--project") > 0) body["projects"] = projects;
+      out = call(o, "PUT", "/users/" + user, body.dump());
+    } else {
+      out = call(o, "GET", "/users/" + user);
+    }
+    if (!out) return 1;
+    std::printf("%s\n", out->dump(2).c_str());
+    return 0;
+  }
   if (add->parsed()) {
     std::ifstream in(file);
     std::string line;

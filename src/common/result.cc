@@ -6,6 +6,7 @@ const char* errorCode(ErrorKind kind) {
   switch (kind) {
     case ErrorKind::kInvalid: return "invalid";
     case ErrorKind::kUnauthorized: return "unauthorized";
+    case ErrorKind::kOverBudget: return "over_budget";
     case ErrorKind::kNotFound: return "not_found";
     case ErrorKind::kConflict: return "conflict";
     case ErrorKind::kTooLarge: return "too_large";
@@ -20,6 +21,7 @@ int httpStatus(ErrorKind kind) {
   switch (kind) {
     case ErrorKind::kInvalid: return 400;
     case ErrorKind::kUnauthorized: return 401;
+    case ErrorKind::kOverBudget: return 402;
     case ErrorKind::kNotFound: return 404;
     case ErrorKind::kConflict: return 409;
     case ErrorKind::kTooLarge: return 413;

@@ -12,6 +12,7 @@ namespace sandman {
 enum class ErrorKind {
   kInvalid,       // 400: bad input, nothing changed
   kUnauthorized,  // 401
+  kOverBudget,    // 402: a budget is spent and --budget-enforcement block refuses new spending
   kNotFound,      // 404
   kConflict,      // 409: exists already, or no capacity
   kTooLarge,      // 413
@@ -26,6 +27,7 @@ int httpStatus(ErrorKind kind);
 struct Error {
   ErrorKind kind;
   std::string message;
+  std::string details{};  // optional JSON object text, merged into the API's error body (e.g. budget figures)
 };
 
 inline Error invalid(std::string m) { return {ErrorKind::kInvalid, std::move(m)}; }
@@ -34,6 +36,9 @@ inline Error conflict(std::string m) { return {ErrorKind::kConflict, std::move(m
 inline Error unavailable(std::string m) { return {ErrorKind::kUnavailable, std::move(m)}; }
 inline Error noSpace(std::string m) { return {ErrorKind::kNoSpace, std::move(m)}; }
 inline Error internal(std::string m) { return {ErrorKind::kInternal, std::move(m)}; }
+inline Error overBudget(std::string m, std::string details) {
+  return {ErrorKind::kOverBudget, std::move(m), std::move(details)};
+}
 
 // Status: success, or an Error.
 class [[nodiscard]] Status {

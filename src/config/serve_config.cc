@@ -152,8 +152,19 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   app.add_flag("--metrics-auth", c.metrics_auth, "GET /metrics requires the API token too")
       ->envname("SANDMAN_METRICS_AUTH")->capture_default_str();
   flag("--gpu-hourly-rates", c.gpu_hourly_rates, "SANDMAN_GPU_HOURLY_RATES",
-       "Price of a whole GPU per hour by model, e.g. A100=2.50,H100=4.00 (a slice costs its share); "
-       "empty: built-in list prices");
+       "Price of a whole GPU per hour by model, e.g. A100=2.50,H100=4.00 (a slice costs its share), over "
+       "the catalog's list prices; empty: the catalog's");
+  flag("--gpu-catalog", c.gpu_catalog, "SANDMAN_GPU_CATALOG",
+       "GPU model catalog (JSON: models, MIG profiles, list prices); empty: gpu-catalog.json shipped beside "
+       "the binary");
+  app.add_option("--slice-price-basis", c.slice_price_basis,
+                 "What share of its GPU's price a MIG slice costs: its compute slices, its memory slices, or "
+                 "the larger of the two")
+      ->envname("SANDMAN_SLICE_PRICE_BASIS")->capture_default_str()->check(CLI::IsMember({"compute", "memory", "max"}));
+  app.add_option("--budget-enforcement", c.budget_enforcement,
+                 "warn: a spent budget raises alerts only; block: also refuses creates and extensions (402) "
+                 "for its user, team or project; running sessions are never stopped for money")
+      ->envname("SANDMAN_BUDGET_ENFORCEMENT")->capture_default_str()->check(CLI::IsMember({"warn", "block"}));
   flag("--alert-rules", c.alert_rules, "SANDMAN_ALERT_RULES",
        "Alert rule file (JSON, see deploy/alert-rules.json); empty: the built-in rules");
   flag("--alert-webhook", c.alert_webhook, "SANDMAN_ALERT_WEBHOOK",

@@ -91,6 +91,9 @@ struct ServeConfig {
   std::string event_retention = "30d";    // session events; 0s: kept for ever
   bool metrics_auth = false;
   std::string gpu_hourly_rates;  // "A100=2.50,H100=4.00": price of a whole GPU per hour, by model substring
+  std::string gpu_catalog;        // JSON catalog; empty: the shipped one beside the binary
+  std::string slice_price_basis = "compute";  // compute | memory | max
+  std::string budget_enforcement = "warn";    // warn | block
 
   // Alerts.
   std::string alert_rules;   // rule file; empty: the built-in defaults

@@ -44,6 +44,9 @@ Status GpuLeases::reserve(StoreTx& tx, const std::vector<GpuInfo>& gpus, const S
   slot.whole = a->whole;
   slot.created = a->create;
   slot.attach = settings_.device_requests ? "device-request" : "env-only";
+  for (const auto& g : gpus) {
+    if (g.uuid == a->gpu_uuid) slot.model = g.name;
+  }
   if (!a->create) {
     // An existing instance or a whole GPU: remember its GI id for reconciliation.
     for (const auto& g : gpus) {

@@ -59,6 +59,14 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
   if (space_check_) {
     if (auto s = space_check_(); !s.ok()) return s.error();
   }
+  SessionPayer payer;
+  if (payer_check_) {
+    auto p = payer_check_(req);
+    if (!p.ok()) return p.error();
+    payer = std::move(p).value();
+  } else if (req.project) {
+    return invalid("this daemon keeps no projects: leave project out");
+  }
   CreatedSession out;
   std::string user_key;
   if (req.ssh_public_key) {
@@ -80,7 +88,7 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
   auto gpus = gpus_.snapshot();
   if (!gpus.ok()) return gpus.error();
   UserAccount account;
-  auto reserved = reserve(req, gpus.value(), host->public_line, user_key, &account);
+  auto reserved = reserve(req, gpus.value(), host->public_line, user_key, payer, &account);
   if (!reserved.ok()) return reserved.error();
   Session s = std::move(reserved).value();
   notifySchedule();
@@ -109,7 +117,7 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
 
 Result<Session> SessionManager::reserve(const CreateRequest& req, const std::vector<GpuInfo>& gpus,
                                         const std::string& host_public_key, const std::string& user_key,
-                                        UserAccount* account) {
+                                        const SessionPayer& payer, UserAccount* account) {
   Session s;
   s.id = newSessionId();
   s.user_id = req.user_id;
@@ -119,6 +127,8 @@ Result<Session> SessionManager::reserve(const CreateRequest& req, const std::vec
   s.host_public_key = host_public_key;
   s.created_at = clock_.now();
   s.expires_at = s.created_at + req.ttl.value_or(settings_.ttl_default);
+  s.team = payer.team;
+  s.project = payer.project;
 
   const std::string bind = settings_.ssh_bind;
   Status st = store_.transaction([&](StoreTx& tx) -> Status {

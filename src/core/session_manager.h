@@ -56,6 +56,13 @@ struct CreateRequest {
   std::optional<std::string> image;
   std::optional<std::string> ssh_public_key;
   SlotRequest gpu;  // mig_profile / mig_instance_uuid; neither: the default slice (if the host has GPUs)
+  std::optional<std::string> project{};  // who pays; none: the user's first project
+};
+
+// Who pays for a session, fixed at create.
+struct SessionPayer {
+  std::string team;
+  std::string project;
 };
 
 struct CreatedSession {
@@ -134,10 +141,20 @@ class SessionManager {
   void setEndListener(std::function<void(const std::string& id, const std::string& reason)> fn) {
     on_end_ = std::move(fn);
   }
+  // Called once a session's end is recorded (ended or failed), outside every
+  // lock: the cost ledger books it.
+  void setEndedListener(std::function<void(const Session&)> fn) { on_ended_ = std::move(fn); }
   // Asked before anything is reserved: a non-ok status (kNoSpace when the
   // state or workspace file system is below --min-free-disk) refuses the
   // create with nothing changed. Set before serving.
   void setSpaceCheck(std::function<Status()> fn) { space_check_ = std::move(fn); }
+  // Who pays for a new session (team, project) and whether it may start at
+  // all (budgets); asked before anything is reserved. Unset: nobody pays.
+  void setPayerCheck(std::function<Result<SessionPayer>(const CreateRequest&)> fn) { payer_check_ = std::move(fn); }
+  // Asked before a live session's expiry moves later (an admin's TTL change
+  // or an automatic extension); a non-ok status refuses it. Shortening is
+  // never refused.
+  void setExtendCheck(std::function<Status(const Session&)> fn) { extend_check_ = std::move(fn); }
   // The pre-login banner a new session of this user gets (e.g. a workspace
   // over its quota, or a quota this host cannot enforce); empty: none.
   void setLoginBanner(std::function<std::string(const std::string& user_id)> fn) { banner_ = std::move(fn); }
@@ -154,7 +171,7 @@ class SessionManager {
  private:
   Result<Session> reserve(const CreateRequest& req, const std::vector<GpuInfo>& gpus,
                           const std::string& host_public_key, const std::string& user_key,
-                          UserAccount* account);
+                          const SessionPayer& payer, UserAccount* account);
   // Creates the dynamic MIG instance and records it, unless the session left
   // `starting` meanwhile (then the instance is destroyed again).
   Status materializeGpu(Session& s);
@@ -200,9 +217,12 @@ class SessionManager {
   PortAllocator ports_;
   std::function<Status()> space_check_;
   std::function<Status()> gate_;
+  std::function<Result<SessionPayer>(const CreateRequest&)> payer_check_;
+  std::function<Status(const Session&)> extend_check_;
   std::function<std::string(const std::string&)> banner_;
   std::function<void()> on_schedule_;
   std::function<void(const std::string&, const std::string&)> on_end_;
+  std::function<void(const Session&)> on_ended_;
   std::mutex transition_mu_;  // serialises read-check-write of a session's status
   std::set<std::string> finishing_;  // sessions whose end path runs now; GUARDED_BY(transition_mu_)
   Histogram create_seconds_{0.25, 0.5, 1, 2, 5, 10, 30, 60};

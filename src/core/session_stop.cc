@@ -97,6 +97,7 @@ void SessionManager::finishEnded(Session& s, SessionStatus final_status, const s
     finishing_.erase(s.id);
   }
   SANDMAN_FAULT_POINT("stop.recorded");
+  if (on_ended_ && (s.status == SessionStatus::kEnded || s.status == SessionStatus::kFailed)) on_ended_(s);
 }
 
 Result<Session> SessionManager::stop(const std::string& id, const std::string& reason) {
@@ -143,7 +144,11 @@ Result<Session> SessionManager::setTtl(const std::string& id, Millis ttl) {
       return conflict("session " + id + " is " + toString(s.status) + "; only a live session's TTL can change");
     }
     const SessionStatus was = s.status;
-    s.expires_at = clock_.now() + ttl;
+    const TimePoint new_expires = clock_.now() + ttl;
+    if (new_expires > s.expires_at && extend_check_) {
+      if (auto st = extend_check_(s); !st.ok()) return st.error();
+    }
+    s.expires_at = new_expires;
     auto won = store_.updateSessionIf(s, was);
     if (!won.ok()) return won.error();
     if (!won.value()) return conflict("session " + id + " changed meanwhile; read it and try again");
@@ -164,6 +169,9 @@ Result<Session> SessionManager::extendIf(const std::string& id, TimePoint expect
     s = cur.value();
     if (s.status != SessionStatus::kRunning) {
       return conflict("session " + id + " is " + toString(s.status) + "; only a running session is extended");
+    }
+    if (new_expires > s.expires_at && extend_check_) {
+      if (auto st = extend_check_(s); !st.ok()) return st.error();
     }
     s.expires_at = new_expires;
     auto won = store_.updateSessionIf(s, SessionStatus::kRunning, expected_expires);

@@ -81,6 +81,16 @@ struct DiskReadings {
   std::vector<WorkspaceReading> workspaces;  // measured ones, by user id
 };
 
+// One monthly budget as last evaluated (cost/budgets), for the alert engine.
+struct BudgetReading {
+  std::string budget;  // "team/lab"
+  std::string scope;   // user | team | project
+  std::string name;
+  double limit_usd = 0;
+  double used_usd = 0;      // month to date, running sessions accrued
+  double forecast_usd = 0;  // the month's end at the recent daily rate
+};
+
 struct TelemetrySnapshot {
   TimePoint taken_at{};
   // The backend failed this cycle (NVML error, driver gone): the device lists
@@ -101,6 +111,7 @@ struct TelemetrySnapshot {
   bool cluster = false;
   std::vector<NodeReading> nodes;
   std::vector<std::string> unobserved_sessions;
+  std::vector<BudgetReading> budgets;    // empty when there is no budget source
 };
 
 using SnapshotPtr = std::shared_ptr<const TelemetrySnapshot>;

@@ -37,6 +37,7 @@ struct GpuSlot {
   bool released = false;  // the dynamic instance has been destroyed
   std::string attach;     // "device-request" (nvidia runtime), "env-only", or "scheduler" (Kubernetes)
   std::string product;    // Kubernetes: the GPU model asked for (nvidia.com/gpu.product); "" any
+  std::string model{};    // the GPU's model name when reserved ("NVIDIA A100-SXM4-80GB"): what prices it
 };
 
 struct Session {
@@ -54,6 +55,10 @@ struct Session {
   TimePoint expires_at{};
   std::optional<TimePoint> ended_at;
   std::string end_reason;  // "deleted", "expired", "container gone", "start failed: ..."
+  // Who pays, fixed at create: the user's team then, and the project named
+  // (or the user's first). Empty when the user belongs to none.
+  std::string team{};
+  std::string project{};
 };
 
 // A user's identity inside containers, assigned once and kept in the store.

@@ -14,6 +14,7 @@ std::optional<std::string> gpuSlotToJson(const std::optional<GpuSlot>& slot) {
                       {"created", g.created},         {"released", g.released},
                       {"attach", g.attach}};
   if (!g.product.empty()) j["product"] = g.product;
+  if (!g.model.empty()) j["model"] = g.model;
   return j.dump();
 }
 
@@ -34,6 +35,7 @@ std::optional<GpuSlot> gpuSlotFromJson(const std::string& text) {
     g.released = j.value("released", false);
     g.attach = j.value("attach", "");
     g.product = j.value("product", "");
+    g.model = j.value("model", "");
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }

@@ -57,12 +57,12 @@ constexpr const char* kUpsertDevice =
 constexpr const char* kRollupMinute =
     "INSERT OR REPLACE INTO gpu_samples_minute (minute, device, gpu_uuid, model, profile, session_id, "
     "user_id, samples, util_min, util_avg, util_max, temp_min, temp_avg, temp_max, power_min, "
-    "power_avg, power_max, mem_used_min, mem_used_avg, mem_used_max) "
+    "power_avg, power_max, mem_used_min, mem_used_avg, mem_used_max, procs_max) "
     "SELECT ?1, s.device, s.gpu_uuid, COALESCE(d.model, ''), COALESCE(d.profile, ''), "
     "max(s.session_id), max(s.user_id), count(*), min(s.utilization), avg(s.utilization), "
     "max(s.utilization), min(s.temperature), avg(s.temperature), max(s.temperature), min(s.power_w), "
     "avg(s.power_w), max(s.power_w), min(s.memory_used_mib), avg(s.memory_used_mib), "
-    "max(s.memory_used_mib) "
+    "max(s.memory_used_mib), max(s.processes) "
     "FROM gpu_samples s LEFT JOIN gpu_devices d ON d.device = s.device "
     "WHERE s.ts >= ?1 AND s.ts < ?1 + 60000 GROUP BY s.device";
 constexpr const char* kNextRawTs = "SELECT min(ts) FROM gpu_samples WHERE ts >= ?1";

@@ -231,11 +231,72 @@ CREATE TABLE mig_layout_proposals (
 );
 CREATE INDEX mig_layout_proposals_node ON mig_layout_proposals(node, id);
 )sql"},
+    // Cost: who pays for a session (team, project), GPU prices as they were
+    // in force over time, the ledger of held slices, and monthly budgets.
+    // Sessions are booked once ended (cost_booked), through a partial index.
+    {11, R"sql(
+ALTER TABLE sessions ADD COLUMN team TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN project TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN cost_booked INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX sessions_cost_unbooked ON sessions(ended_at)
+  WHERE cost_booked = 0 AND status IN ('ended','failed');
+ALTER TABLE gpu_samples_minute ADD COLUMN procs_max INTEGER;
+CREATE TABLE teams (
+  name       TEXT PRIMARY KEY NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE projects (
+  name       TEXT PRIMARY KEY NOT NULL,
+  team       TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE user_org (
+  user_id    TEXT PRIMARY KEY NOT NULL,
+  team       TEXT NOT NULL DEFAULT '',
+  projects   TEXT NOT NULL DEFAULT '[]',
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE gpu_prices (
+  model          TEXT NOT NULL,
+  effective_from INTEGER NOT NULL,
+  usd_per_hour   REAL NOT NULL,
+  source         TEXT NOT NULL DEFAULT '',
+  recorded_at    INTEGER NOT NULL,
+  PRIMARY KEY (model, effective_from)
+);
+CREATE TABLE cost_ledger (
+  id               INTEGER PRIMARY KEY AUTOINCREMENT,
+  session_id       TEXT NOT NULL,
+  user_id          TEXT NOT NULL,
+  team             TEXT NOT NULL DEFAULT '',
+  project          TEXT NOT NULL DEFAULT '',
+  device           TEXT NOT NULL DEFAULT '',
+  gpu_model        TEXT NOT NULL DEFAULT '',
+  profile          TEXT NOT NULL DEFAULT '',
+  start_ms         INTEGER NOT NULL,
+  end_ms           INTEGER NOT NULL,
+  usd_per_hour     REAL NOT NULL,
+  share            REAL NOT NULL,
+  cost_micros      INTEGER NOT NULL,
+  idle_ms          INTEGER NOT NULL DEFAULT 0,
+  idle_cost_micros INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX cost_ledger_by_start ON cost_ledger(start_ms);
+CREATE INDEX cost_ledger_by_session ON cost_ledger(session_id);
+CREATE TABLE budgets (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  scope         TEXT NOT NULL CHECK (scope IN ('user','team','project')),
+  name          TEXT NOT NULL,
+  usd_per_month REAL NOT NULL,
+  created_at    INTEGER NOT NULL,
+  UNIQUE (scope, name)
+);
+)sql"},
 };
 
 constexpr const char* kSessionColumns =
     "id, user_id, status, image, container_id, ssh_port, user_public_key, host_public_key, "
-    "gpu_uuid, created_at, expires_at, ended_at, end_reason, gpu_slot";
+    "gpu_uuid, created_at, expires_at, ended_at, end_reason, gpu_slot, team, project";
 
 
 Result<Session> readSession(const Stmt& st) {
@@ -261,6 +322,8 @@ Result<Session> readSession(const Stmt& st) {
     if (!slot) return internal("store: session " + s.id + " has an unreadable gpu_slot");
     s.gpu = *slot;
   }
+  s.team = st.textAt(14);
+  s.project = st.textAt(15);
   return s;
 }
 
@@ -339,12 +402,12 @@ class SqliteTx final : public StoreTx {
 
   Status insertSession(const Session& s) override {
     std::string sql = std::string("INSERT INTO sessions (") + kSessionColumns +
-                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     Stmt st(c_, sql.c_str());
     st.text(s.id).text(s.user_id).text(toString(s.status)).text(s.image).text(s.container_id);
     st.int64(s.ssh_port).text(s.user_public_key).text(s.host_public_key).optText(s.gpu_uuid);
     st.int64(toUnixMillis(s.created_at)).int64(toUnixMillis(s.expires_at));
-    st.optTime(s.ended_at).text(s.end_reason).optText(gpuSlotToJson(s.gpu));
+    st.optTime(s.ended_at).text(s.end_reason).optText(gpuSlotToJson(s.gpu)).text(s.team).text(s.project);
     Status done = st.run("insert session " + s.id);
     if (!done.ok()) return describeConflict(done.error(), s);
     return {};

@@ -126,9 +126,9 @@ void gpuFamilies(PrometheusText& w, const TelemetrySnapshot& s, const MetricsOpt
           "share of the GPU's --gpu-hourly-rates price), in the rates' currency. session_id/user_id are set "
           "while a session holds it: sum(gpu_hourly_cost{session_id!=\"\"}) is the current spend rate.");
   for (const auto& r : gpus) {
-    if (!r.d->mig_enabled) w.sample(r.labels, o.rates.perHour(r.d->model_name, 0));
+    if (!r.d->mig_enabled) w.sample(r.labels, o.rates.slotPerHour(r.d->model_name, "whole", 0));
   }
-  for (const auto& r : migs) w.sample(r.labels, o.rates.perHour(r.d->model_name, r.d->compute_slices));
+  for (const auto& r : migs) w.sample(r.labels, o.rates.slotPerHour(r.d->model_name, r.d->profile, r.d->compute_slices));
 }
 
 void telemetryFamilies(PrometheusText& w, const SnapshotPtr& s) {
@@ -246,6 +246,36 @@ void daemonFamilies(PrometheusText& w, const MetricsInputs& in) {
     const auto& [rule, severity, state] = key;
     w.sample({{"alertname", rule}, {"severity", severity}, {"state", state}}, n);
   }
+  if (in.cost) {
+    // Without user labels (an open scrape beyond loopback) the users' series fold into their payer's.
+    std::map<std::tuple<std::string, std::string, std::string, std::string>, std::pair<double, double>> series;
+    for (const auto& c : *in.cost) {
+      auto& v = series[{in.user_labels ? c.user_id : "", c.team, c.project, c.gpu_model}];
+      v.first += c.usd;
+      v.second += c.idle_usd;
+    }
+    w.begin("sandman_cost_usd_total", MetricType::kCounter,
+            "GPU cost in USD: every slice a session held, at the price in force (the ledger), plus running "
+            "sessions accrued to now.");
+    for (const auto& [k, v] : series) {
+      w.sample({{"user_id", std::get<0>(k)}, {"team", std::get<1>(k)}, {"project", std::get<2>(k)},
+                {"gpu_model", std::get<3>(k)}},
+               v.first);
+    }
+    w.begin("sandman_idle_cost_usd_total", MetricType::kCounter,
+            "The part of sandman_cost_usd_total paid while the slice ran no compute process and stayed under "
+            "--idle-utilization.");
+    for (const auto& [k, v] : series) {
+      w.sample({{"user_id", std::get<0>(k)}, {"team", std::get<1>(k)}, {"project", std::get<2>(k)},
+                {"gpu_model", std::get<3>(k)}},
+               v.second);
+    }
+  }
+  if (!in.budgets.empty()) {
+    w.begin("sandman_budget_used_ratio", MetricType::kGauge,
+            "Month-to-date spend of a budget over its monthly limit (1 = spent), budget=\"scope/name\".");
+    for (const auto& b : in.budgets) w.sample({{"budget", b.budget}}, b.ratio);
+  }
   if (!in.idle_decisions.empty()) {
     w.begin("sandman_idle_decisions_total", MetricType::kCounter,
             "Idle-policy decisions by kind: idle_warning, idle_stop, auto_extend, auto_extend_limit, busy_again.");
@@ -317,6 +347,15 @@ MetricsInputs MetricsExporter::gather() const {
   if (sources_.kube_watch) in.kube_watch = sources_.kube_watch();
   if (sources_.open_alerts) in.open_alerts = sources_.open_alerts();
   if (sources_.leadership) in.leadership = sources_.leadership();
+  if (sources_.cost) {
+    auto cost = sources_.cost();
+    if (cost.ok()) {
+      in.cost = std::move(cost).value();
+    } else {
+      logWarn("metrics: cost unavailable", {{"error", cost.error().message}});
+    }
+  }
+  if (sources_.budgets) in.budgets = sources_.budgets();
   return in;
 }
 

@@ -11,13 +11,14 @@
 #include <tuple>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/histogram.h"
 #include "common/result.h"
 #include "model/gateway_stats.h"
 #include "model/gpu_snapshot.h"
 #include "model/kube_watch_stats.h"
-#include "telemetry/cost_rates.h"
+#include "gpu/cost_rates.h"
 
 namespace sandman {
 
@@ -34,6 +35,23 @@ struct ApiConnectionStats {
   uint64_t refused_total = 0;    // closed at once: over the per-source or global cap
   uint64_t rejected_total = 0;   // answered 4xx before routing (malformed, too large, ...)
   uint64_t timed_out_total = 0;  // closed past a head, body, write or idle deadline
+};
+
+// Cost booked plus accrued, per payer (the ledger's counters, copied here so
+// telemetry does not depend on the cost module).
+struct CostSeries {
+  std::string user_id;
+  std::string team;
+  std::string project;
+  std::string gpu_model;
+  double usd = 0;
+  double idle_usd = 0;
+};
+
+// A budget's month-to-date spend over its limit.
+struct BudgetRatio {
+  std::string budget;  // "team/lab"
+  double ratio = 0;
 };
 
 // One scrape's worth of input, gathered from the sources (or built by hand in
@@ -56,6 +74,8 @@ struct MetricsInputs {
     int64_t transitions = 0;   // the Lease's leaseTransitions, as last read
   };
   std::optional<Leadership> leadership;
+  std::optional<std::vector<CostSeries>> cost;  // nullopt: no ledger (no family)
+  std::vector<BudgetRatio> budgets;
   // user_id labels on GPU series: user names are for those holding the token
   // when the API is reachable from other machines.
   bool user_labels = true;
@@ -78,6 +98,8 @@ struct MetricsSources {
   std::function<KubeWatchStats()> kube_watch;  // --backend kubernetes only
   std::function<std::map<std::tuple<std::string, std::string, std::string>, int>()> open_alerts;
   std::function<MetricsInputs::Leadership()> leadership;
+  std::function<Result<std::vector<CostSeries>>()> cost;
+  std::function<std::vector<BudgetRatio>()> budgets;
 };
 
 class MetricsExporter {

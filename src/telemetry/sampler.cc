@@ -260,6 +260,7 @@ SnapshotPtr TelemetrySampler::sampleOnce() {
   const int64_t cpu_start = threadCpuNs();
   TelemetrySnapshot taken = collect();
   if (disk_source_) taken.disk = disk_source_();
+  if (budget_source_) taken.budgets = budget_source_();
   auto snap = std::make_shared<const TelemetrySnapshot>(std::move(taken));
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -58,6 +58,8 @@ class TelemetrySampler {
   // Runs on each collected snapshot before it is published (the agent maps
   // each device's pids to a pod here). Must be cheap. Set before start().
   void setAnnotator(std::function<void(TelemetrySnapshot&)> fn) { annotator_ = std::move(fn); }
+  // Budgets as last evaluated, carried in each snapshot for the alert engine.
+  void setBudgetSource(std::function<std::vector<BudgetReading>()> fn) { budget_source_ = std::move(fn); }
   void start();  // first cycle runs at once
   void stop();   // idempotent
 
@@ -96,6 +98,7 @@ class TelemetrySampler {
   std::function<DiskReadings()> disk_source_;
   std::function<TelemetrySnapshot()> source_;
   std::function<void(TelemetrySnapshot&)> annotator_;
+  std::function<std::vector<BudgetReading>()> budget_source_;
 
   mutable std::mutex mu_;
   SnapshotPtr latest_;  // GUARDED_BY(mu_)

@@ -27,7 +27,7 @@ std::string errorOf(const std::string& text) {
 
 TEST(AlertRules, DefaultsRoundTripThroughTheFileFormat) {
   auto defaults = defaultAlertRules();
-  ASSERT_EQ(defaults.size(), 9u);
+  ASSERT_EQ(defaults.size(), 12u);
   auto back = parseAlertRules(alertRulesJson(defaults).dump(2), "defaults");
   ASSERT_TRUE(back.ok()) << back.error().message;
   ASSERT_EQ(back->size(), defaults.size());

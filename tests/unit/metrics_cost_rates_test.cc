@@ -1,4 +1,4 @@
-#include "telemetry/cost_rates.h"
+#include "gpu/cost_rates.h"
 
 #include <gtest/gtest.h>
 

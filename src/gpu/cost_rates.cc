@@ -1,4 +1,4 @@
-#include "telemetry/cost_rates.h"
+#include "gpu/cost_rates.h"
 
 #include <algorithm>
 #include <cctype>
@@ -30,7 +30,12 @@ Error badEntry(std::string_view entry, const std::string& why) {
 
 Result<CostRates> CostRates::parse(const std::string& spec) {
   std::string_view all = trim(spec);
-  if (all.empty()) all = kDefaultGpuHourlyRates;
+  return parse(all.empty() ? std::string(kDefaultGpuHourlyRates) : spec, nullptr);
+}
+
+Result<CostRates> CostRates::parse(const std::string& spec, std::shared_ptr<const GpuCatalog> catalog,
+                                   SliceBasis basis) {
+  std::string_view all = trim(spec);
   CostRates rates;
   std::set<std::string> seen;
   while (!all.empty()) {
@@ -56,6 +61,8 @@ Result<CostRates> CostRates::parse(const std::string& spec) {
       rates.entries_.emplace_back(std::move(key), price);
     }
   }
+  rates.catalog_ = std::move(catalog);
+  rates.basis_ = basis;
   return rates;
 }
 
@@ -63,6 +70,9 @@ double CostRates::wholeGpuPerHour(const std::string& model_name) const {
   const std::string model = lower(model_name);
   size_t best_len = 0;
   double price = default_;
+  if (catalog_) {
+    if (const CatalogModel* m = catalog_->find(model_name)) price = m->usd_per_hour;
+  }
   for (const auto& [key, p] : entries_) {
     if (key.size() > best_len && model.find(key) != std::string::npos) {
       best_len = key.size();
@@ -70,6 +80,30 @@ double CostRates::wholeGpuPerHour(const std::string& model_name) const {
     }
   }
   return price;
+}
+
+double CostRates::share(const std::string& model_name, const std::string& profile, int compute_slices) const {
+  if (profile.empty() || profile == "whole") return 1.0;
+  if (catalog_ && catalog_->find(model_name) != nullptr) return catalog_->share(model_name, profile, basis_);
+  if (compute_slices <= 0) return 1.0;
+  const int total = computeSlicesOf(model_name);
+  return static_cast<double>(std::min(compute_slices, total)) / total;
+}
+
+double CostRates::slotPerHour(const std::string& model_name, const std::string& profile,
+                              int compute_slices) const {
+  if (profile.empty() || profile == "whole") return wholeGpuPerHour(model_name);
+  if (catalog_ && catalog_->find(model_name) != nullptr) {
+    return wholeGpuPerHour(model_name) * catalog_->share(model_name, profile, basis_);
+  }
+  return perHour(model_name, compute_slices);
+}
+
+std::string CostRates::modelKey(const std::string& model_name) const {
+  if (catalog_) {
+    if (const CatalogModel* m = catalog_->find(model_name)) return m->key;
+  }
+  return model_name;
 }
 
 int CostRates::computeSlicesOf(const std::string& model_name) {

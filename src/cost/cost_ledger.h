@@ -1,0 +1,116 @@
+// CostLedger: who pays for each session (teams, projects), the GPU prices in
+// force over time, the booking of ended sessions into ledger entries, and
+// cost reports that add the running sessions' accrual at query time.
+// Thread-safe: state lives in the CostStore; price histories are cached under mu_.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "cost/cost_store.h"
+#include "cost/ledger_entry.h"
+#include "gpu/cost_rates.h"
+
+namespace sandman {
+
+struct Payer {
+  std::string team;
+  std::string project;
+};
+
+struct CostQuery {
+  std::string group_by = "team";  // user|team|project|gpu_model|profile|session
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  CostStep step = CostStep::kDay;
+  // Only entries whose `filter_by` column (user|team|project|...) is `filter`.
+  std::string filter_by;
+  std::string filter;
+};
+
+struct CostLine {
+  std::string key;  // the group's value ("" when the session had none)
+  int64_t bucket_ms = 0;
+  int64_t cost_micros = 0;
+  int64_t idle_cost_micros = 0;
+  double held_hours = 0;  // device-hours held
+  double idle_hours = 0;
+};
+
+struct CostReport {
+  CostQuery query;
+  std::vector<CostLine> lines;   // by bucket, then key
+  std::vector<CostLine> totals;  // per key over the whole window (bucket_ms = from)
+  int64_t total_micros = 0;
+  int64_t idle_total_micros = 0;
+  int running_sessions = 0;  // accrued up to now
+};
+
+struct CostLedgerOptions {
+  double idle_utilization = 5;  // % at or under which a slice without processes is idle
+};
+
+// "team a": lower-case letters, digits, '.', '_', '-'; 1-63, starting with a letter or digit.
+Status validateOrgName(const std::string& what, const std::string& name);
+// The ledger column a group_by / scope word names ("user" -> "user_id"); "" when unknown.
+std::string costColumn(const std::string& group_by);
+
+class CostLedger {
+ public:
+  CostLedger(CostLedgerOptions options, CostStore& store, CostRates rates, const Clock& clock);
+
+  // Who pays for a new session of `user_id`: the named project (kInvalid when
+  // the user is not in it) or the user's first, and the user's team.
+  Result<Payer> payerFor(const std::string& user_id, const std::optional<std::string>& project);
+  // Checks that the team and projects exist, then stores them.
+  Result<UserOrg> setUserOrg(UserOrg org);
+
+  // Records the current rates (catalog, then --gpu-hourly-rates) of every
+  // catalog model whose last recorded price differs: from `now` on, or from
+  // the beginning for a model never priced. Returns how many changed.
+  Result<int> syncPrices();
+  // A price from `from` (now or later; never the past) for a model key.
+  Status setPrice(const std::string& model, double usd_per_hour, std::optional<TimePoint> from);
+  Result<std::vector<PriceRow>> prices() { return store_.prices(); }
+
+  // Books every ended session not booked yet; returns how many.
+  Result<int> bookEnded();
+  // The holding of a session up to `end_ms` (its end, or now); nullopt for
+  // a session that never held a GPU.
+  Result<std::optional<Holding>> holdingOf(const CostSession& s, int64_t end_ms);
+  Result<std::vector<LedgerEntry>> price(const Holding& h);
+
+  // Booked entries plus the running sessions' accrual to now.
+  Result<CostReport> report(const CostQuery& q);
+  // Spend of a user/team/project in the month holding `at`, to now (micro-USD).
+  Result<int64_t> monthToDate(BudgetScope scope, const std::string& name, TimePoint at);
+
+  // Booked totals plus the running sessions' accrual, per (user, team,
+  // project, model): monotonic, for sandman_cost_usd_total.
+  Result<std::vector<CostCounter>> counters();
+
+  CostStore& store() { return store_; }
+  const CostRates& rates() const { return rates_; }
+  const Clock& clock() const { return clock_; }
+
+ private:
+  Result<std::vector<PricePoint>> history(const std::string& model_key, const std::string& model_name);
+
+  const CostLedgerOptions options_;
+  CostStore& store_;
+  const CostRates rates_;
+  const Clock& clock_;
+  std::mutex mu_;
+  std::map<std::string, std::vector<PricePoint>> histories_;  // GUARDED_BY(mu_)
+  using PayerKey = std::tuple<std::string, std::string, std::string, std::string>;
+  std::optional<std::map<PayerKey, std::pair<int64_t, int64_t>>> booked_;  // GUARDED_BY(mu_): loaded on first use
+  std::mutex book_mu_;  // one booking pass at a time
+};
+
+}  // namespace sandman
