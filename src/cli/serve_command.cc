@@ -648,6 +648,10 @@ int runServe(int argc, char** argv) {
                                     {"held_for_mig", std::to_string(mig_layouts->heldNodes().size())}});
     }
     kube->setNodeRefusals([layouts = mig_layouts.get()] { return layouts->heldNodes(); });
+    kube->setNodeModels([nodes = node_cache.get()](const std::string& node) {
+      auto view = nodes->get(node);
+      return view ? view->product : std::string();
+    });
     gpu_node_routes = std::make_unique<GpuNodeRoutes>(*node_cache, kube->cache(), mig_layouts.get());
   }
 

@@ -44,6 +44,9 @@ Status SessionManager::adopt(const RecordedSession& r) {
   s.host_public_key = r.host_public_key;
   s.gpu_uuid = r.gpu_uuid;
   s.gpu = slotFromResource(r.gpu_resource, r.gpu_product);
+  // A slot asked for by resource alone is priced by the model it landed on,
+  // as on the replica that created it.
+  if (s.gpu && s.gpu->model.empty()) s.gpu->model = learnedGpu(s).model;
   s.created_at = r.created_at;
   s.expires_at = r.expires_at;
   if (auto st = keyring_.put(s.id, key.value()); !st.ok()) return st;

@@ -352,19 +352,22 @@ Status SessionManager::waitReady(const Session& s) {
                      std::to_string(settings_.ready_timeout.count() / 1000) + " s: " + last.error().message);
 }
 
-std::optional<std::string> SessionManager::learnedGpu(const Session& s) {
-  if (!runtime_.schedulesGpus() || !s.gpu) return std::nullopt;
+SessionManager::LearnedGpu SessionManager::learnedGpu(const Session& s) {
+  if (!runtime_.schedulesGpus() || !s.gpu) return {};
   auto info = runtime_.inspect(s.container_id);
-  return info.ok() ? info->gpu_uuid : std::nullopt;
+  if (!info.ok()) return {};
+  return {info->gpu_uuid, info->gpu_model};
 }
 
-Status SessionManager::markRunning(Session& s, std::optional<std::string> gpu_uuid) {
+Status SessionManager::markRunning(Session& s, LearnedGpu learned) {
   std::lock_guard lock(transition_mu_);
   auto cur = store_.getSession(s.id);
   if (!cur.ok()) return cur.error();
   Session next = cur.value();
   next.status = SessionStatus::kRunning;
-  if (gpu_uuid) next.gpu_uuid = std::move(gpu_uuid);
+  if (learned.uuid) next.gpu_uuid = std::move(learned.uuid);
+  // A slot asked for by resource alone (any model) is priced by the model it landed on.
+  if (next.gpu && next.gpu->model.empty() && !learned.model.empty()) next.gpu->model = std::move(learned.model);
   auto won = store_.updateSessionIf(next, SessionStatus::kStarting);
   if (!won.ok()) return won.error();
   if (!won.value()) return endedWhileStarting(s.id);

@@ -187,9 +187,14 @@ class SessionManager {
   SessionWorkload workload(const Session& s, const UserAccount& account, const std::string& files_dir) const;
   // Records the container id unless the session left `starting` meanwhile.
   Status recordContainer(Session& s, const std::string& container_id);
-  // The device an engine-scheduled slice got, once the workload runs.
-  std::optional<std::string> learnedGpu(const Session& s);
-  Status markRunning(Session& s, std::optional<std::string> gpu_uuid = std::nullopt);
+  // What an engine that schedules GPUs itself (Kubernetes) says about the
+  // device once the workload runs: its UUID and its GPU's model, where known.
+  struct LearnedGpu {
+    std::optional<std::string> uuid;
+    std::string model;
+  };
+  LearnedGpu learnedGpu(const Session& s);
+  Status markRunning(Session& s, LearnedGpu learned = {});
   // Who may end a session: kWon (this caller, now holding its claim), kEnded
   // (ended or failed already), kInProgress (another caller is ending it).
   enum class EndClaim { kWon, kEnded, kInProgress };

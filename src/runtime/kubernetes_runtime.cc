@@ -464,13 +464,18 @@ Result<std::string> KubernetesRuntime::launch(const SessionWorkload& w) {
 }
 
 Result<WorkloadInfo> KubernetesRuntime::inspect(const std::string& id) {
-  if (auto pod = cache_->get(id)) return workloadFromPod(*pod);
+  auto withModel = [this](const PodView& pod) {
+    WorkloadInfo w = workloadFromPod(pod);
+    if (node_model_ && !pod.node_name.empty()) w.gpu_model = node_model_(pod.node_name);
+    return w;
+  };
+  if (auto pod = cache_->get(id)) return withModel(*pod);
   // Not in the cache yet (just created) or gone: ask the API server.
   auto got = client_->get(nsPath("pods") + "/" + id);
   if (!got.ok()) return got.error();
   if (got->status == 404) return notFound("pod " + id + " not found");
   if (got->status != 200) return unavailable("cannot read pod " + id + ": " + got->message());
-  return workloadFromPod(podViewFromJson(got->body));
+  return withModel(podViewFromJson(got->body));
 }
 
 Result<WorkloadEndpoint> KubernetesRuntime::endpoint(const std::string& id, int) {

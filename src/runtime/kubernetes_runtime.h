@@ -84,6 +84,9 @@ class KubernetesRuntime final : public Runtime {
   // Nodes Sandman places no new session on (a MIG layout change in progress);
   // asked at every launch. Set before serving.
   void setNodeRefusals(std::function<std::vector<std::string>()> fn) { node_refusals_ = std::move(fn); }
+  // The GPU model of a node (GFD's product label; "" unknown), so a pod
+  // placed on any node of a model learns which one. Set before serving.
+  void setNodeModels(std::function<std::string(const std::string& node)> fn) { node_model_ = std::move(fn); }
   const KubernetesOptions& options() const { return options_; }
 
  private:
@@ -97,6 +100,7 @@ class KubernetesRuntime final : public Runtime {
   KubernetesOptions options_;
   std::unique_ptr<PodCache> cache_;
   std::function<std::vector<std::string>()> node_refusals_;
+  std::function<std::string(const std::string&)> node_model_;
 };
 
 }  // namespace sandman

@@ -75,6 +75,9 @@ struct WorkloadInfo {
   std::string waiting_for;
   std::optional<WorkloadEndpoint> endpoint;  // once known
   std::optional<std::string> gpu_uuid;       // the device it was given, once known
+  // The model of the GPU it runs on, once placed, where the engine learns it
+  // (Kubernetes: the node's nvidia.com/gpu.product): what prices its slice.
+  std::string gpu_model;
 };
 
 // A session as the engine records it beside its workload: enough for a

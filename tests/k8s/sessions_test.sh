@@ -134,6 +134,9 @@ assert_contains "$OUT" "Read-only file system" "the root file system"
 note "bob takes the node's other 1g.10gb; carol finds none free"
 create bob '"mig_profile":"1g.10gb"'
 BOB=$SID
+api GET "/api/v1/cost?group_by=gpu_model&step=day"
+assert_eq "$(jq -c '[.totals[].gpu_model]' <<<"$BODY")" '["H100-SXM5-80GB"]' \
+  "models in the cost report (bob asked for any model and is priced by his node's)"
 api POST /api/v1/sessions '{"user_id":"carol","mig_profile":"1g.10gb"}'
 assert_eq "$CODE" 409 "carol's create"
 assert_contains "$(jq -r .error <<<"$BODY")" "no node has a free nvidia.com/mig-1g.10gb" "carol's error"
