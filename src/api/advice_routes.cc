@@ -39,7 +39,8 @@ std::string groupField(const std::string& group_by) {
 const char* const kRightsizingRule =
     "a profile fits when peak memory (largest sample) x headroom <= its memory and "
     "ceil(peak utilisation (busiest minute's mean) / 100 x compute slices held x headroom) <= its compute slices; "
-    "the cheapest fitting profile cheaper than the one held is suggested";
+    "the cheapest fitting profile cheaper than the one held is suggested; where utilisation is unknown (NVML reports "
+    "none for MIG instances) memory alone decides (basis: memory)";
 const char* const kForecastMethod =
     "per group: hourly slice-hours of the last 8 weeks; share of each hour-of-week in their total x a weekly level "
     "from a least-squares line through the weekly totals; cost = slice-hours x USD per slice-hour of the last 7 days";
@@ -66,6 +67,7 @@ json rightsizingJson(const RightsizingReport& r, bool all, size_t limit) {
                     {"peak_utilization", optional(row.peak_utilization)},
                     {"verdict", toString(row.verdict)},
                     {"reason", row.reason},
+                    {"basis", row.basis.empty() ? json(nullptr) : json(row.basis)},
                     {"suggested_profile", row.suggested_profile.empty() ? json(nullptr) : json(row.suggested_profile)},
                     {"cost_usd", usd(static_cast<double>(row.cost_micros))},
                     {"suggested_cost_usd", row.verdict == FitVerdict::kSmaller

@@ -57,14 +57,14 @@ int runAdviceRightsizing(int argc, char** argv) {
               "VERDICT", "PEAK MiB", "UTIL%", "SUGGESTED", "COST USD", "SAVING USD");
   for (const auto& r : (*body)["sessions"]) {
     const std::string suggested = r["suggested_profile"].is_string() ? r["suggested_profile"].get<std::string>() : "-";
-    std::printf("%-20s %-12s %-16s %-10s %-11s %9s %6s %-11s %10.2f %10.2f\n", str(r, "session_id").c_str(),
+    std::printf("%-20s %-12s %-16s %-10s %-11s %9s %6s %-11s %10.4f %10.4f\n", str(r, "session_id").c_str(),
                 str(r, "user_id").c_str(), str(r, "gpu_model").c_str(), str(r, "profile").c_str(),
                 str(r, "verdict").c_str(), maybe(r, "peak_memory_mib", "%.0f").c_str(),
                 maybe(r, "peak_utilization", "%.0f").c_str(), suggested.c_str(), num(r, "cost_usd"),
                 num(r, "saving_usd"));
   }
   const json& s = (*body)["summary"];
-  std::printf("%d session(s): %d fit a smaller profile, %d right-sized, %d unknown (no telemetry); saving %.2f USD\n",
+  std::printf("%d session(s): %d fit a smaller profile, %d right-sized, %d unknown (no telemetry); saving %.4f USD\n",
               s["sessions"].get<int>(), s["smaller"].get<int>(), s["right_sized"].get<int>(),
               s["unknown"].get<int>(), num(s, "saving_usd"));
   return 0;

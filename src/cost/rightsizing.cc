@@ -37,8 +37,10 @@ std::optional<CatalogProfile> smallestFit(const FitInput& in, const CostRates& r
     held_slices = p->compute_slices;
   }
   const double need_mib = in.peak_memory_mib * in.headroom;
-  const int need_slices = std::max(
-      1, static_cast<int>(std::ceil(in.peak_utilization / 100.0 * held_slices * in.headroom - 1e-9)));
+  const int need_slices =
+      in.peak_utilization
+          ? std::max(1, static_cast<int>(std::ceil(*in.peak_utilization / 100.0 * held_slices * in.headroom - 1e-9)))
+          : 1;
   const double held_share = rates.share(m.key, in.profile.empty() ? "whole" : in.profile, held_slices);
   std::optional<CatalogProfile> best;
   double best_share = 0;
@@ -108,7 +110,8 @@ Result<RightsizingReport> adviseRightsizing(CostLedger& ledger, int64_t from_ms,
       row.verdict = FitVerdict::kUnknown;
       row.reason = "GPU model " + whole.gpu_model + " is not in the catalog";
     } else {
-      FitInput in{model, whole.profile, *row.peak_memory_mib, row.peak_utilization.value_or(100.0), headroom};
+      FitInput in{model, whole.profile, *row.peak_memory_mib, row.peak_utilization, headroom};
+      row.basis = row.peak_utilization ? "memory+utilization" : "memory";
       auto fit = smallestFit(in, ledger.rates());
       if (!fit) {
         row.verdict = FitVerdict::kRightSized;
@@ -117,7 +120,8 @@ Result<RightsizingReport> adviseRightsizing(CostLedger& ledger, int64_t from_ms,
       } else {
         row.verdict = FitVerdict::kSmaller;
         row.suggested_profile = fit->name;
-        row.reason = "peak fits " + fit->name + " with headroom";
+        row.reason = "peak fits " + fit->name + " with headroom" +
+                     (row.peak_utilization ? "" : " (utilisation unknown: judged on memory alone)");
         if (in_window.end_ms > in_window.start_ms) {
           Holding alt = in_window;
           alt.profile = fit->name;

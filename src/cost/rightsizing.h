@@ -20,14 +20,16 @@ namespace sandman {
 // (utilisation as NVML reports it for the device held: of the slice for a
 // MIG instance, of the GPU for a whole one). Peak memory: the largest sample;
 // peak utilisation: the busiest minute's mean, so a single-sample spike does
-// not pin a session to its profile while a sustained minute does.
+// not pin a session to its profile while a sustained minute does. NVML
+// reports no utilisation for a MIG instance (only DCGM's profiling does): a
+// session whose utilisation is unknown is judged on memory alone, and says so.
 inline constexpr double kRightsizingHeadroom = 1.2;
 
 struct FitInput {
   const CatalogModel* model = nullptr;
   std::string profile;  // held: "whole" or a MIG profile
   double peak_memory_mib = 0;
-  double peak_utilization = 0;  // %
+  std::optional<double> peak_utilization;  // %; unknown: memory alone decides
   double headroom = kRightsizingHeadroom;
 };
 
@@ -50,6 +52,7 @@ struct RightsizingRow {
   std::optional<double> peak_utilization;
   FitVerdict verdict = FitVerdict::kUnknown;
   std::string reason;
+  std::string basis;  // "memory+utilization", or "memory" when utilisation is unknown
   std::string suggested_profile;
   int64_t cost_micros = 0;            // in the window, as held
   int64_t suggested_cost_micros = 0;  // in the window, as the suggested profile

@@ -101,7 +101,7 @@ TEST(Rightsizing, TheSmallestProfileThatFitsWithHeadroom) {
   auto rates = CostRates::parse("", catalog);
   ASSERT_TRUE(rates.ok());
   const CatalogModel* a100 = catalog->byKey("A100-SXM4-80GB");
-  auto fit = [&](const std::string& held, double mib, double util) {
+  auto fit = [&](const std::string& held, double mib, std::optional<double> util) {
     auto p = smallestFit({a100, held, mib, util}, rates.value());
     return p ? p->name : std::string("-");
   };
@@ -113,6 +113,7 @@ TEST(Rightsizing, TheSmallestProfileThatFitsWithHeadroom) {
   EXPECT_EQ(fit("1g.10gb", 100, 1), "-") << "nothing is smaller than the smallest";
   EXPECT_EQ(fit("whole", 70000, 5), "-") << "84000 MiB fits no slice";
   EXPECT_FALSE(smallestFit({catalog->byKey("RTX-4090"), "whole", 100, 1}, rates.value())) << "no MIG";
+  EXPECT_EQ(fit("3g.40gb", 5000, std::nullopt), "1g.10gb") << "utilisation unknown (MIG): memory alone";
 }
 
 class AdviceStoreTest : public ::testing::Test {
