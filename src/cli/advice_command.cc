@@ -27,7 +27,8 @@ int runAdviceRightsizing(int argc, char** argv) {
   CLI::App app{"sandman advice rightsizing: sessions whose peak GPU memory and utilisation would have fit a "
                "smaller MIG profile (or a slice instead of a whole GPU), with the saving at the prices in force. "
                "Rule: peak memory x 1.2 must fit the profile's memory and peak utilisation x slices held x 1.2 its "
-               "compute slices; sessions without telemetry are listed as unknown",
+               "compute slices (memory alone where NVML has no utilisation: MIG instances); sessions without telemetry "
+               "are listed as unknown",
                "rightsizing"};
   ClientOptions o;
   addClientOptions(app, o);

@@ -372,13 +372,14 @@ Result<std::vector<CostSession>> CostStore::endedSessionsBetween(int64_t from_ms
   return readSessions(st, "read sessions ended in a window");
 }
 
-Result<DevicePeak> CostStore::devicePeak(const std::string& device, int64_t from_ms, int64_t to_ms) {
+Result<DevicePeak> CostStore::devicePeak(const std::string& device, const std::string& session_id, int64_t from_ms,
+                                         int64_t to_ms) {
   std::lock_guard lock(mu_);
   Conn c{db_, path_};
   Stmt st(c,
           "SELECT count(*), max(mem_used_max), max(util_avg), max(util_max) FROM gpu_samples_minute "
-          "WHERE device = ? AND minute > ? - 60000 AND minute < ?");
-  st.text(device).int64(from_ms).int64(to_ms);
+          "WHERE device = ? AND minute > ? - 60000 AND minute < ? AND session_id IN (?, '')");
+  st.text(device).int64(from_ms).int64(to_ms).text(session_id);
   auto row = st.next("read the peak of " + device);
   if (!row.ok()) return row.error();
   DevicePeak p;

@@ -138,8 +138,11 @@ class CostStore {
   Result<std::vector<CostSession>> activeSessions();
   // Ended or failed sessions whose end lies in [from, to), oldest end first.
   Result<std::vector<CostSession>> endedSessionsBetween(int64_t from_ms, int64_t to_ms);
-  // Peak memory and utilisation of `device` in the minutes overlapping [from, to).
-  Result<DevicePeak> devicePeak(const std::string& device, int64_t from_ms, int64_t to_ms);
+  // Peak memory and utilisation of `device` in the minutes overlapping [from, to)
+  // that the sampler saw held by `session_id` or by no session (a whole GPU's
+  // minute shared with the session before it on the device is not this one's).
+  Result<DevicePeak> devicePeak(const std::string& device, const std::string& session_id, int64_t from_ms,
+                                int64_t to_ms);
   // Booked entries overlapping [from, to) (not clipped), with their `column`
   // value (one of isCostGroupColumn's).
   Result<std::vector<EntrySpan>> entriesBetween(const std::string& column, int64_t from_ms, int64_t to_ms);

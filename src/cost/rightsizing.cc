@@ -84,7 +84,7 @@ Result<RightsizingReport> adviseRightsizing(CostLedger& ledger, int64_t from_ms,
     row.gpu_model = whole.gpu_model;
     row.profile = whole.profile;
     row.held_minutes = (whole.end_ms - whole.start_ms) / 60'000;
-    auto peak = store.devicePeak(whole.device, whole.start_ms, whole.end_ms);
+    auto peak = store.devicePeak(whole.device, s.id, whole.start_ms, whole.end_ms);
     if (!peak.ok()) return peak.error();
     row.telemetry_minutes = peak->minutes;
     row.peak_memory_mib = peak->memory_used_mib;

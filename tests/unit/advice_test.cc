@@ -181,13 +181,15 @@ class AdviceStoreTest : public ::testing::Test {
   }
 
   // Telemetry minutes of a device over [from, from + n minutes), as the rollup writes them.
-  void minutes(const std::string& device, int64_t from, int n, double mem_mib, double util_avg) {
+  void minutes(const std::string& device, int64_t from, int n, double mem_mib, double util_avg,
+               const std::string& session_id = "") {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
     for (int i = 0; i < n; ++i) {
       const std::string sql =
-          "INSERT INTO gpu_samples_minute (minute, device, gpu_uuid, samples, util_avg, util_max, mem_used_max, "
-          "procs_max) VALUES (" + std::to_string(from + i * 60'000LL) + ", '" + device + "', 'GPU-a', 12, " +
+          "INSERT INTO gpu_samples_minute (minute, device, gpu_uuid, session_id, samples, util_avg, util_max, "
+          "mem_used_max, procs_max) VALUES (" + std::to_string(from + i * 60'000LL) + ", '" + device + "', 'GPU-a', '" +
+          session_id + "', 12, " +
           std::to_string(util_avg) + ", 100, " + std::to_string(mem_mib) + ", 1)";
       EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
     }
@@ -210,7 +212,9 @@ TEST_F(AdviceStoreTest, RightsizingJudgesPeaksAndPricesTheSavingByTheLedger) {
   Session whole = start("s-00000000000000b4", "dave", "GPU-w", "whole");      // running, 16 GB, 10 %
   minutes("MIG-1", t0, 120, 5000, 10);
   minutes("MIG-2", t0, 120, 30000, 90);
-  minutes("GPU-w", t0, 180, 16000, 10);
+  // The first minute of GPU-w is the previous holder's (it ended in it): not this session's peak.
+  minutes("GPU-w", t0, 1, 70000, 100, "s-00000000000000a0");
+  minutes("GPU-w", t0 + 60'000, 179, 16000, 10);
   clock_.advance(std::chrono::hours(2));
   end(small);
   end(busy);
