@@ -19,7 +19,9 @@
 
 #include "api/cost_routes.h"
 #include "common/time_format.h"
+#include "cost/cost_forecast.h"
 #include "cost/cost_ledger.h"
+#include "cost/rightsizing.h"
 #include "store/sqlite_store.h"
 
 using namespace sandman;
@@ -188,6 +190,28 @@ int main(int argc, char** argv) {
     std::printf("  one year : %8.2f ms  (%zu rows, %s USD)\n", year_s * 1e3, year_rows, year_total.c_str());
     std::printf("  one day  : %8.2f ms  (%zu rows, %s USD)\n", day_s * 1e3, day_rows, day_total.c_str());
     std::printf("  ratio year/day: %.1f\n", day_s > 0 ? year_s / day_s : 0.0);
+    // The advice over the same history: the 30-day forecast per team (8
+    // weeks of entries spread into hours) and right-sizing over 30 days (no
+    // telemetry here, so every session is judged unknown after its peak query).
+    for (const char* g : {"team", "profile"}) {
+      const auto f0 = std::chrono::steady_clock::now();
+      auto f = forecastCost(ledger, g, 30);
+      const double f_s = seconds(std::chrono::steady_clock::now() - f0);
+      if (!f.ok()) {
+        std::fprintf(stderr, "cost_report: forecast: %s\n", f.error().message.c_str());
+        return 1;
+      }
+      std::printf("GET /api/v1/cost/forecast?horizon=30d&group_by=%s: %8.2f ms (%zu groups, %.0f slice-hours, %.2f USD)\n",
+                  g, f_s * 1e3, f->groups.size(), f->slice_hours, f->cost_micros / 1e6);
+    }
+    const auto r0 = std::chrono::steady_clock::now();
+    auto rs = adviseRightsizing(ledger, now_ms - 30 * kDayMs, now_ms);
+    const double r_s = seconds(std::chrono::steady_clock::now() - r0);
+    if (!rs.ok()) {
+      std::fprintf(stderr, "cost_report: rightsizing: %s\n", rs.error().message.c_str());
+      return 1;
+    }
+    std::printf("GET /api/v1/advice/rightsizing (30 days): %8.2f ms (%zu sessions)\n", r_s * 1e3, rs->rows.size());
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

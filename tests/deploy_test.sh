@@ -18,13 +18,45 @@ promtool check rules "$D/rules/sandman-alerts.yml" || fail "promtool check rules
 (cd "$D/rules" && promtool test rules sandman-alerts.test.yml) || fail "promtool test rules"
 promtool check rules "$D/rules/sandman-cost.yml" || fail "promtool check rules (cost)"
 (cd "$D/rules" && promtool test rules sandman-cost.test.yml) || fail "promtool test rules (cost)"
-"$PY" -m json.tool "$D/grafana/sandman-dashboard.json" >/dev/null || fail "the dashboard is not valid JSON"
+for f in "$D"/grafana/*.json; do
+  "$PY" -m json.tool "$f" >/dev/null || fail "$(basename "$f") is not valid JSON"
+done
+
+# Every dashboard expression parses as PromQL: each becomes a recording rule
+# (Grafana's variables replaced by values of their kind) that promtool checks.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$PY" - "$tmp/dashboard-exprs.yml" "$D"/grafana/*.json <<'PY' || fail "could not collect the dashboards' expressions"
+import json, re, sys
+out, exprs = sys.argv[1], []
+def walk(n):
+    if isinstance(n, dict):
+        for k, v in n.items():
+            if k == "expr" and isinstance(v, str):
+                exprs.append(v)
+            else:
+                walk(v)
+    elif isinstance(n, list):
+        for i in n:
+            walk(i)
+for f in sys.argv[2:]:
+    walk(json.load(open(f)))
+with open(out, "w") as w:
+    w.write("groups:\n  - name: dashboard-exprs\n    rules:\n")
+    for i, e in enumerate(exprs):
+        e = re.sub(r"\$__(rate_)?interval", "5m", e)
+        e = re.sub(r"\$\{?[A-Za-z_]\w*\}?", ".*", e)
+        w.write("      - record: dashboard:expr_%d\n        expr: %s\n" % (i, json.dumps(e)))
+print(len(exprs), "dashboard expressions", file=sys.stderr)
+PY
+promtool check rules "$tmp/dashboard-exprs.yml" >/dev/null || {
+  promtool check rules "$tmp/dashboard-exprs.yml" || true; fail "a dashboard expression does not parse as PromQL"; }
 
 # Families the exporter declares: begin("name", MetricType::kX, ...).
 declared=$(grep -hoE 'begin\("[a-z_:]+", MetricType::k[A-Za-z]+' "$ROOT/src/telemetry/metrics_exporter.cc" |
   sed -E 's/begin\("([a-z_:]+)", MetricType::k([A-Za-z]+)/\1 \2/')
 [ -n "$declared" ] || fail "no metric families found in metrics_exporter.cc"
-used=$("$PY" "$D/promql-names.py" "$D/grafana/sandman-dashboard.json" "$D/rules/sandman-alerts.yml" "$D/rules/sandman-cost.yml")
+used=$("$PY" "$D/promql-names.py" "$D"/grafana/*.json "$D/rules/sandman-alerts.yml" "$D/rules/sandman-cost.yml")
 [ -n "$used" ] || fail "no metric names found in deploy/"
 # Series the rule files record themselves (level:metric:operations) are theirs, not the exporter's.
 recorded=$(grep -hoE '^ *- record: [A-Za-z_:0-9]+' "$D"/rules/*.yml | awk '{print $3}')

@@ -25,6 +25,8 @@ const std::vector<Command>& commandTable() {
        runBudgets},
       {"cost", "what GPU time cost, by user, team, project, model, profile or session (talks to the daemon)",
        runCost},
+      {"advice", "right-sizing: sessions that would have fit a smaller GPU slice, with the saving (talks to the daemon)",
+       runAdvice},
       {"version", "print the version", runVersion},
   };
   return table;

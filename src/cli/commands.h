@@ -24,6 +24,9 @@ int runCost(int argc, char** argv);
 int runTeams(int argc, char** argv);
 int runProjects(int argc, char** argv);
 int runBudgets(int argc, char** argv);
+// advice_command.cc: `sandman advice` and `sandman cost forecast`.
+int runAdvice(int argc, char** argv);
+int runCostForecast(int argc, char** argv);
 int runVersion(int argc, char** argv);
 
 const std::vector<Command>& commandTable();

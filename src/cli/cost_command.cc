@@ -51,7 +51,8 @@ int listNames(const ClientOptions& o, const std::string& path, bool with_team) {
 }  // namespace
 
 int runCost(int argc, char** argv) {
-  CLI::App app{"sandman cost: what GPU time cost, from the ledger (talks to the daemon)", "cost"};
+  if (argc > 1 && std::string(argv[1]) == "forecast") return runCostForecast(argc - 1, argv + 1);
+  CLI::App app{"sandman cost: what GPU time cost, from the ledger (talks to the daemon); `sandman cost forecast --help`: the next 7 or 30 days", "cost"};
   ClientOptions o;
   addClientOptions(app, o);
   std::string group_by = "team", step = "day", from, to, user, team, project;

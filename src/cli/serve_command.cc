@@ -17,6 +17,7 @@
 #include "alerts/rule_file.h"
 #include "api/alert_routes.h"
 #include "api/gpu_node_routes.h"
+#include "api/advice_routes.h"
 #include "api/cost_routes.h"
 #include "api/http_server.h"
 #include "api/metrics_routes.h"
@@ -685,6 +686,9 @@ int runServe(int argc, char** argv) {
   api.addRoutes(workspace_routes);
   CostRoutes cost_routes(ledger, budgets);
   api.addRoutes(cost_routes);
+  // Advice: right-sizing and the cost forecast.
+  AdviceRoutes advice_routes(ledger);
+  api.addRoutes(advice_routes);
   // /metrics renders from the live sources on each scrape.
   MetricsSources metrics_sources;
   metrics_sources.snapshot = [&sampler] { return sampler.latest(); };

@@ -300,6 +300,59 @@ Result<CostReport> CostLedger::report(const CostQuery& q) {
   return r;
 }
 
+Result<std::map<std::string, HourlyUsage>> CostLedger::hourly(const std::string& group_by, int64_t from_ms,
+                                                              int64_t to_ms) {
+  const std::string column = costColumn(group_by);
+  if (column.empty()) return invalid("cannot group cost by '" + group_by.substr(0, 32) + "'");
+  if (to_ms <= from_ms || (to_ms - from_ms) % 3'600'000 != 0) return invalid("hourly: a window of whole hours");
+  if (auto b = bookEnded(); !b.ok()) return b.error();
+  const size_t hours = static_cast<size_t>((to_ms - from_ms) / 3'600'000);
+  std::map<std::string, HourlyUsage> out;
+  auto spread = [&](const std::string& key, int64_t start, int64_t end, double cost) {
+    const int64_t s = std::max(start, from_ms), e = std::min(end, to_ms);
+    if (e <= s || end <= start) return;
+    HourlyUsage& u = out[key];
+    if (u.held_hours.empty()) {
+      u.held_hours.assign(hours, 0.0);
+      u.cost_micros.assign(hours, 0.0);
+    }
+    const double per_ms = cost / static_cast<double>(end - start);
+    for (int64_t t = s; t < e;) {
+      const size_t i = static_cast<size_t>((t - from_ms) / 3'600'000);
+      const int64_t next = std::min(e, from_ms + static_cast<int64_t>(i + 1) * 3'600'000);
+      u.held_hours[i] += static_cast<double>(next - t) / 3.6e6;
+      u.cost_micros[i] += per_ms * static_cast<double>(next - t);
+      t = next;
+    }
+  };
+  auto entries = store_.entriesBetween(column, from_ms, to_ms);
+  if (!entries.ok()) return entries.error();
+  for (const auto& e : entries.value()) spread(e.key, e.start_ms, e.end_ms, static_cast<double>(e.cost_micros));
+  const int64_t now = toUnixMillis(clock_.now());
+  if (now > from_ms) {
+    auto active = store_.activeSessions();
+    if (!active.ok()) return active.error();
+    for (const auto& s : active.value()) {
+      auto h = holdingOf(s, now);
+      if (!h.ok()) return h.error();
+      if (!h->has_value()) continue;
+      Holding held = **h;
+      held.start_ms = std::max(held.start_ms, from_ms);
+      held.end_ms = std::min(held.end_ms, to_ms);
+      if (held.end_ms <= held.start_ms) continue;
+      const std::map<std::string, const std::string*> values = {
+          {"user_id", &held.user_id}, {"team", &held.team},       {"project", &held.project},
+          {"gpu_model", &held.gpu_model}, {"profile", &held.profile}, {"session_id", &held.session_id}};
+      auto priced = price(held);
+      if (!priced.ok()) return priced.error();
+      for (const auto& e : priced.value()) {
+        spread(*values.at(column), e.h.start_ms, e.h.end_ms, static_cast<double>(e.cost_micros));
+      }
+    }
+  }
+  return out;
+}
+
 Result<std::vector<CostCounter>> CostLedger::counters() {
   if (auto b = bookEnded(); !b.ok()) return b.error();
   std::map<PayerKey, std::pair<int64_t, int64_t>> totals;

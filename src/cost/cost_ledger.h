@@ -52,6 +52,12 @@ struct CostReport {
   int running_sessions = 0;  // accrued up to now
 };
 
+// One group's use per hour over a window: held device-hours and micro-USD.
+struct HourlyUsage {
+  std::vector<double> held_hours;
+  std::vector<double> cost_micros;
+};
+
 struct CostLedgerOptions {
   double idle_utilization = 5;  // % at or under which a slice without processes is idle
 };
@@ -88,6 +94,10 @@ class CostLedger {
 
   // Booked entries plus the running sessions' accrual to now.
   Result<CostReport> report(const CostQuery& q);
+  // Booked entries plus the running sessions' accrual, spread over the hours
+  // of [from, to) (hour boundaries) per `group_by` value: an entry's cost is
+  // even over its span (one price each).
+  Result<std::map<std::string, HourlyUsage>> hourly(const std::string& group_by, int64_t from_ms, int64_t to_ms);
   // Spend of a user/team/project in the month holding `at`, to now (micro-USD).
   Result<int64_t> monthToDate(BudgetScope scope, const std::string& name, TimePoint at);
 

@@ -361,6 +361,56 @@ Result<std::vector<Span>> CostStore::idleSpans(const std::string& device, int64_
   }
 }
 
+Result<std::vector<CostSession>> CostStore::endedSessionsBetween(int64_t from_ms, int64_t to_ms) {
+  std::lock_guard lock(mu_);
+  Conn c{db_, path_};
+  Stmt st(c, (std::string("SELECT ") + kSessionColumns +
+              " FROM sessions INDEXED BY sessions_by_end WHERE status IN ('ended','failed') AND ended_at >= ? "
+              "AND ended_at < ? ORDER BY ended_at")
+                 .c_str());
+  st.int64(from_ms).int64(to_ms);
+  return readSessions(st, "read sessions ended in a window");
+}
+
+Result<DevicePeak> CostStore::devicePeak(const std::string& device, const std::string& session_id, int64_t from_ms,
+                                         int64_t to_ms) {
+  std::lock_guard lock(mu_);
+  Conn c{db_, path_};
+  Stmt st(c,
+          "SELECT count(*), max(mem_used_max), max(util_avg), max(util_max) FROM gpu_samples_minute "
+          "WHERE device = ? AND minute > ? - 60000 AND minute < ? AND session_id IN (?, '')");
+  st.text(device).int64(from_ms).int64(to_ms).text(session_id);
+  auto row = st.next("read the peak of " + device);
+  if (!row.ok()) return row.error();
+  DevicePeak p;
+  if (!*row) return p;
+  p.minutes = st.int64At(0);
+  if (!st.isNull(1)) p.memory_used_mib = st.realAt(1);
+  if (!st.isNull(2)) p.utilization = st.realAt(2);
+  if (!st.isNull(3)) p.utilization_max = st.realAt(3);
+  return p;
+}
+
+Result<std::vector<EntrySpan>> CostStore::entriesBetween(const std::string& column, int64_t from_ms, int64_t to_ms) {
+  if (!isCostGroupColumn(column)) return invalid("cannot group cost by '" + column + "'");
+  // Entries never cross a UTC midnight, so one starting a day before `from`
+  // is the earliest that can overlap it; the start index bounds the scan.
+  const std::string sql = "SELECT " + column +
+                          ", start_ms, end_ms, cost_micros FROM cost_ledger WHERE start_ms >= ? AND start_ms < ? "
+                          "AND end_ms > ? ORDER BY start_ms";
+  std::lock_guard lock(mu_);
+  Conn c{db_, path_};
+  Stmt st(c, sql.c_str());
+  st.int64(from_ms - kDayMs).int64(to_ms).int64(from_ms);
+  std::vector<EntrySpan> out;
+  for (;;) {
+    auto row = st.next("read ledger entries");
+    if (!row.ok()) return row.error();
+    if (!*row) return out;
+    out.push_back({st.textAt(0), st.int64At(1), st.int64At(2), st.int64At(3)});
+  }
+}
+
 Result<std::vector<DayTotal>> CostStore::sumByDay(const std::string& column, int64_t from_ms, int64_t to_ms,
                                                   const std::string& filter_column, const std::string& filter) {
   const char* base = sumSql(column);

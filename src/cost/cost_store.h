@@ -68,6 +68,22 @@ struct DayTotal {
   double idle_ms = 0;
 };
 
+// What telemetry saw of one device over a window (the minute rollups).
+struct DevicePeak {
+  int64_t minutes = 0;                     // minutes with samples
+  std::optional<double> memory_used_mib;   // max of the minutes' maxima
+  std::optional<double> utilization;       // max of the minutes' averages (a sustained minute)
+  std::optional<double> utilization_max;   // max of any sample
+};
+
+// One booked ledger entry's group value, span and cost (the forecast's input).
+struct EntrySpan {
+  std::string key;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  int64_t cost_micros = 0;
+};
+
 // Everything booked for one (user, team, project, GPU model), ever: the
 // Prometheus cost counters.
 struct CostCounter {
@@ -120,6 +136,16 @@ class CostStore {
   Result<std::vector<CostSession>> unbookedSessions(int limit);
   // Sessions holding a device now (pending to stopping).
   Result<std::vector<CostSession>> activeSessions();
+  // Ended or failed sessions whose end lies in [from, to), oldest end first.
+  Result<std::vector<CostSession>> endedSessionsBetween(int64_t from_ms, int64_t to_ms);
+  // Peak memory and utilisation of `device` in the minutes overlapping [from, to)
+  // that the sampler saw held by `session_id` or by no session (a whole GPU's
+  // minute shared with the session before it on the device is not this one's).
+  Result<DevicePeak> devicePeak(const std::string& device, const std::string& session_id, int64_t from_ms,
+                                int64_t to_ms);
+  // Booked entries overlapping [from, to) (not clipped), with their `column`
+  // value (one of isCostGroupColumn's).
+  Result<std::vector<EntrySpan>> entriesBetween(const std::string& column, int64_t from_ms, int64_t to_ms);
   // Writes the entries and marks the session booked, in one transaction;
   // a session booked already is left as it is (no double charge).
   Status book(const std::string& session_id, const std::vector<LedgerEntry>& entries);

@@ -89,6 +89,11 @@ grep -qE '^mig_allocation_ratio\{gpu="3",.*\} 1$' <<<"$METRICS" || fail "the hel
 grep -qE '^sandman_sessions\{status="running"\} 2$' <<<"$METRICS" || fail "sandman_sessions running != 2"
 grep -qE '^sandman_session_create_seconds_count 2$' <<<"$METRICS" || fail "two creates not in the create histogram"
 
+note "a budget, so the dashboard's Cost row has its sandman_budget_used_ratio series"
+api PUT /api/v1/budgets '{"scope":"team","name":"lab","usd_per_month":100}'
+assert_code 200 "PUT /budgets"
+METRICS=$(curl -fsS --max-time 10 "$API/metrics") || fail "GET /metrics after the budget"
+
 note "every metric the Grafana dashboard and the alert rules read is exported"
 used=$("$PY" "$DEPLOY/promql-names.py" "$DEPLOY/grafana/sandman-dashboard.json" "$DEPLOY/rules/sandman-alerts.yml") ||
   fail "cannot read metric names from deploy/"
