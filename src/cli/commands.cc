@@ -25,6 +25,8 @@ const std::vector<Command>& commandTable() {
        runBudgets},
       {"cost", "what GPU time cost, by user, team, project, model, profile or session (talks to the daemon)",
        runCost},
+      {"demand", "create requests that asked for capacity, accepted or refused (talks to the daemon)", runDemand},
+      {"advice", "advice from recorded demand: advice layout (static MIG hosts; talks to the daemon)", runAdvice},
       {"version", "print the version", runVersion},
   };
   return table;

@@ -24,6 +24,8 @@ int runCost(int argc, char** argv);
 int runTeams(int argc, char** argv);
 int runProjects(int argc, char** argv);
 int runBudgets(int argc, char** argv);
+int runDemand(int argc, char** argv);
+int runAdvice(int argc, char** argv);
 int runVersion(int argc, char** argv);
 
 const std::vector<Command>& commandTable();
