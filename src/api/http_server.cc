@@ -1,6 +1,7 @@
 #include "api/http_server.h"
 
 #include <charconv>
+#include <cmath>
 
 #include "api/gpu_json.h"
 #include "api/http_util.h"
@@ -245,6 +246,13 @@ void ApiServer::createSession(const ApiRequest& req, ApiResponse& res) {
   if (!created.ok()) return sendError(res, created.error());
   json j = sessionToJson(created->session, options_.view);
   if (created->ssh_private_key) j["ssh_private_key"] = *created->ssh_private_key;
+  if (created->allocation) {
+    const NeedChoice& c = *created->allocation;
+    j["allocation"] = {{"device", c.device},
+                       {"profile", c.profile},
+                       {"usd_per_hour", std::round(c.usd_per_hour * 1e4) / 1e4},
+                       {"why", c.why}};
+  }
   sendJson(res, 201, j);
 }
 

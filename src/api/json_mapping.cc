@@ -1,5 +1,6 @@
 #include "api/json_mapping.h"
 
+#include <cmath>
 #include <set>
 
 #include "api/json_writer.h"
@@ -50,7 +51,8 @@ Result<std::optional<Millis>> parseTtl(const json& j) {
 
 Result<CreateRequest> parseCreateRequest(const std::string& body) {
   auto parsed = parseObject(body, {"user_id", "ttl_minutes", "ttl_seconds", "image", "ssh_public_key",
-                                   "mig_profile", "mig_instance_uuid", "gpu_product", "project"});
+                                   "mig_profile", "mig_instance_uuid", "gpu_product", "project", "gpu_memory_gb",
+                                   "workload"});
   if (!parsed.ok()) return parsed.error();
   const json& j = parsed.value();
   CreateRequest req;
@@ -80,6 +82,26 @@ Result<CreateRequest> parseCreateRequest(const std::string& body) {
   auto project = optionalString(j, "project");
   if (!project.ok()) return project.error();
   req.project = project.value();
+  // Allocation by need: checked here so that bad input never reaches the store.
+  if (j.contains("gpu_memory_gb") && !j["gpu_memory_gb"].is_null()) {
+    const json& m = j["gpu_memory_gb"];
+    if (!m.is_number() || !std::isfinite(m.get<double>()) || m.get<double>() <= 0 || m.get<double>() > 1e6) {
+      return invalid("gpu_memory_gb must be a number of GB greater than 0 (such as 10 or 22.5)");
+    }
+    if (req.gpu.mig_profile || req.gpu.mig_instance_uuid) {
+      return invalid("give gpu_memory_gb or mig_profile / mig_instance_uuid, not both");
+    }
+    req.gpu.gpu_memory_gb = m.get<double>();
+  }
+  auto workload = optionalString(j, "workload");
+  if (!workload.ok()) return workload.error();
+  if (workload.value()) {
+    if (!req.gpu.gpu_memory_gb) return invalid("workload goes with gpu_memory_gb (allocation by need)");
+    if (*workload.value() != "inference" && *workload.value() != "training") {
+      return invalid("workload must be inference or training (got '" + printableExcerpt(*workload.value(), 32) + "')");
+    }
+    req.gpu.workload = workload.value();
+  }
   return req;
 }
 

@@ -77,9 +77,12 @@ int runAdvice(int argc, char** argv) {
   // One subcommand per kind of advice, each with its own options; a new kind
   // is one more line here.
   if (argc > 1 && std::strcmp(argv[1], "rightsizing") == 0) return runAdviceRightsizing(argc - 1, argv + 1);
+  if (argc > 1 && std::strcmp(argv[1], "layout") == 0) return runAdviceLayout(argc - 1, argv + 1);
   std::fprintf(argc > 1 && std::strcmp(argv[1], "--help") != 0 && std::strcmp(argv[1], "-h") != 0 ? stderr : stdout,
                "usage: sandman advice rightsizing [--from T] [--to T] [--all] [--limit N]\n"
-               "  rightsizing  sessions whose peak would have fit a smaller MIG profile, with the saving\n");
+               "       sandman advice layout [--days N]\n"
+               "  rightsizing  sessions whose peak would have fit a smaller MIG profile, with the saving\n"
+               "  layout       the MIG layout that would have served the most of the recorded demand (static MIG)\n");
   return argc > 1 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) ? 0 : 2;
 }
 

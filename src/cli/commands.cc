@@ -25,7 +25,9 @@ const std::vector<Command>& commandTable() {
        runBudgets},
       {"cost", "what GPU time cost, by user, team, project, model, profile or session (talks to the daemon)",
        runCost},
-      {"advice", "right-sizing: sessions that would have fit a smaller GPU slice, with the saving (talks to the daemon)",
+      {"demand", "create requests that asked for capacity, accepted or refused (talks to the daemon)", runDemand},
+      {"advice", "advice: rightsizing (sessions that would have fit a smaller slice) and layout (static MIG; talks to "
+                 "the daemon)",
        runAdvice},
       {"version", "print the version", runVersion},
   };

@@ -27,6 +27,9 @@ int runBudgets(int argc, char** argv);
 // advice_command.cc: `sandman advice` and `sandman cost forecast`.
 int runAdvice(int argc, char** argv);
 int runCostForecast(int argc, char** argv);
+// demand_command.cc: `sandman demand` and `sandman advice layout`.
+int runDemand(int argc, char** argv);
+int runAdviceLayout(int argc, char** argv);
 int runVersion(int argc, char** argv);
 
 const std::vector<Command>& commandTable();

@@ -19,6 +19,7 @@
 #include "api/gpu_node_routes.h"
 #include "api/advice_routes.h"
 #include "api/cost_routes.h"
+#include "api/demand_routes.h"
 #include "api/http_server.h"
 #include "api/metrics_routes.h"
 #include "api/telemetry_routes.h"
@@ -494,6 +495,26 @@ int runServe(int argc, char** argv) {
     if (Status st = budgets.admit(r.user_id, p->team, p->project, "create"); !st.ok()) return st.error();
     return SessionPayer{p->team, p->project};
   });
+  // Allocation by need prices devices as the ledger would book them now.
+  gpus.setPricer([&ledger](const std::string& model, const std::string& profile, int compute) {
+    auto p = ledger.slotPriceNow(model, profile, compute);
+    return p.ok() ? p.value() : ledger.rates().slotPerHour(model, profile, compute);
+  });
+  // Demand: every create that asked for capacity, kept as long as sessions are.
+  auto demand_store = DemandStore::open(cfg.db);
+  if (!demand_store.ok()) return fatal("cannot open the demand table", demand_store.error());
+  sessions.setDemandListener([&demand = *demand_store.value(), &ledger](const DemandEvent& e) {
+    DemandRecord r = demandRecordOf(e);
+    if (r.team.empty() && r.project.empty()) {
+      if (auto p = ledger.payerFor(e.user_id, e.project); p.ok()) {
+        r.team = p->team;
+        r.project = p->project;
+      }
+    }
+    if (Status st = demand.record(r); !st.ok()) {
+      logWarn("demand not recorded", {{"user", e.user_id}, {"error", st.error().message}});
+    }
+  });
   sessions.setExtendCheck([&budgets](const Session& s) { return budgets.admit(s.user_id, s.team, s.project, "extend"); });
   sessions.setEndedListener([&ledger](const Session& s) {
     if (auto b = ledger.bookEnded(); !b.ok()) {
@@ -548,6 +569,7 @@ int runServe(int argc, char** argv) {
   RetentionOptions retention_options;
   retention_options.sessions = cfg.session_retention_ms;
   retention_options.events = cfg.event_retention_ms;
+  retention_options.demand = cfg.session_retention_ms;
   HistoryRetention retention(retention_options, *store.value(), clock);
   retention.start();
 
@@ -689,6 +711,22 @@ int runServe(int argc, char** argv) {
   // Advice: right-sizing and the cost forecast.
   AdviceRoutes advice_routes(ledger);
   api.addRoutes(advice_routes);
+  DemandRoutesOptions demand_options;
+  if (cfg.backend == "kubernetes") {
+    demand_options.advice_unsupported =
+        "layout advice replays demand through this host's allocator; on --backend kubernetes MIG layouts are set per "
+        "node (GET /api/v1/gpu-nodes)";
+  } else if (gpus.enabled()) {
+    demand_options.gpus = [&gpus] { return gpus.snapshot(); };
+  }
+  demand_options.mig_mode = gpu_settings.mig_mode;
+  demand_options.default_profile = gpu_settings.default_profile;
+  demand_options.pricer = [&ledger](const std::string& model, const std::string& profile, int compute) {
+    auto p = ledger.slotPriceNow(model, profile, compute);
+    return p.ok() ? p.value() : ledger.rates().slotPerHour(model, profile, compute);
+  };
+  DemandRoutes demand_routes(*demand_store.value(), demand_options, clock);
+  api.addRoutes(demand_routes);
   // /metrics renders from the live sources on each scrape.
   MetricsSources metrics_sources;
   metrics_sources.snapshot = [&sampler] { return sampler.latest(); };

@@ -47,8 +47,11 @@ bool writeKeyFile(const std::string& path, const std::string& key) {
 }
 
 int create(const ClientOptions& o, const std::string& user, int ttl, const std::string& image,
-           const std::string& pubkey_file, std::string key_out, const std::string& project) {
+           const std::string& pubkey_file, std::string key_out, const std::string& project, double gpu_memory_gb,
+           const std::string& workload) {
   json body = {{"user_id", user}};
+  if (gpu_memory_gb > 0) body["gpu_memory_gb"] = gpu_memory_gb;
+  if (!workload.empty()) body["workload"] = workload;
   if (!project.empty()) body["project"] = project;
   if (ttl > 0) body["ttl_minutes"] = ttl;
   if (!image.empty()) body["image"] = image;
@@ -80,6 +83,11 @@ int create(const ClientOptions& o, const std::string& user, int ttl, const std::
     return 0;
   }
   printSession(*s, o);
+  if (s->contains("allocation")) {
+    const json& a = (*s)["allocation"];
+    std::printf("\nAllocated %s at $%.4f/h: %s\n", str(a, "device").c_str(), a.value("usd_per_hour", 0.0),
+                str(a, "why").c_str());
+  }
   std::printf("\nConnect with:\n  %s\n", ssh.c_str());
   return 0;
 }
@@ -103,6 +111,13 @@ int runSessions(int argc, char** argv) {
   c->add_option("--project", project, "Project that pays (one of the user's; default: the user's first)");
   c->add_option("--ssh-public-key", pubkey, "Authorize this public key file instead of generating a key pair (safer)");
   c->add_option("--key-out", key_out, "Where to write the generated private key (default ./sandman-<session>.key)");
+  double gpu_memory_gb = 0;
+  std::string workload;
+  c->add_option("--gpu-memory-gb", gpu_memory_gb,
+                "Allocation by need: the cheapest free GPU or MIG slice with this much memory (decimal GB)")
+      ->check(CLI::PositiveNumber);
+  c->add_option("--workload", workload, "With --gpu-memory-gb: inference (smallest fit) or training (most compute on a price tie)")
+      ->check(CLI::IsMember({"inference", "training"}));
   bool all = false;
   std::string from, to;
   PageOptions page;
@@ -136,7 +151,7 @@ int runSessions(int argc, char** argv) {
     return app.exit(e);
   }
 
-  if (c->parsed()) return create(o, user, ttl, image, pubkey, key_out, project);
+  if (c->parsed()) return create(o, user, ttl, image, pubkey, key_out, project, gpu_memory_gb, workload);
   if (ls->parsed()) {
     std::string path = "/sessions";
     if (!user.empty()) path = withParam(path, "user_id", user);

@@ -125,7 +125,8 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   app.add_option("--gpu-backend", c.gpu_backend, "GPUs: auto (NVML if it loads, else CPU-only), nvml (required), none")
       ->envname("SANDMAN_GPU_BACKEND")->capture_default_str()->check(CLI::IsMember({"auto", "nvml", "none"}));
   flag("--nvml-library", c.nvml_library, "SANDMAN_NVML_LIBRARY", "NVML library to dlopen (a path, or a name the loader finds)");
-  app.add_option("--mig-mode", c.mig_mode, "static: hand out MIG instances that exist; dynamic: create one per session")
+  app.add_option("--mig-mode", c.mig_mode, "static: hand out MIG instances that exist (GET /api/v1/advice/layout proposes a layout from "
+                 "recorded demand); dynamic: create one per session")
       ->envname("SANDMAN_MIG_MODE")->capture_default_str()->check(CLI::IsMember({"static", "dynamic"}));
   flag("--default-mig-profile", c.default_mig_profile, "SANDMAN_DEFAULT_MIG_PROFILE",
        "Slice for requests that name none: a class (3g = 3g.20gb on A100-40GB, 3g.40gb on 80 GB GPUs) or a profile name");
@@ -145,8 +146,8 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   flag("--metrics-retention", c.metrics_retention, "SANDMAN_METRICS_RETENTION",
        "How long per-minute min/avg/max telemetry is kept in the store");
   flag("--session-retention", c.session_retention, "SANDMAN_SESSION_RETENTION",
-       "How long ended and failed sessions (and their events) stay in the history, pruned in small batches; "
-       "0s: for ever");
+       "How long ended and failed sessions (and their events, and recorded demand: GET /api/v1/demand) stay "
+       "in the history, pruned in small batches; 0s: for ever");
   flag("--event-retention", c.event_retention, "SANDMAN_EVENT_RETENTION",
        "How long session events (idle warnings, stops, extensions) are kept; 0s: for ever");
   app.add_flag("--metrics-auth", c.metrics_auth, "GET /metrics requires the API token too")

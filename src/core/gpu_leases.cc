@@ -22,17 +22,35 @@ std::vector<HeldSlot> GpuLeases::heldSlots(const std::vector<Session>& active) {
   return held;
 }
 
-Status GpuLeases::reserve(StoreTx& tx, const std::vector<GpuInfo>& gpus, const SlotRequest& req, Session& s) const {
-  const bool asked = req.mig_profile || req.mig_instance_uuid;
+Status GpuLeases::reserve(StoreTx& tx, const std::vector<GpuInfo>& gpus, const SlotRequest& req, Session& s,
+                          NeedChoice* chosen) const {
+  const bool asked = req.mig_profile || req.mig_instance_uuid || req.gpu_memory_gb;
   if (!backend_ || gpus.empty()) {
     if (!asked) return {};
-    return invalid(backend_ ? "this host has no GPUs: drop mig_profile / mig_instance_uuid"
+    return invalid(backend_ ? "this host has no GPUs: drop mig_profile / mig_instance_uuid / gpu_memory_gb"
                             : "no GPU backend configured: this daemon hands out CPU-only sessions; "
-                              "drop mig_profile / mig_instance_uuid");
+                              "drop mig_profile / mig_instance_uuid / gpu_memory_gb");
   }
   auto active = tx.activeSessions();
   if (!active.ok()) return active.error();
-  auto a = allocate(gpus, heldSlots(active.value()), req, settings_.mig_mode, settings_.default_profile);
+  Result<Allocation> a = internal("no allocation");
+  if (req.gpu_memory_gb) {
+    if (req.mig_profile || req.mig_instance_uuid) {
+      return invalid("give gpu_memory_gb or mig_profile / mig_instance_uuid, not both");
+    }
+    GpuNeed need{*req.gpu_memory_gb, Workload::kInference};
+    if (req.workload) {
+      auto w = parseWorkload(*req.workload);
+      if (!w) return invalid("workload must be inference or training");
+      need.workload = *w;
+    }
+    auto c = allocateByNeed(gpus, heldSlots(active.value()), need, settings_.mig_mode, pricer_);
+    if (!c.ok()) return c.error();
+    a = c->allocation;
+    if (chosen != nullptr) *chosen = std::move(c).value();
+  } else {
+    a = allocate(gpus, heldSlots(active.value()), req, settings_.mig_mode, settings_.default_profile);
+  }
   if (!a.ok()) return a.error();
   GpuSlot slot;
   slot.gpu_index = a->gpu_index;

@@ -12,6 +12,7 @@
 #include "common/result.h"
 #include "gpu/allocator.h"
 #include "gpu/gpu_backend.h"
+#include "gpu/need_allocator.h"
 #include "model/session.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
@@ -37,7 +38,14 @@ class GpuLeases {
   // Inside the reservation transaction: picks the slice, given what active
   // sessions hold, and records it on `s`. Hosts without GPUs give CPU-only
   // sessions; a GPU request there is a 400.
-  Status reserve(StoreTx& tx, const std::vector<GpuInfo>& gpus, const SlotRequest& req, Session& s) const;
+  // A request by need (gpu_memory_gb) gets the cheapest fitting device
+  // (gpu/need_allocator.h), and `chosen`, when given, says what and why.
+  Status reserve(StoreTx& tx, const std::vector<GpuInfo>& gpus, const SlotRequest& req, Session& s,
+                 NeedChoice* chosen = nullptr) const;
+  // The price a slot would be booked at now (the cost ledger's); unset: every
+  // device costs 0 and allocation by need goes by its tie rules alone. Set
+  // before serving.
+  void setPricer(SlotPricer pricer) { pricer_ = std::move(pricer); }
   // Creates the dynamic instance reserved on `s` (no-op otherwise) and fills
   // in its MIG uuid and GPU-instance id.
   Status materialize(Session& s) const;
@@ -59,6 +67,7 @@ class GpuLeases {
 
   GpuBackend* backend_;
   GpuSettings settings_;
+  SlotPricer pricer_;
 };
 
 }  // namespace sandman

@@ -10,7 +10,7 @@ HistoryRetention::HistoryRetention(RetentionOptions options, Store& store, const
 HistoryRetention::~HistoryRetention() { stop(); }
 
 void HistoryRetention::start() {
-  if (options_.sessions.count() <= 0 && options_.events.count() <= 0) return;  // both kept for ever
+  if (options_.sessions.count() <= 0 && options_.events.count() <= 0 && options_.demand.count() <= 0) return;  // all kept for ever
   thread_ = std::thread([this] { run(); });
 }
 
@@ -51,8 +51,14 @@ Result<PrunedRows> HistoryRetention::pruneOnce() {
     if (!n.ok()) return n.error();
     out.events = n.value();
   }
+  if (options_.demand.count() > 0) {
+    auto n = drain([&] { return store_.pruneDemand(now - options_.demand, options_.batch); });
+    if (!n.ok()) return n.error();
+    out.demand = n.value();
+  }
   pruned_sessions_ += out.sessions;
   pruned_events_ += out.events;
+  pruned_demand_ += out.demand;
   return out;
 }
 
@@ -63,9 +69,10 @@ void HistoryRetention::run() {
     auto pruned = pruneOnce();
     if (!pruned.ok()) {
       logWarn("history retention pass failed; retrying later", {{"error", pruned.error().message}});
-    } else if (pruned->sessions > 0 || pruned->events > 0) {
+    } else if (pruned->sessions > 0 || pruned->events > 0 || pruned->demand > 0) {
       logInfo("history pruned", {{"sessions", std::to_string(pruned->sessions)},
-                                 {"events", std::to_string(pruned->events)}});
+                                 {"events", std::to_string(pruned->events)},
+                                 {"demand", std::to_string(pruned->demand)}});
     }
     lock.lock();
     clock_.waitUntil(lock, cv_, clock_.now() + options_.every, [this] { return stopping_; });

@@ -18,6 +18,7 @@ namespace sandman {
 struct RetentionOptions {
   Millis sessions = std::chrono::hours(24 * 90);  // ended sessions, by ended_at; 0: kept for ever
   Millis events = std::chrono::hours(24 * 30);    // session events, by their time; 0: kept for ever
+  Millis demand = std::chrono::hours(24 * 90);    // demand records, by their time; 0: kept for ever
   Millis every = std::chrono::minutes(10);        // between passes
   int batch = 500;                                // rows per delete (one short write each)
   int max_batches = 200;                          // per table and pass; the rest waits for the next
@@ -26,6 +27,7 @@ struct RetentionOptions {
 struct PrunedRows {
   int64_t sessions = 0;
   int64_t events = 0;
+  int64_t demand = 0;
 };
 
 class HistoryRetention {
@@ -41,7 +43,7 @@ class HistoryRetention {
   // One pass on the caller's thread: what it deleted, or the store's error.
   Result<PrunedRows> pruneOnce();
   // Everything deleted since start.
-  PrunedRows totals() const { return {pruned_sessions_.load(), pruned_events_.load()}; }
+  PrunedRows totals() const { return {pruned_sessions_.load(), pruned_events_.load(), pruned_demand_.load()}; }
 
  private:
   void run();
@@ -58,6 +60,7 @@ class HistoryRetention {
   std::thread thread_;
   std::atomic<int64_t> pruned_sessions_{0};
   std::atomic<int64_t> pruned_events_{0};
+  std::atomic<int64_t> pruned_demand_{0};
 };
 
 }  // namespace sandman

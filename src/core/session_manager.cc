@@ -62,7 +62,12 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
   SessionPayer payer;
   if (payer_check_) {
     auto p = payer_check_(req);
-    if (!p.ok()) return p.error();
+    if (!p.ok()) {
+      if (p.error().kind == ErrorKind::kOverBudget) {
+        recordDemand(req, DemandOutcome::kRefusedBudget, nullptr, p.error().message, payer);
+      }
+      return p.error();
+    }
     payer = std::move(p).value();
   } else if (req.project) {
     return invalid("this daemon keeps no projects: leave project out");
@@ -88,9 +93,16 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
   auto gpus = gpus_.snapshot();
   if (!gpus.ok()) return gpus.error();
   UserAccount account;
-  auto reserved = reserve(req, gpus.value(), host->public_line, user_key, payer, &account);
-  if (!reserved.ok()) return reserved.error();
+  NeedChoice chosen;
+  bool capacity = false;
+  auto reserved = reserve(req, gpus.value(), host->public_line, user_key, payer, &account, &chosen, &capacity);
+  if (!reserved.ok()) {
+    if (capacity) recordDemand(req, DemandOutcome::kRefusedCapacity, nullptr, reserved.error().message, payer);
+    return reserved.error();
+  }
   Session s = std::move(reserved).value();
+  recordDemand(req, DemandOutcome::kAccepted, &s, "", payer);
+  if (req.gpu.gpu_memory_gb && s.gpu) out.allocation = std::move(chosen);
   notifySchedule();
   logInfo("session reserved", {{"session", s.id}, {"user", s.user_id}, {"port", std::to_string(s.ssh_port)},
                                {"gpu", s.gpu ? s.gpu->profile + "@" + std::to_string(s.gpu->gpu_index) : "none"}});
@@ -115,9 +127,41 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
   return out;
 }
 
+const char* toString(DemandOutcome o) {
+  switch (o) {
+    case DemandOutcome::kAccepted: return "accepted";
+    case DemandOutcome::kRefusedCapacity: return "refused_capacity";
+    case DemandOutcome::kRefusedBudget: return "refused_budget";
+  }
+  return "accepted";
+}
+
+void SessionManager::recordDemand(const CreateRequest& req, DemandOutcome outcome, const Session* s,
+                                  const std::string& reason, const SessionPayer& payer) {
+  if (!on_demand_) return;
+  DemandEvent e;
+  e.at = s != nullptr ? s->created_at : clock_.now();
+  e.user_id = req.user_id;
+  e.project = req.project;
+  e.team = payer.team;
+  e.paying_project = payer.project;
+  e.gpu = req.gpu;
+  e.outcome = outcome;
+  e.reason = reason;
+  if (s != nullptr) {
+    e.session_id = s->id;
+    if (s->gpu) {
+      e.granted_profile = s->gpu->profile;
+      e.gpu_model = !s->gpu->model.empty() ? s->gpu->model : s->gpu->product;
+    }
+  }
+  on_demand_(e);
+}
+
 Result<Session> SessionManager::reserve(const CreateRequest& req, const std::vector<GpuInfo>& gpus,
                                         const std::string& host_public_key, const std::string& user_key,
-                                        const SessionPayer& payer, UserAccount* account) {
+                                        const SessionPayer& payer, UserAccount* account, NeedChoice* chosen,
+                                        bool* capacity) {
   Session s;
   s.id = newSessionId();
   s.user_id = req.user_id;
@@ -147,6 +191,7 @@ Result<Session> SessionManager::reserve(const CreateRequest& req, const std::vec
       if (!used.ok()) return used.error();
       auto port = ports_.pick(used.value(), [&](int p) { return isTcpPortFree(bind, p); });
       if (!port) {
+        *capacity = true;
         return conflict("no free SSH port in " + std::to_string(settings_.ports.start) + "-" +
                         std::to_string(settings_.ports.end) +
                         "; end a session or widen --ssh-port-start/--ssh-port-end");
@@ -158,7 +203,8 @@ Result<Session> SessionManager::reserve(const CreateRequest& req, const std::vec
     } else if (req.gpu.gpu_product) {
       return invalid("gpu_product selects a GPU model on the Kubernetes backend; on Docker use mig_profile or "
                      "mig_instance_uuid");
-    } else if (auto st = gpus_.reserve(tx, gpus, req.gpu, s); !st.ok()) {
+    } else if (auto st = gpus_.reserve(tx, gpus, req.gpu, s, chosen); !st.ok()) {
+      *capacity = st.error().kind == ErrorKind::kConflict;
       return st;
     }
     return tx.insertSession(s);
@@ -173,6 +219,10 @@ Result<Session> SessionManager::reserve(const CreateRequest& req, const std::vec
 Status SessionManager::scheduledGpuRequest(const SlotRequest& req, Session& s) const {
   static const std::regex kProfile("^[1-7]g\\.[0-9]{1,4}gb$");
   static const std::regex kProduct("^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$");  // a label value
+  if (req.gpu_memory_gb) {
+    return invalid("gpu_memory_gb (allocation by need) is not supported on --backend kubernetes: the scheduler "
+                   "places sessions there; ask for mig_profile (such as 1g.10gb, or whole) instead");
+  }
   if (req.mig_instance_uuid) {
     return invalid("mig_instance_uuid names a device on this host; on Kubernetes ask for mig_profile (the "
                    "scheduler picks the node and the device plugin the device)");

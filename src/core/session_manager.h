@@ -68,6 +68,25 @@ struct SessionPayer {
 struct CreatedSession {
   Session session;
   std::optional<std::string> ssh_private_key;  // only when Sandman generated the pair
+  std::optional<NeedChoice> allocation;        // a request by gpu_memory_gb: what was chosen and why
+};
+
+// What became of one create request: the demand record's input (accepted,
+// or refused for GPU / port capacity or for a budget). Bad input is no demand.
+enum class DemandOutcome { kAccepted, kRefusedCapacity, kRefusedBudget };
+const char* toString(DemandOutcome o);
+struct DemandEvent {
+  TimePoint at{};
+  std::string user_id;
+  std::optional<std::string> project;  // as asked; the team and project paid are filled where known
+  std::string team;
+  std::string paying_project;
+  SlotRequest gpu;
+  DemandOutcome outcome = DemandOutcome::kAccepted;
+  std::string session_id;       // accepted only
+  std::string granted_profile;  // accepted only: "3g.40gb", "whole", "" (no GPU)
+  std::string gpu_model;        // accepted only
+  std::string reason;           // refused only: the error message
 };
 
 // Readiness check of a session's sshd (ssh/kexinit_probe.h in production);
@@ -144,6 +163,9 @@ class SessionManager {
   // Called once a session's end is recorded (ended or failed), outside every
   // lock: the cost ledger books it.
   void setEndedListener(std::function<void(const Session&)> fn) { on_ended_ = std::move(fn); }
+  // Called once per create request that is demand (see DemandEvent), on the
+  // request's thread, outside every lock. Set before serving.
+  void setDemandListener(std::function<void(const DemandEvent&)> fn) { on_demand_ = std::move(fn); }
   // Asked before anything is reserved: a non-ok status (kNoSpace when the
   // state or workspace file system is below --min-free-disk) refuses the
   // create with nothing changed. Set before serving.
@@ -169,9 +191,12 @@ class SessionManager {
   const GpuLeases& gpus() const { return gpus_; }
 
  private:
+  // `capacity` is set when the refusal was for want of a GPU slice or port.
   Result<Session> reserve(const CreateRequest& req, const std::vector<GpuInfo>& gpus,
                           const std::string& host_public_key, const std::string& user_key,
-                          const SessionPayer& payer, UserAccount* account);
+                          const SessionPayer& payer, UserAccount* account, NeedChoice* chosen, bool* capacity);
+  void recordDemand(const CreateRequest& req, DemandOutcome outcome, const Session* s, const std::string& reason,
+                    const SessionPayer& payer);
   // Creates the dynamic MIG instance and records it, unless the session left
   // `starting` meanwhile (then the instance is destroyed again).
   Status materializeGpu(Session& s);
@@ -228,6 +253,7 @@ class SessionManager {
   std::function<void()> on_schedule_;
   std::function<void(const std::string&, const std::string&)> on_end_;
   std::function<void(const Session&)> on_ended_;
+  std::function<void(const DemandEvent&)> on_demand_;
   std::mutex transition_mu_;  // serialises read-check-write of a session's status
   std::set<std::string> finishing_;  // sessions whose end path runs now; GUARDED_BY(transition_mu_)
   Histogram create_seconds_{0.25, 0.5, 1, 2, 5, 10, 30, 60};

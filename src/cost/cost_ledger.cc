@@ -397,6 +397,29 @@ Result<std::vector<CostCounter>> CostLedger::counters() {
   return out;
 }
 
+Result<double> CostLedger::slotPriceNow(const std::string& model_name, const std::string& profile,
+                                        int compute_slices) {
+  // Read only (never history(), which may record a price): this runs inside
+  // the reservation's transaction on the main connection.
+  const std::string key = rates_.modelKey(model_name);
+  std::vector<PricePoint> prices;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = histories_.find(key); it != histories_.end()) prices = it->second;
+  }
+  if (prices.empty()) {
+    auto h = store_.priceHistory(key);
+    if (!h.ok()) return h.error();
+    prices = std::move(h).value();
+  }
+  const int64_t now = toUnixMillis(clock_.now());
+  double whole = prices.empty() ? rates_.wholeGpuPerHour(model_name) : prices.front().usd_per_hour;
+  for (const PricePoint& p : prices) {
+    if (p.from_ms <= now) whole = p.usd_per_hour;
+  }
+  return whole * rates_.share(model_name, profile, compute_slices);
+}
+
 Result<int64_t> CostLedger::monthToDate(BudgetScope scope, const std::string& name, TimePoint at) {
   const int64_t ms = toUnixMillis(at);
   CostQuery q;

@@ -85,6 +85,11 @@ class CostLedger {
   Status setPrice(const std::string& model, double usd_per_hour, std::optional<TimePoint> from);
   Result<std::vector<PriceRow>> prices() { return store_.prices(); }
 
+  // What a slot of `profile` ("whole": the GPU) on a GPU of `model_name`
+  // costs per hour now: the price in force (the one a holding starting now
+  // is booked at) times the slot's share. Allocation by need compares these.
+  Result<double> slotPriceNow(const std::string& model_name, const std::string& profile, int compute_slices);
+
   // Books every ended session not booked yet; returns how many.
   Result<int> bookEnded();
   // The holding of a session up to `end_ms` (its end, or now); nullopt for

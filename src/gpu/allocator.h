@@ -24,6 +24,10 @@ struct SlotRequest {
   std::optional<std::string> mig_profile;
   std::optional<std::string> mig_instance_uuid;
   std::optional<std::string> gpu_product;  // Kubernetes only: the model (GPU feature discovery's product label)
+  // Allocation by need (gpu/need_allocator.h) instead of a profile: memory in
+  // decimal GB and "inference" | "training". allocate() itself ignores them.
+  std::optional<double> gpu_memory_gb{};
+  std::optional<std::string> workload{};
 };
 
 // What an active session holds or has reserved. A dynamic reservation may

@@ -292,6 +292,28 @@ CREATE TABLE budgets (
   UNIQUE (scope, name)
 );
 )sql"},
+    // Demand: every create request that asked for capacity (accepted, or
+    // refused for capacity or a budget), what it asked for, and for accepted
+    // ones the session (its held duration is read from it once it ends).
+    // Layout advice replays it; --session-retention bounds it.
+    {12, R"sql(
+CREATE TABLE demand (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  at              INTEGER NOT NULL,
+  user_id         TEXT NOT NULL,
+  team            TEXT NOT NULL DEFAULT '',
+  project         TEXT NOT NULL DEFAULT '',
+  mig_profile     TEXT NOT NULL DEFAULT '',
+  gpu_memory_gb   REAL,
+  workload        TEXT NOT NULL DEFAULT '',
+  outcome         TEXT NOT NULL CHECK (outcome IN ('accepted','refused_capacity','refused_budget','queued')),
+  session_id      TEXT NOT NULL DEFAULT '',
+  granted_profile TEXT NOT NULL DEFAULT '',
+  gpu_model       TEXT NOT NULL DEFAULT '',
+  reason          TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX demand_by_at ON demand(at);
+)sql"},
 };
 
 constexpr const char* kSessionColumns =

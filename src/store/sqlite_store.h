@@ -59,6 +59,7 @@ class SqliteStore final : public Store {
   // sqlite_store_retention.cc
   Result<int64_t> pruneEndedSessions(TimePoint before, int batch) override;
   Result<int64_t> pruneSessionEvents(TimePoint before, int batch) override;
+  Result<int64_t> pruneDemand(TimePoint before, int batch) override;
 
   const std::string& path() const { return path_; }
   int schemaVersion() const { return schema_version_; }

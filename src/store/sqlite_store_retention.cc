@@ -78,4 +78,15 @@ Result<int64_t> SqliteStore::pruneSessionEvents(TimePoint before, int batch) {
   return static_cast<int64_t>(st.changes());
 }
 
+Result<int64_t> SqliteStore::pruneDemand(TimePoint before, int batch) {
+  Status reentered;
+  auto lk = lock(&reentered);
+  if (!reentered.ok()) return reentered.error();
+  Conn c{db_, path_};
+  Stmt st(c, "DELETE FROM demand WHERE id IN (SELECT id FROM demand WHERE at < ? LIMIT ?)");
+  st.int64(toUnixMillis(before)).int64(batch);
+  if (Status s = st.run("prune demand"); !s.ok()) return s.error();
+  return static_cast<int64_t>(st.changes());
+}
+
 }  // namespace sandman

@@ -132,6 +132,8 @@ class Store {
   virtual Result<int64_t> pruneEndedSessions(TimePoint before, int batch) = 0;
   // Session events recorded before `before`.
   virtual Result<int64_t> pruneSessionEvents(TimePoint before, int batch) = 0;
+  // Deletes up to `batch` demand records (cost/demand_store.h) made before `before`.
+  virtual Result<int64_t> pruneDemand(TimePoint before, int batch) = 0;
 };
 
 using StorePtr = std::unique_ptr<Store>;
