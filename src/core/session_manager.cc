@@ -210,6 +210,7 @@ Result<Session> SessionManager::reserve(const CreateRequest& req, const std::vec
     return tx.insertSession(s);
   });
   if (!st.ok()) return st.error();
+  notifyChanged(s, true);
   return s;
 }
 
@@ -318,6 +319,7 @@ Status SessionManager::materializeGpu(Session& s) {
     if (!won.ok()) return won.error();
     if (won.value()) {
       s = std::move(next);
+      notifyChanged(s);
       return {};
     }
   }
@@ -336,6 +338,7 @@ Status SessionManager::recordContainer(Session& s, const std::string& container_
     if (!won.ok()) return won.error();
     if (won.value()) {
       s = std::move(next);
+      notifyChanged(s);
       return {};
     }
   }
@@ -422,6 +425,7 @@ Status SessionManager::markRunning(Session& s, LearnedGpu learned) {
   if (!won.ok()) return won.error();
   if (!won.value()) return endedWhileStarting(s.id);
   s = std::move(next);
+  notifyChanged(s);
   return {};
 }
 
