@@ -1,0 +1,240 @@
+// Drives the dashboard in headless Chromium (playwright-core, Debian's
+// chromium) against a running daemon; tests/web/dashboard_test.sh starts the
+// daemon and passes what it needs in the environment. Exit 1 on a failure.
+//
+//   WEB_BASE        the daemon's origin (http://127.0.0.1:PORT)
+//   WEB_TOKEN       API token to log in with ("" when the daemon has no login)
+//   WEB_ARTIFACTS   where screenshots and figures go
+//   WEB_MODE        "pages" (everything) or "perf" (overview render time only)
+//   WEB_USER, WEB_KEY   session user and private key file (its .pub is pasted)
+//   WEB_FORCE_HOT   shell command that makes the simulator report a hot GPU
+//   WEB_ALERT_RULE  the rule name the hot GPU fires
+import { createRequire } from "node:module";
+import { execFileSync, execSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+// The packages are web/'s (npm ci there); this script runs from any directory.
+const require = createRequire(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "web", "package.json"));
+const { chromium } = require("playwright-core");
+const axePath = require.resolve("axe-core/axe.min.js");
+
+const env = (k, d) => process.env[k] ?? d;
+const BASE = env("WEB_BASE");
+const OUT = env("WEB_ARTIFACTS");
+const MODE = env("WEB_MODE", "pages");
+mkdirSync(OUT, { recursive: true });
+
+const failures = [];
+const figures = {};
+const fail = (m) => {
+  console.log(`FAIL: ${m}`);
+  failures.push(m);
+};
+const note = (m) => console.log(`-- ${m}`);
+
+const browser = await chromium.launch({
+  executablePath: env("CHROMIUM", "/usr/bin/chromium"),
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+// bypassCSP: axe-core is injected into the page by the test; the page's own CSP allows only its scripts.
+const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, bypassCSP: true });
+const page = await context.newPage();
+const consoleErrors = [];
+// A daemon without browser login answers the page's probe of /api/v1/whoami with 404, which Chromium logs.
+const probe404 = (m) => env("WEB_NO_LOGIN", "0") === "1" && /404/.test(m.text()) && /\/api\/v1\/whoami$/.test(m.location().url ?? "");
+page.on("console", (m) => {
+  if (m.type() === "error" && !probe404(m)) consoleErrors.push(`${m.text()} (${m.location().url ?? ""})`);
+});
+page.on("pageerror", (e) => consoleErrors.push(`uncaught: ${e.message}`));
+page.on("dialog", (d) => void d.accept());
+
+async function checkConsole(where) {
+  if (consoleErrors.length) fail(`console errors on ${where}: ${consoleErrors.join(" | ")}`);
+  consoleErrors.length = 0;
+}
+
+async function axe(where) {
+  await page.addScriptTag({ path: axePath });
+  const r = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = r.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  for (const v of bad) fail(`axe on ${where}: ${v.impact} ${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")})`);
+  const minor = r.violations.filter((v) => !bad.includes(v)).map((v) => `${v.impact} ${v.id}`);
+  if (minor.length) note(`axe on ${where}, minor: ${minor.join(", ")}`);
+}
+
+async function visit(hash, heading, name) {
+  await page.goto(`${BASE}/${hash}`);
+  await page.locator("main h1", { hasText: heading }).waitFor({ timeout: 10000 });
+  await page.waitForLoadState("networkidle").catch(() => {});
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+  await axe(name);
+  await checkConsole(name);
+  note(`page ${name} loaded`);
+}
+
+async function login() {
+  await page.goto(`${BASE}/`);
+  const token = page.locator("#token");
+  const main = page.locator("main h1", { hasText: "Overview" });
+  await Promise.race([token.waitFor({ timeout: 10000 }), main.waitFor({ timeout: 10000 })]);
+  if (await token.count()) {
+    await page.screenshot({ path: join(OUT, "login.png") });
+    await axe("login");
+    await token.fill("wrong-token");
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.locator("[role=alert]").waitFor({ timeout: 5000 });
+    consoleErrors.length = 0; // the 401 of a wrong token is reported by Chromium as a failed load, on purpose
+    await token.fill(env("WEB_TOKEN", ""));
+    await page.getByRole("button", { name: "Log in" }).click();
+    await main.waitFor({ timeout: 10000 });
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + location.href + document.cookie);
+    if (stored.includes(env("WEB_TOKEN", "\u0000"))) fail("the token is visible to the page's storage, URL or document.cookie");
+    note("logged in with the token (cookie)");
+  } else {
+    note("no login on this daemon (whoami absent or --auth none)");
+  }
+}
+
+async function live() {
+  return (await page.locator(".stream").textContent())?.trim() === "live";
+}
+
+if (MODE === "perf") {
+  await login();
+  await page.reload();
+  await page.waitForFunction(() => performance.getEntriesByName("sandman:overview-rendered").length > 0, null, { timeout: 30000 });
+  const t = await page.evaluate(() => {
+    const nav = performance.getEntriesByType("navigation")[0];
+    return {
+      rendered_ms: performance.getEntriesByName("sandman:overview-rendered")[0].startTime,
+      dom_content_loaded_ms: nav.domContentLoadedEventEnd,
+      gpu_cards: document.querySelectorAll(".gpu-card").length,
+      slots: document.querySelectorAll(".migbar .slot").length,
+    };
+  });
+  figures.overview = t;
+  await page.screenshot({ path: join(OUT, "overview-64x7.png"), fullPage: true });
+  await checkConsole("overview 64x7");
+  note(`overview with ${t.gpu_cards} GPUs, ${t.slots} slots rendered at ${t.rendered_ms.toFixed(0)} ms after navigation start`);
+  const want = Number(env("WEB_WANT_GPUS", "0"));
+  if (want && t.gpu_cards !== want) fail(`overview shows ${t.gpu_cards} GPUs, expected ${want}`);
+} else {
+  await login();
+  // JavaScript shipped for the first page, as the browser received it (gzip).
+  await page.reload();
+  await page.locator("main h1", { hasText: "Overview" }).waitFor();
+  figures.first_page = await page.evaluate(() =>
+    performance.getEntriesByType("resource").filter((r) => r.name.endsWith(".js")).map((r) => ({ url: r.name, transfer_bytes: r.encodedBodySize, decoded_bytes: r.decodedBodySize })),
+  );
+  await checkConsole("first load");
+
+  await visit("#/", "Overview", "overview");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await visit("#/", "Overview", "overview-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 2560, height: 1440 });
+  await visit("#/", "Overview", "overview-wall");
+  await page.setViewportSize({ width: 1440, height: 900 });
+  const firstGpu = await page.locator(".gpu-name").first().getAttribute("href");
+  await visit(firstGpu, "GPU", "gpu-detail");
+  await visit("#/alerts", "Alerts", "alerts");
+  await visit("#/cost", "Cost", "cost");
+  await visit("#/sessions", "Sessions", "sessions");
+
+  // Keyboard: the navigation is reachable and works by Tab and Enter.
+  await page.goto(`${BASE}/#/`);
+  await page.locator("main h1", { hasText: "Overview" }).waitFor();
+  let reached = false;
+  for (let i = 0; i < 12 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = await page.evaluate(() => document.activeElement?.textContent?.startsWith("Sessions") ?? false);
+  }
+  if (!reached) fail("the Sessions link is not reachable by Tab");
+  await page.keyboard.press("Enter");
+  await page.locator("main h1", { hasText: "Sessions" }).waitFor({ timeout: 5000 });
+  note("keyboard: Tab to Sessions, Enter opens it");
+
+  // Create a session from the page, log in with the ssh command it shows, delete it.
+  const user = env("WEB_USER");
+  const key = env("WEB_KEY");
+  await page.getByLabel("User", { exact: true }).first().fill(user);
+  const picker = page.getByTestId("profile-picker");
+  const options = await picker.locator("option:not([disabled])").evaluateAll((os) => os.map((o) => [o.value, o.textContent]));
+  const mig = options.find(([v]) => v.startsWith("mig:"));
+  if (!mig) fail(`the profile picker offers no MIG profile that fits: ${JSON.stringify(options)}`);
+  else note(`picker: ${options.map(([, t]) => t).join(" | ")}`);
+  if (mig && !/\$\d/.test(mig[1])) fail(`the picker shows no price: ${mig[1]}`);
+  if (mig) await picker.selectOption(mig[0]);
+  await page.getByLabel("SSH public key").fill(readFileSync(`${key}.pub`, "utf8").trim());
+  await page.getByRole("button", { name: "Create session" }).click();
+  const created = page.locator(".created [data-testid=ssh-command]");
+  await created.waitFor({ timeout: 60000 });
+  const cmd = (await created.textContent()).trim();
+  const sid = (await page.locator("#created-h").textContent()).match(/s-[0-9a-f]+/)?.[0];
+  note(`created ${sid}; the page shows: ${cmd}`);
+  await page.screenshot({ path: join(OUT, "session-created.png"), fullPage: true });
+  const argv = cmd.split(/\s+/);
+  if (argv[0] !== "ssh") fail(`not an ssh command: ${cmd}`);
+  let out = "";
+  for (let i = 0; i < 30 && !out.includes("hello-from-"); i++) {
+    try {
+      out = execFileSync("ssh", [...argv.slice(1), "-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+        "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", "echo hello-from-$(whoami)"],
+        { encoding: "utf8", timeout: 15000, stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e) {
+      await page.waitForTimeout(1000);
+    }
+  }
+  if (out.trim() !== `hello-from-${user}`) fail(`ssh with the page's command did not log in (got '${out.trim()}')`);
+  else note(`ssh logged in as ${user} with the page's command`);
+  // A login through the gateway is recorded: the connection history shows it.
+  execFileSync("ssh", ["-p", env("WEB_GATEWAY_PORT"), `${user}@127.0.0.1`, "-i", key, "-o", "BatchMode=yes",
+    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "true"],
+    { timeout: 30000, stdio: ["ignore", "pipe", "pipe"] });
+  const row = page.locator(`tr[data-session="${sid}"]`);
+  await row.waitFor({ timeout: 10000 });
+  await row.getByRole("button", { name: "Connections" }).click();
+  await page.locator("caption", { hasText: `Connections of ${sid}` }).waitFor({ timeout: 5000 });
+  await page.screenshot({ path: join(OUT, "session-connections.png"), fullPage: true });
+  await row.getByRole("button", { name: `Delete ${sid}` }).click();
+  await row.waitFor({ state: "detached", timeout: 30000 });
+  note(`deleted ${sid} from the page`);
+  writeFileSync(join(OUT, "session-id"), sid ?? "");
+  await checkConsole("sessions (create, ssh, delete)");
+
+  // A forced temperature: the alert shows on the open page without a reload.
+  await page.goto(`${BASE}/#/`);
+  await page.locator("main h1", { hasText: "Overview" }).waitFor();
+  await page.waitForTimeout(1500);
+  if (!(await live())) {
+    note("SKIPPED: live alert (the daemon has no event stream: the page says 'not live')");
+    figures.live_alert = "skipped: no event stream";
+  } else {
+    const rule = env("WEB_ALERT_RULE");
+    const t0 = Date.now();
+    execSync(env("WEB_FORCE_HOT"), { stdio: "inherit" });
+    try {
+      await page.locator(".alert-list li", { hasText: rule }).waitFor({ timeout: 10000 });
+      const dt = (Date.now() - t0) / 1000;
+      figures.live_alert_seconds = dt;
+      note(`alert ${rule} on the open page ${dt.toFixed(2)} s after the temperature was forced`);
+      if (dt > 3) fail(`the alert took ${dt.toFixed(2)} s to appear (over 3 s)`);
+      await page.screenshot({ path: join(OUT, "overview-alert.png"), fullPage: true });
+    } catch {
+      fail(`alert ${rule} did not appear on the open page within 10 s`);
+    }
+    await checkConsole("live alert");
+  }
+}
+
+writeFileSync(join(OUT, `figures-${MODE}.json`), JSON.stringify(figures, null, 1) + "\n");
+await browser.close();
+if (failures.length) {
+  console.log(`${failures.length} failure(s)`);
+  process.exit(1);
+}
+console.log("web checks passed");
