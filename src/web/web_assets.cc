@@ -96,8 +96,11 @@ Result<WebAssets> WebAssets::load(const std::string& dir) {
   for (const char* sub : {"", "assets"}) {
     const fs::path base = fs::path(dir) / sub;
     if (!fs::is_directory(base, ec)) continue;
-    for (const auto& e : fs::directory_iterator(base, ec)) {
-      if (!e.is_regular_file(ec)) continue;
+    fs::directory_iterator it(base, ec);
+    if (ec) return invalid("cannot list " + base.string() + ": " + ec.message());
+    for (const auto& e : it) {
+      std::error_code probe;  // a missing twin or a dangling link is no error of the listing
+      if (!e.is_regular_file(probe)) continue;
       const std::string name = e.path().filename().string();
       if (name.size() > 3 && name.substr(name.size() - 3) == ".gz") continue;
       auto body = readFile(e.path());
@@ -107,7 +110,7 @@ Result<WebAssets> WebAssets::load(const std::string& dir) {
       f.body = std::move(body).value();
       f.etag = etagOf(f.body);
       f.immutable = std::string(sub) == "assets" && hashedName(name);
-      if (fs::is_regular_file(e.path().string() + ".gz", ec)) {
+      if (fs::is_regular_file(e.path().string() + ".gz", probe)) {
         auto gz = readFile(e.path().string() + ".gz");
         if (!gz.ok()) return gz.error();
         f.gzip = std::move(gz).value();
@@ -115,7 +118,6 @@ Result<WebAssets> WebAssets::load(const std::string& dir) {
       w.files_.emplace(std::string(*sub ? "/assets/" : "/") + name, std::move(f));
     }
   }
-  if (ec) return invalid("cannot list " + dir + ": " + ec.message());
   return w;
 }
 

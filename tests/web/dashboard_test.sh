@@ -69,6 +69,11 @@ note "headless Chromium: pages, axe-core, session create/ssh/delete, live alert"
 WEB_BASE=$API WEB_TOKEN=$TOKEN WEB_ARTIFACTS=$ART WEB_MODE=pages WEB_USER=$WUSER WEB_KEY=$KEY \
   WEB_GATEWAY_PORT=$GW_PORT WEB_FORCE_HOT=$FORCE_HOT WEB_ALERT_RULE=$HOT_RULE CHROMIUM=$CHROMIUM \
   timeout 400 node "$ROOT/tests/web/dashboard.mjs" || fail "dashboard checks (above)"
+if [ "${WEB_NO_LOGIN:-0}" = 1 ]; then
+  note "the page against the login and event-stream contract (those routes answered by the test; the rest by the daemon)"
+  WEB_BASE=$API WEB_ARTIFACTS=$ART WEB_MODE=contract CHROMIUM=$CHROMIUM \
+    timeout 200 node "$ROOT/tests/web/dashboard.mjs" || fail "contract checks (above)"
+fi
 SID=$(<"$ART/session-id")
 [ -n "$SID" ] && SIDS+=("$SID")
 api GET "/api/v1/sessions/$SID"

@@ -94,8 +94,13 @@ async function refreshGpus() {
   state.gpus = r.gpus;
 }
 
+// Events that arrive while loadAll() reads the lists: applied on top of what
+// it read once it is done, so an event that raced the load is not overwritten.
+let held: (() => void)[] | null = null;
+
 // Everything the stream then keeps current; also run after an `event: reset`.
 export async function loadAll() {
+  held = held ?? [];
   try {
     const [gpus, rt, sessions, alerts, budgets, cost] = await Promise.all([
       api.get<{ gpus: Gpu[] }>("/api/v1/gpus"),
@@ -116,6 +121,9 @@ export async function loadAll() {
     state.error = e instanceof Error ? e.message : String(e);
   }
   state.loaded = true;
+  const replay = held;
+  held = null;
+  for (const f of replay) f();
   changed();
 }
 
@@ -140,11 +148,15 @@ export function startStream(available: boolean) {
   };
   const on = (type: string, f: (d: any) => void) =>
     source!.addEventListener(type, (ev) => {
+      let d: unknown;
       try {
-        f(JSON.parse((ev as MessageEvent).data));
+        d = JSON.parse((ev as MessageEvent).data);
       } catch (e) {
         console.warn(`bad ${type} event`, e);
+        return;
       }
+      if (held) held.push(() => f(d));
+      else f(d);
       changed();
     });
   on("session", (d) => {

@@ -44,6 +44,8 @@ function App() {
   async function probe() {
     try {
       setWho(await api.get<Who>("/api/v1/whoami"));
+      // The load first: it holds the events the stream brings while it reads.
+      void loadAll();
       startStream(true);
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) {
@@ -52,6 +54,7 @@ function App() {
         // A daemon without browser login (and so without the event stream):
         // it answered, so it runs without auth; the page works, not live.
         setWho({ role: "admin", via: "none" });
+        void loadAll();
         startStream(false);
       } else {
         setProbeError(errorText(e));
@@ -67,10 +70,6 @@ function App() {
     });
     void probe();
   }, []);
-
-  useEffect(() => {
-    if (who) void loadAll();
-  }, [who]);
 
   useEffect(() => {
     const h = document.querySelector<HTMLElement>("main h1");

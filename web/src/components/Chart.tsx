@@ -25,7 +25,7 @@ export function Chart({ title, times, series, unit, onSelect }: Props) {
     if (!box.current) return;
     const opts: uPlot.Options = {
       title,
-      width: box.current.clientWidth || 600,
+      width: Math.max(200, (box.current.clientWidth || 600) - 12),
       height: 220,
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.colour, width: 1.5, value: (_u: uPlot, v: number | null) => (v == null ? "–" : `${v.toFixed(1)} ${unit}`) }))],
       axes: [{ stroke: "currentColor" }, { stroke: "currentColor", values: (_u, vals) => vals.map((v) => `${v}${unit === "%" ? "%" : ""}`) }],
@@ -42,7 +42,7 @@ export function Chart({ title, times, series, unit, onSelect }: Props) {
       },
     };
     plot.current = new uPlot(opts, [times, ...series.map((s) => s.values)] as uPlot.AlignedData, box.current);
-    const ro = new ResizeObserver(() => plot.current?.setSize({ width: box.current!.clientWidth, height: 220 }));
+    const ro = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(200, box.current!.clientWidth - 12), height: 220 }));
     ro.observe(box.current);
     return () => {
       ro.disconnect();

@@ -42,7 +42,8 @@ export function MigBar({ gpu, sessions }: { gpu: Gpu; sessions: Map<string, Sess
             style={{ left: `${(p.start / n) * 100}%`, width: `${(p.size / n) * 100}%`, background: holder ? holderColour(holder) : undefined }}
             title={label}
           >
-            <span class="slot-text">{i.profile}</span>
+            {/* A one-slice slot has room for "1g" only; the title names it in full. */}
+            <span class="slot-text">{p.size >= 3 ? i.profile : i.profile.split(".")[0]}</span>
           </div>
         );
       })}
