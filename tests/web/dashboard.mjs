@@ -261,6 +261,25 @@ if (MODE === "contract") {
   writeFileSync(join(OUT, "session-id"), sid ?? "");
   await checkConsole("sessions (create, ssh, delete)");
 
+  // Cost after that session: a budget set from the page, the spend by user as chart and table.
+  await page.goto(`${BASE}/#/cost`);
+  await page.locator("main h1", { hasText: "Cost" }).waitFor();
+  await page.getByLabel("Scope").selectOption("user");
+  await page.getByLabel("Name").fill(user);
+  await page.getByLabel("USD per month").fill("25");
+  await page.getByRole("button", { name: "Set budget" }).click();
+  await page.locator("td", { hasText: `user:${user}` }).or(page.locator("td", { hasText: user })).first().waitFor({ timeout: 10000 })
+    .catch(() => fail("the budget set from the page is not listed"));
+  await page.getByLabel("Group by").selectOption("user");
+  await page.locator("table td", { hasText: user }).first().waitFor({ timeout: 10000 })
+    .catch(() => fail(`the cost by user does not list ${user}`));
+  if (!(await page.locator("figure.chart canvas").count())) fail("no cost chart for the session's spend");
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(OUT, "cost-with-data.png"), fullPage: true });
+  await axe("cost-with-data");
+  await checkConsole("cost with data");
+  note("cost: budget set from the page, spend by user charted and listed");
+
   // A forced temperature: the alert shows on the open page without a reload.
   await page.goto(`${BASE}/#/`);
   await page.locator("main h1", { hasText: "Overview" }).waitFor();

@@ -1,7 +1,12 @@
 // Number, time and colour formatting shared by the pages.
 
+// Cents, but a few seconds of a slice (a fraction of a cent) still shows as spent.
 export const usd = (v: number | null | undefined) =>
-  v == null || Number.isNaN(v) ? "–" : v.toLocaleString("en-US", { style: "currency", currency: "USD" });
+  v == null || Number.isNaN(v)
+    ? "–"
+    : v !== 0 && Math.abs(v) < 0.01
+      ? v.toLocaleString("en-US", { style: "currency", currency: "USD", maximumSignificantDigits: 2 })
+      : v.toLocaleString("en-US", { style: "currency", currency: "USD" });
 
 export const pct = (v: number | null | undefined) => (v == null || Number.isNaN(v) ? "–" : `${Math.round(v)} %`);
 

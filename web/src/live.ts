@@ -191,6 +191,11 @@ export function noteSession(s: Session, gone = false) {
   changed();
 }
 
+export function noteBudgets(b: Budget[]) {
+  state.budgets = b;
+  changed();
+}
+
 export function noteAlert(a: Alert) {
   state.alerts.set(a.id, a);
   changed();

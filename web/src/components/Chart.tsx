@@ -30,6 +30,8 @@ export function Chart({ title, times, series, unit, onSelect }: Props) {
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.colour, width: 1.5, value: (_u: uPlot, v: number | null) => (v == null ? "–" : `${v.toFixed(1)} ${unit}`) }))],
       axes: [{ stroke: "currentColor" }, { stroke: "currentColor", values: (_u, vals) => vals.map((v) => `${v}${unit === "%" ? "%" : ""}`) }],
       cursor: { drag: { x: true, y: false } },
+      // One point alone would stretch the axis over years: give it a day either side.
+      scales: { x: { time: true, range: (_u, min, max) => (min === max ? [min - 86400, max + 86400] : [min, max]) } },
       hooks: {
         setSelect: [
           (u) => {

@@ -2,7 +2,7 @@
 // a range, as a chart and a table; budgets with their use and forecast.
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, errorText } from "../api";
-import { useLive } from "../live";
+import { noteBudgets, useLive } from "../live";
 import { Chart } from "../components/Chart";
 import { holderColour, usd } from "../format";
 import type { CostReport } from "../types";
@@ -57,8 +57,7 @@ export function Cost({ who }: { who: Who }) {
       form.reset();
       setBudgetError("");
       const b = await api.get<{ budgets: typeof live.budgets }>("/api/v1/budgets");
-      live.budgets = b.budgets;
-      setDays((d) => d); // re-render with the new list
+      noteBudgets(b.budgets);
     } catch (err) {
       setBudgetError(errorText(err));
     }
