@@ -23,6 +23,8 @@ const result = await build({
   minify: true,
   sourcemap: false,
   format: "esm",
+  splitting: true, // the chart library is its own chunk, loaded by the pages that draw charts
+  chunkNames: "chunk-[hash]",
   target: ["chrome110", "firefox110", "safari16"],
   jsx: "automatic",
   jsxImportSource: "preact",
@@ -33,12 +35,18 @@ const result = await build({
   legalComments: "none",
 });
 
-const outputs = Object.keys(result.metafile.outputs).map((p) => basename(p));
-const js = outputs.find((f) => f.endsWith(".js"));
-const css = outputs.find((f) => f.endsWith(".css"));
-if (!js || !css) throw new Error(`expected one .js and one .css output, got ${outputs.join(", ")}`);
+const entry = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint);
+const js = entry && basename(entry[0]);
+const css = entry?.[1].cssBundle && basename(entry[1].cssBundle);
+if (!js || !css) throw new Error(`expected the app's .js and .css, got ${Object.keys(result.metafile.outputs).join(", ")}`);
 
+// Chunks the app imports statically are fetched with it, not after it is parsed.
+const preload = entry[1].imports
+  .filter((i) => i.kind === "import-statement")
+  .map((i) => `<link rel="modulepreload" href="/assets/${basename(i.path)}">`)
+  .join("\n");
 const html = readFileSync(join(here, "src/index.html"), "utf8")
+  .replace("%PRELOAD%", preload)
   .replace("%APP_JS%", `/assets/${js}`)
   .replace("%APP_CSS%", `/assets/${css}`);
 writeFileSync(join(outdir, "index.html"), html);

@@ -182,9 +182,12 @@ if (MODE === "contract") {
   // JavaScript shipped for the first page, as the browser received it (gzip).
   await page.reload();
   await page.locator("main h1", { hasText: "Overview" }).waitFor();
-  figures.first_page = await page.evaluate(() =>
+  await page.waitForLoadState("networkidle").catch(() => {});
+  const js = await page.evaluate(() =>
     performance.getEntriesByType("resource").filter((r) => r.name.endsWith(".js")).map((r) => ({ url: r.name, transfer_bytes: r.encodedBodySize, decoded_bytes: r.decodedBodySize })),
   );
+  figures.first_page = { js, js_gzip_bytes: js.reduce((a, r) => a + r.transfer_bytes, 0), js_bytes: js.reduce((a, r) => a + r.decoded_bytes, 0) };
+  note(`first page: ${js.length} scripts, ${figures.first_page.js_gzip_bytes} B gzipped (${figures.first_page.js_bytes} B unpacked)`);
   await checkConsole("first load");
 
   await visit("#/", "Overview", "overview");
@@ -269,7 +272,10 @@ if (MODE === "contract") {
   await page.getByLabel("USD per month").fill("25");
   await page.getByRole("button", { name: "Set budget" }).click();
   await page.locator("td", { hasText: `user:${user}` }).or(page.locator("td", { hasText: user })).first().waitFor({ timeout: 10000 })
-    .catch(() => fail("the budget set from the page is not listed"));
+    .catch(async () => {
+      fail("the budget set from the page is not listed");
+      await page.screenshot({ path: join(OUT, "failure-budget.png"), fullPage: true });
+    });
   await page.getByLabel("Group by").selectOption("user");
   await page.locator("table td", { hasText: user }).first().waitFor({ timeout: 10000 })
     .catch(() => fail(`the cost by user does not list ${user}`));

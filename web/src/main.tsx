@@ -10,6 +10,7 @@ import { Sessions } from "./pages/Sessions";
 import { GpuDetail } from "./pages/GpuDetail";
 import { Alerts } from "./pages/Alerts";
 import { Cost } from "./pages/Cost";
+import "uplot/dist/uPlot.min.css";
 import "./style.css";
 
 export interface Who {

@@ -2,7 +2,6 @@
 // gets the time range the user drags across (range selection).
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
-import "uplot/dist/uPlot.min.css";
 
 interface Series {
   label: string;

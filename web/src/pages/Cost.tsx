@@ -3,7 +3,7 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, errorText } from "../api";
 import { noteBudgets, useLive } from "../live";
-import { Chart } from "../components/Chart";
+import { Chart } from "../components/LazyChart";
 import { holderColour, usd } from "../format";
 import type { CostReport } from "../types";
 import type { Who } from "../main";

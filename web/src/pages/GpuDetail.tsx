@@ -4,7 +4,7 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, errorText } from "../api";
 import { useLive } from "../live";
-import { Chart } from "../components/Chart";
+import { Chart } from "../components/LazyChart";
 import { MigBar } from "../components/MigBar";
 import { celsius, holderColour, pct } from "../format";
 import type { Who } from "../main";
