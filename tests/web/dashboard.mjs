@@ -50,6 +50,12 @@ page.on("console", (m) => {
 });
 page.on("pageerror", (e) => consoleErrors.push(`uncaught: ${e.message}`));
 page.on("dialog", (d) => void d.accept());
+// Nothing from elsewhere at run time (no CDN, no fonts, no telemetry).
+const foreign = new Set();
+page.on("request", (r) => {
+  const u = new URL(r.url());
+  if (u.origin !== new URL(BASE).origin && u.protocol !== "data:" && u.protocol !== "blob:") foreign.add(u.origin);
+});
 
 async function checkConsole(where) {
   if (consoleErrors.length) fail(`console errors on ${where}: ${consoleErrors.join(" | ")}`);
@@ -341,6 +347,7 @@ if (MODE === "contract") {
   await checkConsole("alerts");
 }
 
+if (foreign.size) fail(`the page asked other origins: ${[...foreign].join(", ")}`);
 writeFileSync(join(OUT, `figures-${MODE}.json`), JSON.stringify(figures, null, 1) + "\n");
 await browser.close();
 if (failures.length) {

@@ -128,6 +128,8 @@ export async function loadAll() {
 }
 
 let source: EventSource | null = null;
+let lastEventId = "";
+let retryTimer: number | undefined;
 
 export function startStream(available: boolean) {
   if (!available) {
@@ -136,8 +138,12 @@ export function startStream(available: boolean) {
     return;
   }
   if (source) return;
-  // EventSource resends Last-Event-ID itself on reconnects; it cookie-authenticates like any GET.
-  source = new EventSource("/api/v1/events/stream");
+  // EventSource resends Last-Event-ID itself when it reconnects; a stream it
+  // gave up on (an answer other than 200) is opened anew here, resuming by the
+  // query parameter. It cookie-authenticates like any GET.
+  source = new EventSource(
+    lastEventId ? `/api/v1/events/stream?last_event_id=${encodeURIComponent(lastEventId)}` : "/api/v1/events/stream",
+  );
   source.onopen = () => {
     state.stream = "live";
     changed();
@@ -145,9 +151,17 @@ export function startStream(available: boolean) {
   source.onerror = () => {
     state.stream = "reconnecting";
     changed();
+    if (source?.readyState !== EventSource.CLOSED) return;
+    source = null;
+    clearTimeout(retryTimer);
+    // A lapsed login shows as a 401 here (api's handler shows the login page then).
+    retryTimer = window.setTimeout(() => {
+      api.get("/api/v1/whoami").then(() => startStream(true), () => {});
+    }, 5000);
   };
   const on = (type: string, f: (d: any) => void) =>
     source!.addEventListener(type, (ev) => {
+      if ((ev as MessageEvent).lastEventId) lastEventId = (ev as MessageEvent).lastEventId;
       let d: unknown;
       try {
         d = JSON.parse((ev as MessageEvent).data);
@@ -176,12 +190,17 @@ export function startStream(available: boolean) {
     if (typeof d.month_to_date_usd === "number") state.monthToDateUsd = d.month_to_date_usd;
     if (Array.isArray(d.budgets)) state.budgets = d.budgets;
   });
-  source.addEventListener("reset", () => void loadAll());
+  source.addEventListener("reset", (ev) => {
+    if ((ev as MessageEvent).lastEventId) lastEventId = (ev as MessageEvent).lastEventId;
+    void loadAll();
+  });
 }
 
 export function stopStream() {
+  clearTimeout(retryTimer);
   source?.close();
   source = null;
+  lastEventId = "";
 }
 
 // Other pages tell the state about their own writes at once (the stream confirms).
