@@ -1,5 +1,6 @@
 // Sessions: filter, create (with a picker of what fits now and its price),
 // extend, delete, connection history, and the ssh command ready to copy.
+import { Fragment } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, errorText } from "../api";
 import { noteSession, useLive } from "../live";
@@ -193,6 +194,12 @@ export function Sessions({ who }: { who: Who }) {
   const [created, setCreated] = useState<Session | null>(null);
   const [open, setOpen] = useState<string | null>(null);
   const admin = who.role === "admin";
+  // The private key (shown once) as a download, revoked when it is replaced.
+  const keyUrl = useMemo(
+    () => (created?.ssh_private_key ? URL.createObjectURL(new Blob([created.ssh_private_key], { type: "text/plain" })) : ""),
+    [created],
+  );
+  useEffect(() => () => keyUrl && URL.revokeObjectURL(keyUrl), [keyUrl]);
 
   useEffect(() => {
     const q = new URLSearchParams({ limit: "200" });
@@ -249,7 +256,7 @@ export function Sessions({ who }: { who: Who }) {
           {created.ssh_private_key && (
             <p>
               Its private key is shown this once:{" "}
-              <a download={`${created.id}.key`} href={URL.createObjectURL(new Blob([created.ssh_private_key], { type: "text/plain" }))}>
+              <a download={`${created.id}.key`} href={keyUrl}>
                 download the key
               </a>{" "}
               and use <code>ssh -i {created.id}.key …</code>.
@@ -281,8 +288,8 @@ export function Sessions({ who }: { who: Who }) {
           </thead>
           <tbody>
             {list.map((s) => (
-              <>
-                <tr key={s.id} data-session={s.id}>
+              <Fragment key={s.id}>
+                <tr data-session={s.id}>
                   <td><code>{s.id}</code></td>
                   <td>{s.user_id}</td>
                   <td>{s.mig_profile ?? (s.gpu_index != null ? `GPU ${s.gpu_index}` : "CPU")}</td>
@@ -296,9 +303,9 @@ export function Sessions({ who }: { who: Who }) {
                   </td>
                 </tr>
                 {open === s.id && (
-                  <tr key={s.id + "-c"}><td colSpan={7}><Connections id={s.id} /></td></tr>
+                  <tr><td colSpan={7}><Connections id={s.id} /></td></tr>
                 )}
-              </>
+              </Fragment>
             ))}
           </tbody>
         </table>
