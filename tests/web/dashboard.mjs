@@ -345,6 +345,31 @@ if (MODE === "contract") {
     fail(`alert ${rule} could not be acknowledged from the Alerts page`);
   }
   await checkConsole("alerts");
+
+  // A viewer (its own browser context, so its own cookie) reads and is offered no write.
+  const viewerToken = env("WEB_VIEWER_TOKEN", "");
+  if (viewerToken && env("WEB_NO_LOGIN", "0") !== "1") {
+    const vc = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const vp = await vc.newPage();
+    const vErrors = [];
+    vp.on("pageerror", (e) => vErrors.push(e.message));
+    await vp.goto(`${BASE}/`);
+    await vp.locator("#token").fill(viewerToken);
+    await vp.getByRole("button", { name: "Log in" }).click();
+    await vp.locator("main h1", { hasText: "Overview" }).waitFor({ timeout: 10000 });
+    if ((await vp.locator(".who").textContent()) !== "viewer") fail("the viewer is not shown as viewer");
+    await vp.goto(`${BASE}/#/sessions`);
+    await vp.locator("main h1", { hasText: "Sessions" }).waitFor();
+    if (await vp.getByRole("button", { name: "Create session" }).count()) fail("a viewer is offered Create session");
+    await vp.goto(`${BASE}/#/alerts`);
+    await vp.locator("main h1", { hasText: "Alerts" }).waitFor();
+    await vp.waitForTimeout(500);
+    if (await vp.getByRole("button", { name: /Acknowledge/ }).count()) fail("a viewer is offered Acknowledge");
+    await vp.screenshot({ path: join(OUT, "viewer-alerts.png"), fullPage: true });
+    if (vErrors.length) fail(`viewer page errors: ${vErrors.join(" | ")}`);
+    await vc.close();
+    note("viewer: logged in, reads, offered no write");
+  }
 }
 
 if (foreign.size) fail(`the page asked other origins: ${[...foreign].join(", ")}`);

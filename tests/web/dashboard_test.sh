@@ -41,6 +41,13 @@ mkuser WUSER web
 KEY=$E2E_TMP/keys/web
 ssh-keygen -q -t ed25519 -N '' -f "$KEY" || fail "ssh-keygen"
 FLAGS=(--gpu-backend nvml --nvml-library "$SIMLIB" --telemetry-interval 1s --alert-rules "$RULES")
+VIEWER_TOKEN=
+if "$SANDMAN" serve --help | grep -q -- --viewer-token-file; then
+  VIEWER_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+  echo "$VIEWER_TOKEN" >"$E2E_TMP/state/viewer-token"
+  chmod 600 "$E2E_TMP/state/viewer-token"
+  FLAGS+=(--viewer-token-file "$E2E_TMP/state/viewer-token")
+fi
 start_daemon "${FLAGS[@]}"
 # A daemon without browser login (no /whoami) can only be driven by a page with --auth none.
 if [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$API/api/v1/whoami")" = 404 ]; then
@@ -66,7 +73,7 @@ gzip -t "$E2E_TMP/app.js.gz" || fail "the gzipped script is not gzip"
 assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "$API/assets/nope.js")" 404 "unknown asset"
 
 note "headless Chromium: pages, axe-core, session create/ssh/delete, live alert"
-WEB_BASE=$API WEB_TOKEN=$TOKEN WEB_ARTIFACTS=$ART WEB_MODE=pages WEB_USER=$WUSER WEB_KEY=$KEY \
+WEB_BASE=$API WEB_TOKEN=$TOKEN WEB_VIEWER_TOKEN=$VIEWER_TOKEN WEB_ARTIFACTS=$ART WEB_MODE=pages WEB_USER=$WUSER WEB_KEY=$KEY \
   WEB_GATEWAY_PORT=$GW_PORT WEB_FORCE_HOT=$FORCE_HOT WEB_ALERT_RULE=$HOT_RULE CHROMIUM=$CHROMIUM \
   timeout 400 node "$ROOT/tests/web/dashboard.mjs" || fail "dashboard checks (above)"
 if [ "${WEB_NO_LOGIN:-0}" = 1 ]; then
