@@ -102,6 +102,9 @@ void AlertEngine::evaluate(const TelemetrySnapshot& snap) {
   if (sink_ != nullptr) {
     for (const auto& a : delivered) sink_->alertChanged(a);
   }
+  if (listener_) {
+    for (const auto& a : delivered) listener_(a.state == AlertState::kResolved ? "resolved" : "firing", a);
+  }
 }
 
 void AlertEngine::openAlert(const AlertRule& rule, const AlertSubject& s, const std::string& fp, TimePoint now,
@@ -248,6 +251,7 @@ Result<Alert> AlertEngine::ack(int64_t id, const std::string& by) {
   if (Status st = store_.update(a); !st.ok()) return st.error();
   if (live != nullptr) *live = a;
   logInfo("alert acknowledged", {{"alert_id", std::to_string(a.id)}, {"rule", a.rule}, {"by", by}});
+  if (listener_) listener_("acknowledged", a);
   return a;
 }
 

@@ -5,6 +5,7 @@
 // sampler thread, list/get/ack on API threads.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -65,6 +66,10 @@ class AlertEngine {
   Result<Alert> ack(int64_t id, const std::string& by);
 
   const std::vector<AlertRule>& rules() const { return rules_; }
+  // Told of every delivered transition and every ack ("firing", "resolved",
+  // "acknowledged"), perhaps under the engine's lock: it must only queue (the event
+  // stream). Set before evaluating.
+  void setListener(std::function<void(const std::string& action, const Alert&)> fn) { listener_ = std::move(fn); }
 
  private:
   // Moves an open alert to firing; returns the copy to deliver.
@@ -77,6 +82,7 @@ class AlertEngine {
 
   const std::vector<AlertRule> rules_;
   AlertStore& store_;
+  std::function<void(const std::string&, const Alert&)> listener_;
   const Clock& clock_;
   AlertSink* const sink_;
   const AlertEngineOptions options_;

@@ -218,8 +218,13 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 // One client connection, over plain TCP or TLS: reads requests one at a time
 // (pipelined bytes wait in the buffer), hands each to the handler and writes
 // the answer in one go.
+//
+// A streamed answer (ApiResponse::on_stream) turns the connection into a
+// ResponseStream: publishers queue bytes under out_mu_, and one write at a
+// time drains the queue on the connection's strand; a read stays posted only
+// to notice the client leaving. Nothing blocks a thread per stream.
 template <class Stream>
-class Connection : public std::enable_shared_from_this<Connection<Stream>> {
+class Connection : public std::enable_shared_from_this<Connection<Stream>>, public ResponseStream {
  public:
   template <class... TlsContext>
   Connection(HttpListener::Impl& owner, tcp::socket socket, std::string source, TlsContext&... tls)
@@ -380,7 +385,103 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     write(std::move(response));
   }
 
+  // Bytes a slow stream client may leave unread before it is cut off.
+  static constexpr size_t kMaxStreamBacklog = 4 * 1024 * 1024;
+
+ public:
+  bool send(std::string bytes) override {
+    std::lock_guard lock(out_mu_);
+    if (stream_closed_) return false;
+    if (pending_.size() + bytes.size() > kMaxStreamBacklog) {
+      stream_closed_ = true;
+      asio::post(lowest().get_executor(), [self = this->shared_from_this()] { self->close(); });
+      return false;
+    }
+    pending_ += bytes;
+    if (!writing_) {
+      writing_ = true;
+      asio::post(lowest().get_executor(), [self = this->shared_from_this()] { self->flush(); });
+    }
+    return true;
+  }
+
+  bool isOpen() const override {
+    std::lock_guard lock(out_mu_);
+    return !stream_closed_;
+  }
+
+  void end() override {
+    {
+      std::lock_guard lock(out_mu_);
+      stream_closed_ = true;
+    }
+    asio::post(lowest().get_executor(), [self = this->shared_from_this()] { self->close(); });
+  }
+
+ private:
+  void startStream(ApiResponse&& r) {
+    keep_alive_ = false;
+    std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                       std::string(http::obsolete_reason(static_cast<http::status>(r.status))) +
+                       "\r\nServer: sandman\r\n";
+    if (!r.content_type.empty()) head += "Content-Type: " + r.content_type + "\r\n";
+    for (auto& [name, value] : r.headers) head += name + ": " + value + "\r\n";
+    // No length: the body runs until either side closes.
+    head += "Connection: close\r\n\r\n";
+    {
+      std::lock_guard lock(out_mu_);
+      pending_ = std::move(head);
+      writing_ = true;
+    }
+    // The read only watches for the client leaving: it never times out,
+    // while each write keeps its own deadline.
+    lowest().expires_never();
+    watchStreamClose();
+    flush();
+    auto on_stream = std::move(r.on_stream);
+    on_stream(this->shared_from_this());
+  }
+
+  void watchStreamClose() {
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(1024), [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) {
+        self->markStreamClosed();
+        return self->close();
+      }
+      self->watchStreamClose();  // a client has nothing to say on a stream: discarded
+    });
+  }
+
+  void markStreamClosed() {
+    std::lock_guard lock(out_mu_);
+    stream_closed_ = true;
+  }
+
+  // On the strand; writing_ is set by whoever called.
+  void flush() {
+    {
+      std::lock_guard lock(out_mu_);
+      if (stream_closed_ || pending_.empty()) {
+        writing_ = false;
+        return;
+      }
+      in_flight_.swap(pending_);
+      pending_.clear();
+    }
+    lowest().expires_after(limits_.write_timeout);
+    asio::async_write(stream_, asio::buffer(in_flight_), [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) {
+        self->markStreamClosed();
+        return self->drop(ec);
+      }
+      self->lowest().expires_never();
+      self->flush();
+    });
+  }
+
   void write(ApiResponse&& r) {
+    if (r.on_stream) return startStream(std::move(r));
     response_.emplace(static_cast<http::status>(r.status), 11);
     response_->set(http::field::server, "sandman");
     if (!r.content_type.empty()) response_->set(http::field::content_type, r.content_type);
@@ -440,6 +541,11 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
   bool keep_alive_ = false;
   size_t discarded_ = 0;
   std::string source_;
+  mutable std::mutex out_mu_;
+  std::string pending_;    // GUARDED_BY(out_mu_): queued stream bytes
+  bool writing_ = false;   // GUARDED_BY(out_mu_): a flush is posted or in flight
+  bool stream_closed_ = false;  // GUARDED_BY(out_mu_)
+  std::string in_flight_;  // the strand's own: the bytes of the write in progress
 };
 
 }  // namespace

@@ -3,6 +3,8 @@
 // code and tests never see Beast. Plain values; not shared between threads.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +25,8 @@ struct ApiRequest {
   std::string remote_addr;
   std::vector<std::string> matches;  // path captures of the route, [0] is the whole path
   bool authenticated = false;        // carried the API token (set by the ApiServer)
+  std::string role;                  // "admin" or "viewer" once authenticated
+  std::string via;                   // "token", "cookie" or "none" (--auth none)
 
   bool has_param(std::string_view name) const;
   // The first value of a query parameter, or "" when absent.
@@ -32,11 +36,28 @@ struct ApiRequest {
   std::string get_header_value(std::string_view lower_name) const;
 };
 
+// The write end of a streamed response (Server-Sent Events), owned by the
+// listener's event loop: send() only queues and returns, so a publisher never
+// waits on a slow client. Thread-safe.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Queues bytes; false once the client is gone or fell too far behind
+  // (the stream is then closed and should be forgotten).
+  virtual bool send(std::string bytes) = 0;
+  virtual bool isOpen() const = 0;
+  virtual void end() = 0;
+};
+
 struct ApiResponse {
   int status = 200;
   std::string content_type;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // besides Content-Type/Length
+  // Set by a streaming route: the head goes out without a length, the
+  // connection is never reused, and this runs once on the event loop with
+  // the stream to write to (no thread is held for it).
+  std::function<void(std::shared_ptr<ResponseStream>)> on_stream;
 
   void set_header(std::string name, std::string value) { headers.emplace_back(std::move(name), std::move(value)); }
   void set_content(std::string b, std::string type) {

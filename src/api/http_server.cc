@@ -115,6 +115,7 @@ ApiServer::ApiServer(ApiOptions options, SessionManager& sessions, UserKeys& use
       user_keys_(user_keys),
       runtime_(runtime),
       store_(store),
+      logins_(options_.login),
       listener_(withInlineRoutes(options_.limits), [this](ApiRequest& req, ApiResponse& res) { handle(req, res); },
           [this](int status, const std::string& message, ApiResponse& res) { reject(status, message, res); }) {
   router_.get("/healthz", [](const ApiRequest&, ApiResponse& res) {
@@ -130,7 +131,8 @@ void ApiServer::addRoutes(RouteModule& module) { module.registerRoutes(router_);
 
 void ApiServer::handle(ApiRequest& req, ApiResponse& res) {
   const auto start = std::chrono::steady_clock::now();
-  if (sameOrigin(req, res) && authorized(req, res) && jsonBody(req, res) && writable(req, res)) {
+  if (sameOrigin(req, res) && authorized(req, res) && permitted(req, res) && jsonBody(req, res) &&
+      writable(req, res)) {
     switch (router_.dispatch(req, res)) {
       case Router::Outcome::kHandled: break;
       case Router::Outcome::kNoRoute:
@@ -207,16 +209,133 @@ bool ApiServer::writable(const ApiRequest& req, ApiResponse& res) const {
   return false;
 }
 
+namespace {
+
+constexpr const char* kSessionCookie = "sandman_session";
+
+bool isLoginPath(const std::string& path) {
+  return path == "/api/v1/login" || path == "/api/v1/logout" || path == "/login" || path == "/logout";
+}
+
+bool isRead(const std::string& method) { return method == "GET" || method == "HEAD" || method == "OPTIONS"; }
+
+}  // namespace
+
+// Who is calling: the admin token, the viewer token, or a browser login's
+// cookie (a token in the URL is never looked at: it would end up in logs
+// and browser history).
 bool ApiServer::authorized(ApiRequest& req, ApiResponse& res) const {
-  req.authenticated = options_.token.empty() || bearerMatches(req.get_header_value("authorization"), options_.token);
+  req.role.clear();
+  req.via.clear();
+  const std::string header = req.get_header_value("authorization");
+  if (options_.token.empty()) {
+    req.role = "admin";
+    req.via = "none";
+  } else if (bearerMatches(header, options_.token)) {
+    req.role = "admin";
+    req.via = "token";
+  } else if (!options_.viewer_token.empty() && bearerMatches(header, options_.viewer_token)) {
+    req.role = "viewer";
+    req.via = "token";
+  } else if (header.empty()) {
+    const std::string cookie = cookieValue(req.get_header_value("cookie"), kSessionCookie);
+    if (!cookie.empty()) {
+      if (auto role = logins_.lookup(cookie)) {
+        req.role = toString(*role);
+        req.via = "cookie";
+      }
+    }
+  }
+  req.authenticated = !req.role.empty();
   if (req.authenticated || req.path == "/healthz" || req.path == "/readyz") return true;
+  if (isLoginPath(req.path)) return true;
   if (!options_.metrics_auth && req.path == "/metrics") return true;
   if (options_.is_public && req.method == "GET" && options_.is_public(req.path)) return true;
   res.set_header("WWW-Authenticate", "Bearer");
   sendJson(res, 401, errorJson({ErrorKind::kUnauthorized,
                                 "missing or wrong API token: send 'Authorization: Bearer <token>' "
-                                "with the token from the daemon's --token-file"}));
+                                "with the token from the daemon's --token-file, or log in (POST /api/v1/login)"}));
   return false;
+}
+
+// A viewer reads only. A write carried by a cookie must also carry
+// X-Sandman-CSRF: a cross-site form cannot set a header, and a cross-site
+// script that could would be stopped by CORS before sending it.
+bool ApiServer::permitted(const ApiRequest& req, ApiResponse& res) const {
+  if (isRead(req.method) || isLoginPath(req.path)) return true;
+  if (req.role == "viewer") {
+    sendJson(res, 403, {{"error", "the viewer role may only read (GET); " + req.method + " " +
+                                      printableExcerpt(req.path, 128) + " needs the admin token"},
+                        {"code", "forbidden"}});
+    return false;
+  }
+  if (req.via == "cookie" && req.get_header_value("x-sandman-csrf") != "1") {
+    sendJson(res, 403, {{"error", "a write authenticated by the login cookie must carry the header 'X-Sandman-CSRF: 1'"},
+                        {"code", "forbidden"}});
+    return false;
+  }
+  return true;
+}
+
+std::string ApiServer::cookieAttributes() const {
+  return std::string("; HttpOnly; SameSite=Strict; Path=/") + (tls_ ? "; Secure" : "");
+}
+
+void ApiServer::login(const ApiRequest& req, ApiResponse& res) {
+  if (!logins_.allowed(req.remote_addr)) {
+    res.set_header("Retry-After", std::to_string(logins_.retryAfter(req.remote_addr).count()));
+    return sendJson(res, 429, {{"error", "too many failed logins from this address; wait and try again"},
+                               {"code", "rate_limited"}});
+  }
+  json body = json::parse(req.body, nullptr, false);
+  if (!body.is_object() || !body.contains("token") || !body["token"].is_string() || body.size() != 1) {
+    return sendError(res, invalid("a login is {\"token\": \"<the API or viewer token>\"}"));
+  }
+  const std::string token = body["token"].get<std::string>();
+  std::optional<Role> role;
+  // Both compared in full every time: the answer's timing tells nothing.
+  const bool admin = secretEquals(token, options_.token);
+  const bool viewer = !options_.viewer_token.empty() && secretEquals(token, options_.viewer_token);
+  if (options_.token.empty() || admin) {
+    role = Role::kAdmin;
+  } else if (viewer) {
+    role = Role::kViewer;
+  }
+  if (!role) {
+    logins_.failed(req.remote_addr);
+    return sendError(res, {ErrorKind::kUnauthorized, "wrong token"});
+  }
+  const std::string cookie = logins_.create(*role);
+  res.set_header("Set-Cookie", std::string(kSessionCookie) + "=" + cookie + cookieAttributes());
+  res.set_header("Cache-Control", "no-store");
+  res.status = 204;
+}
+
+void ApiServer::logout(const ApiRequest& req, ApiResponse& res) {
+  const std::string cookie = cookieValue(req.get_header_value("cookie"), kSessionCookie);
+  if (!cookie.empty()) logins_.remove(cookie);
+  res.set_header("Set-Cookie", std::string(kSessionCookie) + "=; Max-Age=0" + cookieAttributes());
+  res.status = 204;
+}
+
+void ApiServer::whoami(const ApiRequest& req, ApiResponse& res) {
+  sendJson(res, 200, {{"role", req.role}, {"via", req.via}});
+}
+
+Result<nlohmann::json> ApiServer::internalGet(const std::string& target) {
+  ApiRequest req;
+  req.method = "GET";
+  req.target = target;
+  if (auto st = parseTarget(target, &req.path, &req.params); !st.ok()) return st.error();
+  req.authenticated = true;
+  req.role = "admin";
+  req.via = "token";
+  req.remote_addr = "internal";
+  ApiResponse res;
+  if (router_.dispatch(req, res) != Router::Outcome::kHandled) return notFound("no route " + target);
+  json body = json::parse(res.body, nullptr, false);
+  if (res.status != 200 || body.is_discarded()) return unavailable("GET " + target + " answered " + std::to_string(res.status));
+  return body;
 }
 
 void ApiServer::registerRoutes(const std::string& p) {
@@ -237,6 +356,9 @@ void ApiServer::registerRoutes(const std::string& p) {
   router_.get(p + "/gpus", [this](Req, Res r) { gpus(r, GpuView::kInventory); });
   router_.get(p + "/gpus/profiles", [this](Req, Res r) { gpus(r, GpuView::kProfiles); });
   router_.get(p + "/gpus/available", [this](Req, Res r) { gpus(r, GpuView::kAvailable); });
+  router_.post(p + "/login", [this](Req q, Res r) { login(q, r); });
+  router_.post(p + "/logout", [this](Req q, Res r) { logout(q, r); });
+  router_.get(p + "/whoami", [this](Req q, Res r) { whoami(q, r); });
 }
 
 void ApiServer::createSession(const ApiRequest& req, ApiResponse& res) {

@@ -13,6 +13,7 @@
 #include "api/http_util.h"
 #include "api/json_mapping.h"
 #include "api/list_query.h"
+#include "api/login_sessions.h"
 #include "common/histogram.h"
 #include "common/result.h"
 #include "core/session_manager.h"
@@ -24,6 +25,8 @@ namespace sandman {
 
 struct ApiOptions {
   std::string token;  // empty: --auth none
+  std::string viewer_token;  // --viewer-token-file: may only read; empty: none
+  LoginOptions login;        // browser logins (POST /login)
   SessionView view;
   HttpLimits limits;
   bool metrics_auth = false;  // GET /metrics needs the token too (--metrics-auth)
@@ -51,8 +54,14 @@ class ApiServer {
   Status bind(const std::string& host, int port);
   int port() const { return listener_.port(); }
   Status enableTls(const std::string& cert_file, const std::string& key_file) {
+    tls_ = true;
     return listener_.enableTls(cert_file, key_file);
   }
+  // Runs a GET of this API in process, as an admin, and returns its JSON
+  // body (e.g. the event stream's cost event shows budgets exactly as
+  // GET /budgets does).
+  Result<nlohmann::json> internalGet(const std::string& target);
+  LoginSessions& logins() { return logins_; }
   // Serves until stop(); call after bind().
   void serve();
   void stop();
@@ -83,6 +92,11 @@ class ApiServer {
   bool authorized(ApiRequest& req, ApiResponse& res) const;
   bool jsonBody(const ApiRequest& req, ApiResponse& res) const;
   bool writable(const ApiRequest& req, ApiResponse& res) const;
+  bool permitted(const ApiRequest& req, ApiResponse& res) const;
+  void login(const ApiRequest& req, ApiResponse& res);
+  void logout(const ApiRequest& req, ApiResponse& res);
+  void whoami(const ApiRequest& req, ApiResponse& res);
+  std::string cookieAttributes() const;
 
   ApiOptions options_;
   SessionManager& sessions_;
@@ -91,8 +105,10 @@ class ApiServer {
   Store& store_;
   const CursorCodec cursors_;  // seals the page cursors of every listing here
   Router router_;
+  mutable LoginSessions logins_;  // its own lock; lookups touch idle timers
   HttpListener listener_;
   std::atomic<int64_t> last_reject_log_ms_{0};
+  bool tls_ = false;
   Histogram request_seconds_{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 };
 

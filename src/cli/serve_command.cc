@@ -18,6 +18,8 @@
 #include "api/alert_routes.h"
 #include "api/gpu_node_routes.h"
 #include "api/cost_routes.h"
+#include "api/event_routes.h"
+#include "common/time_format.h"
 #include "api/http_server.h"
 #include "api/metrics_routes.h"
 #include "api/telemetry_routes.h"
@@ -410,6 +412,23 @@ int runServe(int argc, char** argv) {
     logWarn("API authentication is off (--auth none): any local user and any page in a local browser's "
             "reach can call the API");
   }
+  // Roles: a read-only viewer token beside the admin's.
+  std::string viewer_token;
+  if (!cfg.viewer_token_file.empty()) {
+    if (cfg.auth != "token") {
+      return fatal("cannot set up API auth", invalid("--viewer-token-file needs --auth token (with --auth none "
+                                                     "every caller is an admin)"));
+    }
+    bool created = false;
+    auto t = loadOrCreateToken(cfg.viewer_token_file, &created);
+    if (!t.ok()) return fatal("cannot set up the viewer token", t.error());
+    if (t.value() == token) {
+      return fatal("cannot set up the viewer token",
+                   invalid("--viewer-token-file holds the admin token; give the viewer a token of its own"));
+    }
+    viewer_token = t.value();
+    logInfo(created ? "viewer token generated" : "viewer token loaded", {{"file", cfg.viewer_token_file}});
+  }
 
   // On Kubernetes the device plugin owns the GPUs and the scheduler hands them
   // out: the daemon's own host has none to drive.
@@ -655,6 +674,7 @@ int runServe(int argc, char** argv) {
   UserKeys user_keys(*store.value(), clock);
   ApiOptions api_options;
   api_options.token = token;
+  api_options.viewer_token = viewer_token;
   api_options.view = {cfg.ssh_host, cfg.workspace_root, cfg.gateway ? cfg.gateway_port : 0, {}};
   if (!runtime->hostWorkspaces()) {
     api_options.view.workspace_of = [ns = cfg.kube_namespace](const std::string& user) {
@@ -687,6 +707,25 @@ int runServe(int argc, char** argv) {
   api.addRoutes(workspace_routes);
   CostRoutes cost_routes(ledger, budgets);
   api.addRoutes(cost_routes);
+  // The event stream (GET /events/stream): ids continue across restarts.
+  // Shared with the listeners that feed it, so a session change on another
+  // thread during an early exit never finds it gone.
+  EventHubOptions hub_options;
+  hub_options.first_id = static_cast<uint64_t>(toUnixMillis(clock.now())) * 1000;
+  auto event_hub = std::make_shared<EventHub>(hub_options);
+  auto event_routes = std::make_shared<EventRoutes>(
+      *event_hub, api_options.view, [&api, &ledger, &clock]() -> Result<nlohmann::json> {
+        return costEventJson([&api](const std::string& target) { return api.internalGet(target); }, ledger,
+                             clock.now());
+      });
+  api.addRoutes(*event_routes);
+  sessions.setChangeListener([event_hub, event_routes](const Session& s, bool created) {
+    event_routes->onSession(s, created);
+  });
+  sampler.addListener([event_hub, event_routes](const TelemetrySnapshot& snap) { event_routes->onSample(snap); });
+  alerts.setListener([event_hub, event_routes](const std::string& action, const Alert& a) {
+    event_routes->onAlert(action, a);
+  });
   // /metrics renders from the live sources on each scrape.
   MetricsSources metrics_sources;
   metrics_sources.snapshot = [&sampler] { return sampler.latest(); };
@@ -742,6 +781,8 @@ int runServe(int argc, char** argv) {
   }
   if (auto st = api.bind(cfg.bind, cfg.port); !st.ok()) return fatal("cannot start the API", st.error());
   workspace_usage.start();
+  event_hub->start();
+  event_routes->start();
   sampler.start();
   logInfo("telemetry sampler started", {{"interval_ms", std::to_string(cfg.telemetry_interval_ms.count())}});
   std::thread waiter([&] {
@@ -763,6 +804,8 @@ int runServe(int argc, char** argv) {
     replication.elector->stop(true);
   }
   sampler.stop();
+  event_routes->stop();
+  event_hub->stop();
   if (node_cache) node_cache->stop();  // before the layouts its listener feeds
   if (mig_layouts) mig_layouts->stop();
   if (cluster_telemetry) cluster_telemetry->stop();

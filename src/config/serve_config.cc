@@ -95,6 +95,9 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   app.add_option("--auth", c.auth, "API authentication: token or none")
       ->envname("SANDMAN_AUTH")->capture_default_str()->check(CLI::IsMember({"token", "none"}));
   flag("--token-file", c.token_file, "SANDMAN_TOKEN_FILE", "API token file, generated (mode 0600) on first start");
+  flag("--viewer-token-file", c.viewer_token_file, "SANDMAN_VIEWER_TOKEN_FILE",
+       "A second, read-only API token (GET only; writes answer 403), generated (mode 0600) on first start "
+       "like --token-file; also accepted by the browser login (POST /api/v1/login)");
   flag("--tls-cert", c.tls_cert, "SANDMAN_TLS_CERT",
        "PEM certificate chain: serve the API over HTTPS (with --tls-key); clients verify it (sandman --cacert)");
   flag("--tls-key", c.tls_key, "SANDMAN_TLS_KEY", "PEM private key of --tls-cert (mode 0600)");

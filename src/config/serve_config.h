@@ -57,6 +57,7 @@ struct ServeConfig {
   std::string kube_agent_token_file;   // the agents' shared token, if they ask for one
   std::string auth = "token";
   std::string token_file = "/var/lib/sandman/api-token";
+  std::string viewer_token_file;  // a read-only token (roles, issue 15); empty: none
   std::string tls_cert;  // PEM chain; with tls_key, the API is served over HTTPS
   std::string tls_key;
   std::string log_format = "text";

@@ -164,6 +164,7 @@ Result<Session> SessionManager::reserve(const CreateRequest& req, const std::vec
     return tx.insertSession(s);
   });
   if (!st.ok()) return st.error();
+  notifyChanged(s, true);
   return s;
 }
 
@@ -268,6 +269,7 @@ Status SessionManager::materializeGpu(Session& s) {
     if (!won.ok()) return won.error();
     if (won.value()) {
       s = std::move(next);
+      notifyChanged(s);
       return {};
     }
   }
@@ -286,6 +288,7 @@ Status SessionManager::recordContainer(Session& s, const std::string& container_
     if (!won.ok()) return won.error();
     if (won.value()) {
       s = std::move(next);
+      notifyChanged(s);
       return {};
     }
   }
@@ -369,6 +372,7 @@ Status SessionManager::markRunning(Session& s, std::optional<std::string> gpu_uu
   if (!won.ok()) return won.error();
   if (!won.value()) return endedWhileStarting(s.id);
   s = std::move(next);
+  notifyChanged(s);
   return {};
 }
 

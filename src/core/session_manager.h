@@ -144,6 +144,11 @@ class SessionManager {
   // Called once a session's end is recorded (ended or failed), outside every
   // lock: the cost ledger books it.
   void setEndedListener(std::function<void(const Session&)> fn) { on_ended_ = std::move(fn); }
+  // Called after every recorded change of a session (created, each status
+  // step, a new expiry, its end), possibly under the transition lock: it must
+  // only queue (the event stream). Set before serving.
+  // `created` is true for the first record of a session.
+  void setChangeListener(std::function<void(const Session&, bool created)> fn) { on_change_ = std::move(fn); }
   // Asked before anything is reserved: a non-ok status (kNoSpace when the
   // state or workspace file system is below --min-free-disk) refuses the
   // create with nothing changed. Set before serving.
@@ -223,6 +228,10 @@ class SessionManager {
   std::function<void()> on_schedule_;
   std::function<void(const std::string&, const std::string&)> on_end_;
   std::function<void(const Session&)> on_ended_;
+  std::function<void(const Session&, bool)> on_change_;
+  void notifyChanged(const Session& s, bool created = false) const {
+    if (on_change_) on_change_(s, created);
+  }
   std::mutex transition_mu_;  // serialises read-check-write of a session's status
   std::set<std::string> finishing_;  // sessions whose end path runs now; GUARDED_BY(transition_mu_)
   Histogram create_seconds_{0.25, 0.5, 1, 2, 5, 10, 30, 60};

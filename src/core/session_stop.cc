@@ -36,6 +36,7 @@ Result<SessionManager::EndClaim> SessionManager::claimEnd(Session& s, const std:
     if (!won.ok()) return won.error();
     if (won.value()) {
       s = std::move(next);
+      notifyChanged(s);
       finishing_.insert(s.id);
       return EndClaim::kWon;
     }
@@ -93,6 +94,7 @@ void SessionManager::finishEnded(Session& s, SessionStatus final_status, const s
       logError("session left 'stopping' under its finisher", {{"session", s.id}});
     } else {
       s = std::move(next);
+      notifyChanged(s);
     }
     finishing_.erase(s.id);
   }
@@ -152,6 +154,7 @@ Result<Session> SessionManager::setTtl(const std::string& id, Millis ttl) {
     auto won = store_.updateSessionIf(s, was);
     if (!won.ok()) return won.error();
     if (!won.value()) return conflict("session " + id + " changed meanwhile; read it and try again");
+    notifyChanged(s);
   }
   notifySchedule();
   recordExpiry(s);
@@ -179,6 +182,7 @@ Result<Session> SessionManager::extendIf(const std::string& id, TimePoint expect
     if (!won.value()) {
       return conflict("the expiry of session " + id + " changed since it was read (an admin set it?); left as is");
     }
+    notifyChanged(s);
   }
   notifySchedule();
   recordExpiry(s);
