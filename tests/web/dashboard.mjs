@@ -71,11 +71,17 @@ async function axe(where) {
   if (minor.length) note(`axe on ${where}, minor: ${minor.join(", ")}`);
 }
 
+// Loaded: nothing marked busy (the event stream keeps a request open for
+// ever, so Playwright's "network idle" never comes).
+async function settled() {
+  await page.waitForFunction(() => !document.querySelector("[aria-busy=true]"), null, { timeout: 10000 }).catch(() => {});
+  await page.waitForTimeout(400);
+}
+
 async function visit(hash, heading, name) {
   await page.goto(`${BASE}/${hash}`);
   await page.locator("main h1", { hasText: heading }).waitFor({ timeout: 10000 });
-  await page.waitForLoadState("networkidle").catch(() => {});
-  await page.waitForTimeout(300);
+  await settled();
   await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
   await axe(name);
   await checkConsole(name);
@@ -188,7 +194,7 @@ if (MODE === "contract") {
   // JavaScript shipped for the first page, as the browser received it (gzip).
   await page.reload();
   await page.locator("main h1", { hasText: "Overview" }).waitFor();
-  await page.waitForLoadState("networkidle").catch(() => {});
+  await settled();
   const js = await page.evaluate(() =>
     performance.getEntriesByType("resource").filter((r) => r.name.endsWith(".js")).map((r) => ({ url: r.name, transfer_bytes: r.encodedBodySize, decoded_bytes: r.decodedBodySize })),
   );
