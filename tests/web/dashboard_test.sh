@@ -102,5 +102,12 @@ rm -f "$SANDMAN_NVML_SIM_CONFIG.state"
 restart_daemon
 WEB_BASE=$API WEB_TOKEN=$TOKEN WEB_ARTIFACTS=$ART WEB_MODE=perf WEB_WANT_GPUS=64 CHROMIUM=$CHROMIUM \
   timeout 200 node "$ROOT/tests/web/dashboard.mjs" || fail "overview 64x7 (above)"
+note "without assets (--web-root elsewhere), / says so plainly and the API serves on"
+stop_daemon
+start_daemon "${FLAGS[@]}" --web-root "$E2E_TMP/no-such-dir"
+assert_eq "$(curl -s -o "$E2E_TMP/missing.html" -w '%{http_code}' "$API/")" 503 "/ without assets"
+assert_contains "$(cat "$E2E_TMP/missing.html")" "dashboard is not installed" "/ says what is missing"
+assert_contains "$(cat "$E2E_TMP/missing.html")" "$E2E_TMP/no-such-dir" "/ names where it looked"
+assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "$API/healthz")" 200 "the API without assets"
 note "figures: $(cat "$ART"/figures-*.json | tr -d '\n ')"
 note "artifacts in $ART"
