@@ -68,6 +68,13 @@ assert_eq "$code" 415 "a body that is not declared JSON"
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CERT" "$HTTPS/api/v1/sessions")
 assert_eq "$code" 401 "no token over https"
 
+note "browser login over TLS: the cookie is Secure; the event stream flows over TLS"
+head=$(curl -sS -D - -o /dev/null --cacert "$CERT" -H 'Content-Type: application/json' \
+  --data-binary "{\"token\":\"$TOKEN\"}" "$HTTPS/api/v1/login" | tr -d '\r')
+assert_match "$head" "Set-Cookie: sandman_session=[0-9a-f]{64}; HttpOnly; SameSite=Strict; Path=/; Secure" "the login cookie over https"
+stream=$(curl -sS -N --max-time 3 --cacert "$CERT" -H "Authorization: Bearer $TOKEN" "$HTTPS/api/v1/events/stream" 2>/dev/null)
+assert_contains "$stream" ": connected" "the event stream over https"
+
 note "a client that never finishes its TLS handshake is cut at the head deadline, others go on"
 PY=${PY:-/usr/bin/python3}
 "$PY" - "$API_PORT" <<'PY' &

@@ -4,7 +4,8 @@
 # cookie write without X-Sandman-CSRF is 403 and with it goes through; the event stream (curl -N)
 # shows a created session's `session` event, a `gpu` event per sample, and the `alert` event of a
 # temperature forced in the simulator within a few seconds; a reconnect with Last-Event-ID (header
-# and ?last_event_id=) replays what it missed; an id older than the ring gets `event: reset`.
+# and ?last_event_id=) replays what it missed; an id older than the ring gets `event: reset`. An ack
+# through the cookie shows as `acknowledged`; a `cost` event carries the month's spend and budgets.
 # Usage: roles_events_test.sh <path-to-sandman>
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
@@ -117,8 +118,21 @@ set_temp 93
 wait_stream "$STREAM" '"action":"firing","alert":\{.*"rule":"E2eStreamHot"' 10 || fail "no firing alert event within 10 s"
 t1=$(date +%s.%N)
 note "alert event after $(fsub "$t1" "$t0") s (1 s sampler, 1 s 'for')"
+ALERT_ID=$(grep -o '"action":"firing","alert":{[^}]*' "$STREAM" | grep -o '"id":[0-9]*' | head -1 | cut -d: -f2)
+[ -n "$ALERT_ID" ] || fail "no alert id in the firing event"
+api_curl "" POST "/api/v1/alerts/$ALERT_ID/ack" -b "$JAR" "${CSRF[@]}" --data-binary '{"by":"e2e"}'
+assert_code 200 "ack through the cookie with X-Sandman-CSRF"
+wait_stream "$STREAM" '"action":"acknowledged"' 5 || fail "no acknowledged alert event"
 set_temp 40
 wait_stream "$STREAM" '"action":"resolved"' 10 || fail "no resolved alert event"
+
+note "a new budget shows in a cost event with this month's spend"
+api PUT /api/v1/budgets "{\"scope\":\"user\",\"name\":\"$USER1\",\"usd_per_month\":100}"
+assert_code 200 "PUT /budgets"
+wait_stream "$STREAM" "^data: .*\"budget\":\"user/$USER1\".*\"month_to_date_usd\"|^data: .*\"month_to_date_usd\".*\"budget\":\"user/$USER1\"" 15 ||
+  fail "no cost event with the new budget within 15 s"
+cost_data=$(grep -A1 '^event: cost' "$STREAM" | grep '^data: ' | tail -1 | cut -c7-)
+assert_eq "$(jq -r '(.month_to_date_usd | type) + "/" + (.budgets | type)' <<<"$cost_data")" "number/array" "the cost event's shape"
 
 note "resume with Last-Event-ID"
 LAST=$(grep '^id: ' "$STREAM" | tail -1 | cut -c5-)

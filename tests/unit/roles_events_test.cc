@@ -316,5 +316,40 @@ TEST_F(ApiRolesTest, StreamCarriesSessionEventsOverTheListener) {
   serving.join();
 }
 
+// A client that stops reading is cut off once it is 4 MiB behind, and the
+// publisher never waits for it.
+TEST_F(ApiRolesTest, AStreamThatStopsReadingIsCutOffWithoutStallingPublishers) {
+  auto api = server();
+  EventHub hub;
+  EventRoutes routes(hub, {});
+  api->addRoutes(routes);
+  ASSERT_TRUE(api->bind("127.0.0.1", 0).ok());
+  std::thread serving([&] { api->serve(); });
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(api->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string req = std::string("GET /api/v1/events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") +
+                          kAdmin + "\r\n\r\n";
+  ASSERT_EQ(::write(fd, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+  for (int i = 0; i < 200 && hub.streams() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(hub.streams(), 1u);
+  const std::string big = "{\"pad\":\"" + std::string(64 * 1024, 'x') + "\"}";
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 400 && hub.streams() > 0; ++i) {
+    hub.publish("gpu", big);
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << "publishing never waits on the client";
+  EXPECT_EQ(hub.streams(), 0u) << "25 MiB offered to a client that reads nothing";
+  ::close(fd);
+  api->stop();
+  serving.join();
+}
+
 }  // namespace
 }  // namespace sandman
