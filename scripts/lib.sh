@@ -20,6 +20,8 @@ PACKAGES=(
   prometheus prometheus-alertmanager
   # SSH client/audit interoperability, HTTP benchmark floor
   ssh-audit putty-tools python3-paramiko python3-asyncssh wrk nginx-light
+  # the web dashboard: bundled with Node.js at build time, tested in headless Chromium
+  nodejs npm chromium
 )
 
 # Tests and benches run Debian's interpreter, never one earlier on PATH (pyenv, venvs):
@@ -111,6 +113,8 @@ install_packages() {
   local missing=() p nginx=0 missing_note=
   for p in "${want[@]}"; do
     pkg_installed "$p" && continue
+    # A Node.js from another source (its nodejs package bundles npm and conflicts with Debian's).
+    [ "$p" = npm ] && command -v npm >/dev/null 2>&1 && continue
     if [ "$p" = nginx-light ]; then nginx=1; else missing+=("$p"); fi
   done
   [ ${#missing[@]} -eq 0 ] && [ "$nginx" = 0 ] && return 0
@@ -119,6 +123,28 @@ install_packages() {
   apt_update
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
   [ "$nginx" = 0 ] || install_nginx_floor
+}
+
+# The dashboard's npm packages (web/node_modules), exactly as web/package-lock.json
+# pins them. A copy is kept outside the clone keyed by the lock file's hash, so a
+# fresh checkout (CI) copies it instead of asking the registry again.
+web_deps() {
+  local key cache stamp=$ROOT/web/node_modules/.sandman-lock
+  key=$(sha256sum "$ROOT/web/package-lock.json" | cut -c1-16)
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ] && return 0
+  cache=${XDG_CACHE_HOME:-$HOME/.cache}/sandman/web-node_modules-$key
+  rm -rf "$ROOT/web/node_modules"
+  if [ -d "$cache" ]; then
+    echo "== web/node_modules from the cache ($key)"
+    cp -a "$cache" "$ROOT/web/node_modules"
+  else
+    echo "== npm ci in web/"
+    (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
+    mkdir -p "$(dirname "$cache")"
+    rm -rf "$cache.tmp"
+    cp -a "$ROOT/web/node_modules" "$cache.tmp" && mv "$cache.tmp" "$cache"
+  fi
+  echo "$key" >"$stamp"
 }
 
 # Compiles go through ccache (its cache stays in ~/.cache/ccache, outside the clone).

@@ -251,6 +251,7 @@ bool ApiServer::authorized(ApiRequest& req, ApiResponse& res) const {
   if (req.authenticated || req.path == "/healthz" || req.path == "/readyz") return true;
   if (isLoginPath(req.path)) return true;
   if (!options_.metrics_auth && req.path == "/metrics") return true;
+  if (options_.is_public && req.method == "GET" && options_.is_public(req.path)) return true;
   res.set_header("WWW-Authenticate", "Bearer");
   sendJson(res, 401, errorJson({ErrorKind::kUnauthorized,
                                 "missing or wrong API token: send 'Authorization: Bearer <token>' "

@@ -38,6 +38,8 @@ struct ApiOptions {
   std::function<std::optional<std::string>()> not_leader;
   // Replicas: "leader" or "follower", shown by /readyz (ready either way).
   std::function<std::string()> role;
+  // Paths answered without the token (the dashboard's static files). Unset: none.
+  std::function<bool(const std::string& path)> is_public;
 };
 
 class ApiServer {

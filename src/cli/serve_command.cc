@@ -28,6 +28,7 @@
 #include "api/token_auth.h"
 #include "api/workspace_routes.h"
 #include "cli/commands.h"
+#include "cli/web_mount.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "config/serve_config.h"
@@ -718,7 +719,12 @@ int runServe(int argc, char** argv) {
     };
     api_options.role = [&replication] { return std::string(replication.leads() ? "leader" : "follower"); };
   }
+  // The web dashboard: its static files, without the token (the page logs in itself).
+  WebMount web_mount(cfg.web_root);
+  logInfo("web", {{"status", web_mount.description()}});
+  api_options.is_public = WebMount::isPublic;
   ApiServer api(api_options, sessions, user_keys, *runtime, *store.value());
+  api.addRoutes(web_mount);
   if (gpu_node_routes) api.addRoutes(*gpu_node_routes);
   TelemetryRoutes telemetry_routes(sampler, history.value().get(), clock);
   api.addRoutes(telemetry_routes);

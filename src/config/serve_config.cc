@@ -161,6 +161,9 @@ void addServeFlags(CLI::App& app, ServeConfig& c) {
   flag("--gpu-catalog", c.gpu_catalog, "SANDMAN_GPU_CATALOG",
        "GPU model catalog (JSON: models, MIG profiles, list prices); empty: gpu-catalog.json shipped beside "
        "the binary");
+  flag("--web-root", c.web_root, "SANDMAN_WEB_ROOT",
+       "The built web dashboard served at / (index.html and assets/); empty: web/ beside the binary, then "
+       "../share/sandman/web");
   app.add_option("--slice-price-basis", c.slice_price_basis,
                  "What share of its GPU's price a MIG slice costs: its compute slices, its memory slices, or "
                  "the larger of the two")

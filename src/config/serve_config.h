@@ -93,6 +93,7 @@ struct ServeConfig {
   bool metrics_auth = false;
   std::string gpu_hourly_rates;  // "A100=2.50,H100=4.00": price of a whole GPU per hour, by model substring
   std::string gpu_catalog;        // JSON catalog; empty: the shipped one beside the binary
+  std::string web_root;           // built dashboard (index.html, assets/); empty: beside the binary
   std::string slice_price_basis = "compute";  // compute | memory | max
   std::string budget_enforcement = "warn";    // warn | block
 

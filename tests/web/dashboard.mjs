@@ -1,0 +1,395 @@
+// Drives the dashboard in headless Chromium (playwright-core, Debian's
+// chromium) against a running daemon; tests/web/dashboard_test.sh starts the
+// daemon and passes what it needs in the environment. Exit 1 on a failure.
+//
+//   WEB_BASE        the daemon's origin (http://127.0.0.1:PORT)
+//   WEB_TOKEN       API token to log in with ("" when the daemon has no login)
+//   WEB_ARTIFACTS   where screenshots and figures go
+//   WEB_MODE        "pages" (everything) or "perf" (overview render time only)
+//   WEB_USER, WEB_KEY   session user and private key file (its .pub is pasted)
+//   WEB_FORCE_HOT   shell command that makes the simulator report a hot GPU
+//   WEB_ALERT_RULE  the rule name the hot GPU fires
+import { createRequire } from "node:module";
+import { execFileSync, execSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+// The packages are web/'s (npm ci there); this script runs from any directory.
+const require = createRequire(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "web", "package.json"));
+const { chromium } = require("playwright-core");
+const axePath = require.resolve("axe-core/axe.min.js");
+
+const env = (k, d) => process.env[k] ?? d;
+const BASE = env("WEB_BASE");
+const OUT = env("WEB_ARTIFACTS");
+const MODE = env("WEB_MODE", "pages");
+mkdirSync(OUT, { recursive: true });
+
+const failures = [];
+const figures = {};
+const fail = (m) => {
+  console.log(`FAIL: ${m}`);
+  failures.push(m);
+};
+const note = (m) => console.log(`-- ${m}`);
+
+const browser = await chromium.launch({
+  executablePath: env("CHROMIUM", "/usr/bin/chromium"),
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"],
+});
+// bypassCSP: axe-core is injected into the page by the test; the page's own CSP allows only its scripts.
+const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, bypassCSP: true });
+const page = await context.newPage();
+const consoleErrors = [];
+// A daemon without browser login answers the page's probe of /api/v1/whoami with 404, which Chromium logs.
+const probe404 = (m) => env("WEB_NO_LOGIN", "0") === "1" && /404/.test(m.text()) && /\/api\/v1\/whoami$/.test(m.location().url ?? "");
+page.on("console", (m) => {
+  if (m.type() === "error" && !probe404(m)) consoleErrors.push(`${m.text()} (${m.location().url ?? ""})`);
+});
+page.on("pageerror", (e) => consoleErrors.push(`uncaught: ${e.message}`));
+page.on("dialog", (d) => void d.accept());
+// Nothing from elsewhere at run time (no CDN, no fonts, no telemetry).
+const foreign = new Set();
+page.on("request", (r) => {
+  const u = new URL(r.url());
+  if (u.origin !== new URL(BASE).origin && u.protocol !== "data:" && u.protocol !== "blob:") foreign.add(u.origin);
+});
+
+async function checkConsole(where) {
+  if (consoleErrors.length) fail(`console errors on ${where}: ${consoleErrors.join(" | ")}`);
+  consoleErrors.length = 0;
+}
+
+async function axe(where) {
+  await page.addScriptTag({ path: axePath });
+  const r = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+  const bad = r.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  for (const v of bad) fail(`axe on ${where}: ${v.impact} ${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")})`);
+  const minor = r.violations.filter((v) => !bad.includes(v)).map((v) => `${v.impact} ${v.id}`);
+  if (minor.length) note(`axe on ${where}, minor: ${minor.join(", ")}`);
+}
+
+// Loaded: nothing marked busy (the event stream keeps a request open for
+// ever, so Playwright's "network idle" never comes).
+async function settled() {
+  await page.waitForFunction(() => !document.querySelector("[aria-busy=true]"), null, { timeout: 10000 }).catch(() => {});
+  await page.waitForTimeout(400);
+}
+
+async function visit(hash, heading, name) {
+  await page.goto(`${BASE}/${hash}`);
+  await page.locator("main h1", { hasText: heading }).waitFor({ timeout: 10000 });
+  await settled();
+  await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
+  await axe(name);
+  await checkConsole(name);
+  note(`page ${name} loaded`);
+}
+
+async function login() {
+  await page.goto(`${BASE}/`);
+  const token = page.locator("#token");
+  const main = page.locator("main h1", { hasText: "Overview" });
+  await Promise.race([token.waitFor({ timeout: 10000 }), main.waitFor({ timeout: 10000 })]);
+  if (await token.count()) {
+    await page.screenshot({ path: join(OUT, "login.png") });
+    await axe("login");
+    await token.fill("wrong-token");
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.locator("[role=alert]").waitFor({ timeout: 5000 });
+    consoleErrors.length = 0; // the 401 of a wrong token is reported by Chromium as a failed load, on purpose
+    await token.fill(env("WEB_TOKEN", ""));
+    await page.getByRole("button", { name: "Log in" }).click();
+    await main.waitFor({ timeout: 10000 });
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + location.href + document.cookie);
+    if (stored.includes(env("WEB_TOKEN", "\u0000"))) fail("the token is visible to the page's storage, URL or document.cookie");
+    note("logged in with the token (cookie)");
+  } else {
+    note("no login on this daemon (whoami absent or --auth none)");
+  }
+}
+
+async function live() {
+  return (await page.locator(".stream").textContent())?.trim() === "live";
+}
+
+if (MODE === "contract") {
+  // The page against the login and event-stream contract (session5.md), with
+  // those three routes answered here and every other request going to the real
+  // daemon: for a daemon that has neither yet. The daemon's own are tested by
+  // "pages" mode once it has them.
+  let loggedIn = false;
+  let csrfOnLogin = "";
+  let streamUrl = "";
+  await page.route("**/api/v1/whoami", (r) =>
+    loggedIn ? r.fulfill({ status: 200, contentType: "application/json", body: '{"role":"viewer","via":"cookie"}' })
+             : r.fulfill({ status: 401, contentType: "application/json", body: '{"error":{"kind":"unauthorized","message":"log in"}}' }));
+  await page.route("**/api/v1/login", (r) => {
+    const body = JSON.parse(r.request().postData() ?? "{}");
+    csrfOnLogin = r.request().headers()["x-sandman-csrf"] ?? "";
+    if (body.token !== "good-token") {
+      return r.fulfill({ status: 401, contentType: "application/json", body: '{"error":{"kind":"unauthorized","message":"wrong token"}}' });
+    }
+    loggedIn = true;
+    return r.fulfill({ status: 204, headers: { "Set-Cookie": "sandman_session=opaque; HttpOnly; SameSite=Strict; Path=/" } });
+  });
+  const alert = { id: 9001, rule: "ContractHot", state: "firing", severity: "critical", summary: "GPU 3 at 95 C",
+    labels: { gpu: "3" }, fired_at: new Date().toISOString(), pending_at: null, resolved_at: null, acked_at: null, acked_by: null, value: 95 };
+  await page.route("**/api/v1/events/stream*", (r) => {
+    streamUrl = r.request().url();
+    r.fulfill({ status: 200, contentType: "text/event-stream",
+      body: `retry: 60000\n\n: keep-alive\n\nid: 7\nevent: alert\ndata: ${JSON.stringify({ action: "firing", alert })}\n\n` });
+  });
+  await page.goto(`${BASE}/`);
+  await page.locator("#token").waitFor({ timeout: 10000 });
+  await axe("login");
+  await page.screenshot({ path: join(OUT, "login.png") });
+  await page.locator("#token").fill("bad");
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.locator("[role=alert]", { hasText: "wrong token" }).waitFor({ timeout: 5000 });
+  consoleErrors.length = 0; // Chromium logs the 401 of the wrong token and of the first whoami
+  await page.locator("#token").fill("good-token");
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.locator("main h1", { hasText: "Overview" }).waitFor({ timeout: 10000 });
+  if (csrfOnLogin !== "1") fail("POST /api/v1/login carried no X-Sandman-CSRF: 1");
+  const leaked = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + location.href);
+  if (leaked.includes("good-token")) fail("the token is kept in storage or the URL");
+  try {
+    await page.locator(".alert-list li", { hasText: "ContractHot" }).waitFor({ timeout: 5000 });
+    note("an alert event on the stream shows on the open overview");
+  } catch {
+    fail("the alert event from the stream did not show on the overview");
+  }
+  if (streamUrl.includes("token")) fail(`the stream URL carries a token: ${streamUrl}`);
+  if ((await page.locator(".who").textContent()) !== "viewer") fail("the role from whoami is not shown");
+  await page.goto(`${BASE}/#/sessions`);
+  await page.locator("main h1", { hasText: "Sessions" }).waitFor();
+  if (await page.getByRole("button", { name: "Create session" }).count()) fail("a viewer is offered Create session");
+  await page.screenshot({ path: join(OUT, "contract-viewer-sessions.png"), fullPage: true });
+  await checkConsole("contract");
+  note("login contract: wrong token refused on the page, right one logs in, CSRF header sent, token kept nowhere; viewer sees no write button");
+} else if (MODE === "perf") {
+  await login();
+  await page.reload();
+  await page.waitForFunction(() => performance.getEntriesByName("sandman:overview-rendered").length > 0, null, { timeout: 30000 });
+  const t = await page.evaluate(() => {
+    const nav = performance.getEntriesByType("navigation")[0];
+    return {
+      rendered_ms: performance.getEntriesByName("sandman:overview-rendered")[0].startTime,
+      dom_content_loaded_ms: nav.domContentLoadedEventEnd,
+      gpu_cards: document.querySelectorAll(".gpu-card").length,
+      slots: document.querySelectorAll(".migbar .slot").length,
+    };
+  });
+  figures.overview = t;
+  await page.screenshot({ path: join(OUT, "overview-64x7.png"), fullPage: true });
+  await checkConsole("overview 64x7");
+  note(`overview with ${t.gpu_cards} GPUs, ${t.slots} slots rendered at ${t.rendered_ms.toFixed(0)} ms after navigation start`);
+  const want = Number(env("WEB_WANT_GPUS", "0"));
+  if (want && t.gpu_cards !== want) fail(`overview shows ${t.gpu_cards} GPUs, expected ${want}`);
+} else {
+  await login();
+  // JavaScript shipped for the first page, as the browser received it (gzip).
+  await page.reload();
+  await page.locator("main h1", { hasText: "Overview" }).waitFor();
+  await settled();
+  const js = await page.evaluate(() =>
+    performance.getEntriesByType("resource").filter((r) => r.name.endsWith(".js")).map((r) => ({ url: r.name, transfer_bytes: r.encodedBodySize, decoded_bytes: r.decodedBodySize })),
+  );
+  figures.first_page = { js, js_gzip_bytes: js.reduce((a, r) => a + r.transfer_bytes, 0), js_bytes: js.reduce((a, r) => a + r.decoded_bytes, 0) };
+  note(`first page: ${js.length} scripts, ${figures.first_page.js_gzip_bytes} B gzipped (${figures.first_page.js_bytes} B unpacked)`);
+  await checkConsole("first load");
+
+  await visit("#/", "Overview", "overview");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await visit("#/", "Overview", "overview-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 2560, height: 1440 });
+  await visit("#/", "Overview", "overview-wall");
+  await page.setViewportSize({ width: 1440, height: 900 });
+  const firstGpu = await page.locator(".gpu-name").first().getAttribute("href");
+  await visit(firstGpu, "GPU", "gpu-detail");
+  await page.getByRole("button", { name: "6 h" }).click();
+  if ((await page.getByRole("button", { name: "6 h" }).getAttribute("aria-pressed")) !== "true") fail("the 6 h range is not selected");
+  // The charts are drawn anew when the 6 h data arrives: drag across the new one.
+  await settled();
+  const over = page.locator(".u-over").first();
+  let zoomed = false;
+  for (let i = 0; i < 3 && !zoomed; i++) {
+    const box = await over.boundingBox({ timeout: 5000 }).catch(() => null);
+    if (!box) continue;
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.7, box.y + box.height / 2, { steps: 5 });
+    await page.mouse.up();
+    zoomed = await page.getByText("Zoomed:").waitFor({ timeout: 3000 }).then(() => true, () => false);
+  }
+  if (zoomed) note("GPU detail: 6 h range, then a drag zooms in");
+  else fail("dragging across a chart did not zoom");
+  await checkConsole("gpu detail range");
+  await visit("#/alerts", "Alerts", "alerts");
+  await visit("#/cost", "Cost", "cost");
+  await visit("#/sessions", "Sessions", "sessions");
+
+  // Keyboard: the navigation is reachable and works by Tab and Enter.
+  await page.goto(`${BASE}/#/`);
+  await page.locator("main h1", { hasText: "Overview" }).waitFor();
+  let reached = false;
+  for (let i = 0; i < 12 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = await page.evaluate(() => document.activeElement?.textContent?.startsWith("Sessions") ?? false);
+  }
+  if (!reached) fail("the Sessions link is not reachable by Tab");
+  await page.keyboard.press("Enter");
+  await page.locator("main h1", { hasText: "Sessions" }).waitFor({ timeout: 5000 });
+  note("keyboard: Tab to Sessions, Enter opens it");
+
+  // Create a session from the page, log in with the ssh command it shows, delete it.
+  const user = env("WEB_USER");
+  const key = env("WEB_KEY");
+  await page.getByLabel("User", { exact: true }).first().fill(user);
+  const picker = page.getByTestId("profile-picker");
+  // What fits now comes from /gpus/available once the form is shown.
+  await picker.locator("option[value^='mig:']").first().waitFor({ state: "attached", timeout: 10000 }).catch(() => {});
+  const options = await picker.locator("option:not([disabled])").evaluateAll((os) => os.map((o) => [o.value, o.textContent]));
+  const mig = options.find(([v]) => v.startsWith("mig:"));
+  if (!mig) fail(`the profile picker offers no MIG profile that fits: ${JSON.stringify(options)}`);
+  else note(`picker: ${options.map(([, t]) => t).join(" | ")}`);
+  if (mig && !/\$\d/.test(mig[1])) fail(`the picker shows no price: ${mig[1]}`);
+  if (mig) await picker.selectOption(mig[0]);
+  await page.getByLabel("SSH public key").fill(readFileSync(`${key}.pub`, "utf8").trim());
+  await page.getByRole("button", { name: "Create session" }).click();
+  const created = page.locator(".created [data-testid=ssh-command]");
+  await created.waitFor({ timeout: 60000 });
+  const cmd = (await created.textContent()).trim();
+  const sid = (await page.locator("#created-h").textContent()).match(/s-[0-9a-f]+/)?.[0];
+  note(`created ${sid}; the page shows: ${cmd}`);
+  await page.screenshot({ path: join(OUT, "session-created.png"), fullPage: true });
+  const argv = cmd.split(/\s+/);
+  if (argv[0] !== "ssh") fail(`not an ssh command: ${cmd}`);
+  let out = "";
+  for (let i = 0; i < 30 && !out.includes("hello-from-"); i++) {
+    try {
+      out = execFileSync("ssh", [...argv.slice(1), "-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+        "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5", "echo hello-from-$(whoami)"],
+        { encoding: "utf8", timeout: 15000, stdio: ["ignore", "pipe", "pipe"] });
+    } catch (e) {
+      await page.waitForTimeout(1000);
+    }
+  }
+  if (out.trim() !== `hello-from-${user}`) fail(`ssh with the page's command did not log in (got '${out.trim()}')`);
+  else note(`ssh logged in as ${user} with the page's command`);
+  // A login through the gateway is recorded: the connection history shows it.
+  execFileSync("ssh", ["-p", env("WEB_GATEWAY_PORT"), `${user}@127.0.0.1`, "-i", key, "-o", "BatchMode=yes",
+    "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "true"],
+    { timeout: 30000, stdio: ["ignore", "pipe", "pipe"] });
+  const row = page.locator(`tr[data-session="${sid}"]`);
+  await row.waitFor({ timeout: 10000 });
+  await row.getByRole("button", { name: "Connections" }).click();
+  await page.locator("caption", { hasText: `Connections of ${sid}` }).waitFor({ timeout: 5000 });
+  await page.screenshot({ path: join(OUT, "session-connections.png"), fullPage: true });
+  await row.getByRole("button", { name: `Delete ${sid}` }).click();
+  await row.waitFor({ state: "detached", timeout: 30000 });
+  note(`deleted ${sid} from the page`);
+  writeFileSync(join(OUT, "session-id"), sid ?? "");
+  await checkConsole("sessions (create, ssh, delete)");
+
+  // Cost after that session: a budget set from the page, the spend by user as chart and table.
+  await page.goto(`${BASE}/#/cost`);
+  await page.locator("main h1", { hasText: "Cost" }).waitFor();
+  await page.getByLabel("Scope").selectOption("user");
+  await page.getByLabel("Name").fill(user);
+  await page.getByLabel("USD per month").fill("25");
+  await page.getByRole("button", { name: "Set budget" }).click();
+  await page.locator("td", { hasText: `user:${user}` }).or(page.locator("td", { hasText: user })).first().waitFor({ timeout: 10000 })
+    .catch(async () => {
+      fail("the budget set from the page is not listed");
+      await page.screenshot({ path: join(OUT, "failure-budget.png"), fullPage: true });
+    });
+  await page.getByLabel("Group by").selectOption("user");
+  await page.locator("table td", { hasText: user }).first().waitFor({ timeout: 10000 })
+    .catch(() => fail(`the cost by user does not list ${user}`));
+  if (!(await page.locator("figure.chart canvas").count())) fail("no cost chart for the session's spend");
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: join(OUT, "cost-with-data.png"), fullPage: true });
+  await axe("cost-with-data");
+  await checkConsole("cost with data");
+  note("cost: budget set from the page, spend by user charted and listed");
+
+  // A forced temperature: the alert shows on the open page without a reload.
+  await page.goto(`${BASE}/#/`);
+  await page.locator("main h1", { hasText: "Overview" }).waitFor();
+  await page.waitForTimeout(1500);
+  const rule = env("WEB_ALERT_RULE");
+  const isLive = await live();
+  const t0 = Date.now();
+  execSync(env("WEB_FORCE_HOT"), { stdio: "inherit" });
+  if (isLive) {
+    try {
+      await page.locator(".alert-list li", { hasText: rule }).waitFor({ timeout: 10000 });
+      const dt = (Date.now() - t0) / 1000;
+      figures.live_alert_seconds = dt;
+      note(`alert ${rule} on the open page ${dt.toFixed(2)} s after the temperature was forced, no reload`);
+      if (dt > 3) fail(`the alert took ${dt.toFixed(2)} s to appear (over 3 s)`);
+      await page.screenshot({ path: join(OUT, "overview-alert.png"), fullPage: true });
+    } catch {
+      fail(`alert ${rule} did not appear on the open page within 10 s`);
+    }
+  } else {
+    note("SKIPPED: live alert without a reload (the daemon has no event stream: the page says 'not live')");
+    figures.live_alert = "skipped: no event stream";
+  }
+  // Acknowledged from the Alerts page (after a reload where the page is not live).
+  await page.goto(`${BASE}/#/alerts`);
+  if (!isLive) await page.reload();
+  const alertRow = page.locator(`tr[data-alert="${rule}"]`).first();
+  for (let i = 0; i < 20 && !(await alertRow.count()); i++) {
+    await page.waitForTimeout(500);
+    if (!isLive) await page.reload();
+  }
+  try {
+    await alertRow.getByRole("button", { name: /Acknowledge/ }).click({ timeout: 10000 });
+    await alertRow.getByRole("button", { name: /Acknowledge/ }).waitFor({ state: "detached", timeout: 5000 });
+    note(`alert ${rule} acknowledged from the page`);
+    await page.screenshot({ path: join(OUT, "alerts-acked.png"), fullPage: true });
+  } catch {
+    fail(`alert ${rule} could not be acknowledged from the Alerts page`);
+  }
+  await checkConsole("alerts");
+
+  // A viewer (its own browser context, so its own cookie) reads and is offered no write.
+  const viewerToken = env("WEB_VIEWER_TOKEN", "");
+  if (viewerToken && env("WEB_NO_LOGIN", "0") !== "1") {
+    const vc = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const vp = await vc.newPage();
+    const vErrors = [];
+    vp.on("pageerror", (e) => vErrors.push(e.message));
+    await vp.goto(`${BASE}/`);
+    await vp.locator("#token").fill(viewerToken);
+    await vp.getByRole("button", { name: "Log in" }).click();
+    await vp.locator("main h1", { hasText: "Overview" }).waitFor({ timeout: 10000 });
+    if ((await vp.locator(".who").textContent()) !== "viewer") fail("the viewer is not shown as viewer");
+    await vp.goto(`${BASE}/#/sessions`);
+    await vp.locator("main h1", { hasText: "Sessions" }).waitFor();
+    if (await vp.getByRole("button", { name: "Create session" }).count()) fail("a viewer is offered Create session");
+    await vp.goto(`${BASE}/#/alerts`);
+    await vp.locator("main h1", { hasText: "Alerts" }).waitFor();
+    await vp.waitForTimeout(500);
+    if (await vp.getByRole("button", { name: /Acknowledge/ }).count()) fail("a viewer is offered Acknowledge");
+    await vp.screenshot({ path: join(OUT, "viewer-alerts.png"), fullPage: true });
+    if (vErrors.length) fail(`viewer page errors: ${vErrors.join(" | ")}`);
+    await vc.close();
+    note("viewer: logged in, reads, offered no write");
+  }
+}
+
+if (foreign.size) fail(`the page asked other origins: ${[...foreign].join(", ")}`);
+writeFileSync(join(OUT, `figures-${MODE}.json`), JSON.stringify(figures, null, 1) + "\n");
+await browser.close();
+if (failures.length) {
+  console.log(`${failures.length} failure(s)`);
+  process.exit(1);
+}
+console.log("web checks passed");
