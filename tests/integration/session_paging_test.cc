@@ -304,7 +304,7 @@ TEST_F(SessionPagingTest, MigrationCountsTheHistoryAStoreAlreadyHolds) {
   auto reopened = SqliteStore::open(path_);
   ASSERT_TRUE(reopened.ok()) << reopened.error().message;
   store_ = std::move(reopened).value();
-  EXPECT_EQ(store_->schemaVersion(), 11);
+  EXPECT_EQ(store_->schemaVersion(), 13);
   EXPECT_EQ(store_->sessionCounts().value().by_status, (std::map<std::string, int64_t>{{"ended", 4}, {"running", 2}}));
   insert(make(7, "u7", 2000, SessionStatus::kStarting));
   EXPECT_EQ(store_->sessionCounts().value().by_status, groupBy());

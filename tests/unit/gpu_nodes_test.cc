@@ -209,7 +209,7 @@ TEST(ExcludeNodes, AddsARequiredNotInTermAndTheAnnotation) {
   v.unschedulable_message = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.";
   v.annotations["sandman.io/refused-nodes"] = "gpu-a";
   WorkloadInfo w = workloadFromPod(v);
-  EXPECT_NE(w.problem.find("held for a MIG layout change (gpu-a)"), std::string::npos) << w.problem;
+  EXPECT_NE(w.problem.find("outside the nodes Sandman holds (gpu-a)"), std::string::npos) << w.problem;
   EXPECT_EQ(w.problem_kind, ErrorKind::kConflict);
 }
 
