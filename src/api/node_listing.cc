@@ -1,6 +1,7 @@
 #include "api/node_listing.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "common/time_format.h"
 #include "common/utf8.h"

@@ -138,7 +138,7 @@ int runNodes(int argc, char** argv) {
   }
   std::optional<json> body;
   const std::string base = "/gpu-nodes/" + node;
-  if (ls->parsed()) body = call(o, "GET", "/gpu-nodes");
+  if (ls->parsed()) body = call(o, "GET", "/gpu-nodes?limit=1000");
   else if (show->parsed()) body = call(o, "GET", base);
   else if (set_status->parsed()) {
     json b = {{"status", status}, {"by", by}};

@@ -86,7 +86,7 @@ for q in "status=offline" "sort=colour" "limit=0" "limit=abc" "changed_since=yes
 done
 
 note "maintenance refuses a create, naming the node and its status; running sessions stay"
-mkuser U1 n
+mkuser U1 na
 create_session "$U1" '"mig_profile":"1g.10gb","ttl_minutes":10'
 HELD=$(jb .gpu_uuid)
 RUNNING=$SID
@@ -95,7 +95,7 @@ assert_code 200 "PATCH status maintenance"
 assert_eq "$(jb .status)" maintenance "status"
 assert_eq "$(jb .takes_sessions)" false "takes no sessions"
 assert_eq "$(jb '.still_running[0].id')" "$RUNNING" "the running session is listed"
-mkuser U2 n
+mkuser U2 nb
 api GET /api/v1/sessions/stats; before=$BODY
 api POST /api/v1/sessions "{\"user_id\":\"$U2\",\"ttl_minutes\":5}"
 assert_code 409 "create in maintenance"
@@ -213,6 +213,13 @@ for q in "trends/usage?hours=0" "trends/usage?step_minutes=1" "alerts/active?lim
 done
 api_as "" GET /api/v1/dashboard
 assert_code 401 "dashboard without the token"
+
+note "figures: 50 sequential GETs each (curl time_total, ms: median / max)"
+for p in /api/v1/dashboard /api/v1/dashboard/stats/overall /api/v1/gpu-nodes /api/v1/gpu/overview /api/v1/gpu/devices; do
+  for i in $(seq 50); do
+    curl -sS -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOKEN" "$API$p"
+  done | sort -n | awk -v p="$p" '{v[NR]=$1*1000} END {printf "   %-34s %6.2f / %6.2f\n", p, v[int((NR+1)/2)], v[NR]}'
+done
 
 note "the node record survives a restart"
 stop_daemon
