@@ -170,7 +170,8 @@ json gpuNodeJson(const ClusterNode& c, bool detail) {
   out["running_sessions"] = c.sessions.size();
   out["drain_complete"] = meta.status == "drained" ? json(c.sessions.empty()) : json(nullptr);
   if (detail) {
-    out["labels"] = n.gpu_labels;
+    // "labels" are Sandman's own (PUT /gpu-nodes/{name}); these are the node's nvidia.com/ ones.
+    out["gpu_labels"] = n.gpu_labels;
     out["ready_reason"] = nullable(n.ready_reason);
     out["ready_message"] = nullable(n.ready_message);
     out["resource_version"] = n.resource_version;
@@ -398,7 +399,8 @@ void GpuNodeRoutes::update(const ApiRequest& req, ApiResponse& res) {
   }
   // The watch cache sees the patch a moment later: answer with what was written.
   view->sandman_annotations.clear();
-  for (const auto& [k, v] : nodeMetaPatch(m)["metadata"]["annotations"].items()) {
+  const json written = nodeMetaPatch(m);
+  for (const auto& [k, v] : written["metadata"]["annotations"].items()) {
     if (v.is_string()) view->sandman_annotations[k] = v.get<std::string>();
   }
   for (auto& c : clusterNodes({*view}, pods_.list(), layouts_ ? layouts_->holds() : NodeHolds{})) {
@@ -429,7 +431,8 @@ void GpuNodeRoutes::setStatus(const ApiRequest& req, ApiResponse& res) {
     return sendError(res, s.error());
   }
   view->sandman_annotations.clear();
-  for (const auto& [k, v] : nodeMetaPatch(m)["metadata"]["annotations"].items()) {
+  const json written = nodeMetaPatch(m);
+  for (const auto& [k, v] : written["metadata"]["annotations"].items()) {
     if (v.is_string()) view->sandman_annotations[k] = v.get<std::string>();
   }
   NodeHolds holds = layouts_ ? layouts_->holds() : NodeHolds{};
