@@ -300,6 +300,7 @@ TEST_F(SessionPagingTest, MigrationCountsTheHistoryAStoreAlreadyHolds) {
        "ALTER TABLE sessions DROP COLUMN project; ALTER TABLE sessions DROP COLUMN cost_booked;"
        "ALTER TABLE gpu_samples_minute DROP COLUMN procs_max; DROP TABLE teams; DROP TABLE projects;"
        "DROP TABLE user_org; DROP TABLE gpu_prices; DROP TABLE cost_ledger; DROP TABLE budgets;"
+       "DROP TABLE gpu_node_meta; DROP TABLE gpu_node_events;"  // migration 13
        "DELETE FROM schema_version WHERE version >= 8;");
   auto reopened = SqliteStore::open(path_);
   ASSERT_TRUE(reopened.ok()) << reopened.error().message;
