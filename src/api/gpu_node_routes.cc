@@ -2,8 +2,11 @@
 
 #include <algorithm>
 
+#include "api/local_node_routes.h"
+#include "api/node_listing.h"
 #include "common/time_format.h"
 #include "common/utf8.h"
+#include "runtime/kube_client.h"
 
 namespace sandman {
 namespace {
@@ -60,6 +63,70 @@ Result<std::string> byOf(const json& j) {
 
 }  // namespace
 
+constexpr const char* kAnnCluster = "sandman.io/cluster";
+constexpr const char* kAnnDescription = "sandman.io/description";
+constexpr const char* kAnnLabels = "sandman.io/labels";
+constexpr const char* kAnnStatus = "sandman.io/status";
+constexpr const char* kAnnStatusReason = "sandman.io/status-reason";
+constexpr const char* kAnnUpdatedAt = "sandman.io/updated-at";
+constexpr const char* kAnnUpdatedBy = "sandman.io/updated-by";
+
+NodeMeta nodeMetaFromAnnotations(const NodeView& n, bool* stored) {
+  const auto& a = n.sandman_annotations;
+  auto get = [&a](const char* k) {
+    auto it = a.find(k);
+    return it == a.end() ? std::string() : it->second;
+  };
+  NodeMeta m = defaultNodeMeta(n.name, "default");
+  *stored = false;
+  for (const char* k : {kAnnCluster, kAnnDescription, kAnnLabels, kAnnStatus, kAnnUpdatedAt}) {
+    if (a.count(k)) *stored = true;
+  }
+  if (!get(kAnnCluster).empty()) m.cluster = get(kAnnCluster);
+  m.description = get(kAnnDescription);
+  json labels = json::parse(get(kAnnLabels), nullptr, false);
+  if (labels.is_object()) {
+    for (const auto& [k, v] : labels.items()) {
+      if (v.is_string()) m.labels[k] = v.get<std::string>();
+    }
+  }
+  // An annotation edited by hand to something else reads as maintenance:
+  // keeping sessions off is the safe side.
+  const std::string st = get(kAnnStatus);
+  m.status = st.empty() ? "active" : (validNodeStatus(st) ? st : "maintenance");
+  m.status_reason = get(kAnnStatusReason);
+  if (!st.empty() && !validNodeStatus(st)) m.status_reason = "unknown status annotation '" + printableExcerpt(st, 40) + "'";
+  auto at = parseRfc3339(get(kAnnUpdatedAt));
+  if (at) m.updated_at = *at;
+  m.updated_by = get(kAnnUpdatedBy);
+  return m;
+}
+
+json nodeMetaPatch(const NodeMeta& m) {
+  auto val = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
+  json labels = json::object();
+  for (const auto& [k, v] : m.labels) labels[k] = v;
+  return {{"metadata",
+           {{"annotations",
+             {{kAnnCluster, val(m.cluster)},
+              {kAnnDescription, val(m.description)},
+              {kAnnLabels, m.labels.empty() ? json(nullptr) : json(labels.dump())},
+              {kAnnStatus, m.status == "active" ? json(nullptr) : json(m.status)},
+              {kAnnStatusReason, val(m.status_reason)},
+              {kAnnUpdatedAt, formatRfc3339(m.updated_at)},
+              {kAnnUpdatedBy, val(m.updated_by)}}}}}};
+}
+
+NodeHolds maintenanceHolds(const std::vector<NodeView>& nodes) {
+  NodeHolds out;
+  for (const auto& n : nodes) {
+    bool stored = false;
+    NodeMeta m = nodeMetaFromAnnotations(n, &stored);
+    if (!nodeStatusTakesSessions(m.status)) out.emplace(n.name, nodeRefusal(m).message);
+  }
+  return out;
+}
+
 json gpuNodeJson(const ClusterNode& c, bool detail) {
   const NodeView& n = c.node;
   json resources = json::array();
@@ -95,8 +162,16 @@ json gpuNodeJson(const ClusterNode& c, bool detail) {
               {"mig_config", nullable(n.mig_config)},
               {"mig_config_state", nullable(n.mig_config_state)},
               {"sessions", c.sessions}};
+  bool stored = false;
+  const NodeMeta meta = nodeMetaFromAnnotations(n, &stored);
+  addNodeMetaJson(out, meta, stored);
+  out["id"] = n.name;
+  out["backend"] = "kubernetes";
+  out["running_sessions"] = c.sessions.size();
+  out["drain_complete"] = meta.status == "drained" ? json(c.sessions.empty()) : json(nullptr);
   if (detail) {
-    out["labels"] = n.gpu_labels;
+    // "labels" are Sandman's own (PUT /gpu-nodes/{name}); these are the node's nvidia.com/ ones.
+    out["gpu_labels"] = n.gpu_labels;
     out["ready_reason"] = nullable(n.ready_reason);
     out["ready_message"] = nullable(n.ready_message);
     out["resource_version"] = n.resource_version;
@@ -217,7 +292,22 @@ json migProposalJson(const MigLayoutProposal& p) {
 }
 
 std::vector<ClusterNode> GpuNodeRoutes::snapshot() const {
-  return clusterNodes(nodes_.list(), pods_.list(), layouts_ ? layouts_->holds() : NodeHolds{});
+  auto nodes = nodes_.list();
+  NodeHolds holds = layouts_ ? layouts_->holds() : NodeHolds{};
+  holds.merge(maintenanceHolds(nodes));  // a MIG layout hold, when both, names the sooner end
+  return clusterNodes(nodes, pods_.list(), holds);
+}
+
+std::vector<json> GpuNodeRoutes::nodesJson() const {
+  std::vector<json> out;
+  for (const auto& c : snapshot()) out.push_back(gpuNodeJson(c, false));
+  return out;
+}
+
+NodeHolds GpuNodeRoutes::refusedNodes() const {
+  NodeHolds out = layouts_ ? layouts_->holds() : NodeHolds{};
+  out.merge(maintenanceHolds(nodes_.list()));
+  return out;
 }
 
 json GpuNodeRoutes::gpus(const std::string& view) const {
@@ -231,8 +321,21 @@ void GpuNodeRoutes::registerRoutes(Router& router) {
   using Res = ApiResponse&;
   for (const char* prefix : kApiPrefixes) {
     const std::string base = std::string(prefix) + "/gpu-nodes";
-    router.get(base, [this](Req, Res r) { list(r); });
+    router.get(base, [this](Req q, Res r) { list(q, r); });
+    router.post(base, [](Req, Res r) {
+      sendError(r, invalid("on the Kubernetes backend nodes come from the cluster: a node joins through its "
+                           "kubelet, and Sandman lists it here once it has NVIDIA GPUs. Edit Sandman's metadata "
+                           "of a node with PUT /api/v1/gpu-nodes/{name}"));
+    });
+    router.get(base + "/recent", [this](Req q, Res r) { recent(q, r); });
     router.get(base + "/{name}", [this](Req q, Res r) { get(q, r); });
+    router.put(base + "/{name}", [this](Req q, Res r) { update(q, r); });
+    router.del(base + "/{name}", [](Req q, Res r) {
+      sendError(r, invalid("node " + printableExcerpt(q.matches[1], 64) + " belongs to the cluster: Sandman does "
+                           "not delete Node objects (kubectl delete node does). To keep sessions off it, PATCH "
+                           "/api/v1/gpu-nodes/{name}/status {\"status\":\"maintenance\"}"));
+    });
+    router.patch(base + "/{name}/status", [this](Req q, Res r) { setStatus(q, r); });
     if (!layouts_) continue;
     router.get(std::string(prefix) + "/mig-layouts", [this](Req, Res r) { allProposals(r); });
     router.get(base + "/{name}/mig-layout", [this](Req q, Res r) { proposals(q, r); });
@@ -242,22 +345,113 @@ void GpuNodeRoutes::registerRoutes(Router& router) {
   }
 }
 
-void GpuNodeRoutes::list(ApiResponse& res) const {
+void GpuNodeRoutes::list(const ApiRequest& req, ApiResponse& res) const {
   auto nodes = snapshot();
-  json list = json::array();
+  std::vector<json> all;
   int64_t gpus = 0;
   for (const auto& c : nodes) {
-    list.push_back(gpuNodeJson(c, false));
+    all.push_back(gpuNodeJson(c, false));
     gpus += gpuCount(c.node);
   }
+  auto body = listNodes(req, cursors_, std::move(all), res);
+  if (!body.ok()) return sendError(res, body.error());
   const WatchCacheStats s = nodes_.stats();
-  sendJson(res, 200, {{"nodes", list},
-                      {"count", list.size()},
-                      {"gpus", gpus},
-                      {"nodes_listed", s.objects},
-                      {"synced", s.synced},
-                      {"in_use_counts", "this daemon's session pods only"},
-                      {"fits_now", fitsJson(fitsNow(nodes))}});
+  json out = std::move(body).value();
+  out["backend"] = "kubernetes";
+  out["gpus"] = gpus;
+  out["nodes_listed"] = s.objects;
+  out["synced"] = s.synced;
+  out["in_use_counts"] = "this daemon's session pods only";
+  out["fits_now"] = fitsJson(fitsNow(nodes));
+  sendJson(res, 200, out);
+}
+
+Status GpuNodeRoutes::patchMeta(const NodeMeta& m, const NodeEvent& event) {
+  if (client_ == nullptr) return unavailable("this daemon has no Kubernetes client for node edits");
+  auto r = client_->patchMerge("/api/v1/nodes/" + urlEncode(m.name), nodeMetaPatch(m));
+  if (!r.ok()) return r.error();
+  if (r->status == 404) return notFound("no node " + m.name);
+  if (r->status < 200 || r->status >= 300) {
+    return unavailable("cannot annotate node " + m.name + ": HTTP " + std::to_string(r->status) +
+                       (r->status == 403 ? " (the ClusterRole sandman-node-labels grants patch on nodes)" : ""));
+  }
+  if (meta_ != nullptr) (void)meta_->addEvent(event);
+  return {};
+}
+
+void GpuNodeRoutes::update(const ApiRequest& req, ApiResponse& res) {
+  const std::string name = req.matches[1];
+  if (!validNodeName(name)) return sendError(res, invalid("not a node name: " + printableExcerpt(name, 64)));
+  auto edit = parseNodeMetaEdit(req.body, name);
+  if (!edit.ok()) return sendError(res, edit.error());
+  auto view = nodes_.get(name);
+  if (!view || !isGpuNode(*view)) return sendError(res, notFound(view ? "node " + name + " has no NVIDIA GPUs" : "no node " + name));
+  bool stored = false;
+  NodeMeta m = nodeMetaFromAnnotations(*view, &stored);
+  if (edit->cluster) m.cluster = *edit->cluster;
+  if (edit->description) m.description = *edit->description;
+  if (edit->labels) m.labels = *edit->labels;
+  const TimePoint now = clock_ ? clock_->now() : TimePoint{};
+  m.updated_at = now;
+  m.updated_by = edit->by;
+  if (Status s = patchMeta(m, {0, name, now, "metadata", "metadata edited", edit->by}); !s.ok()) {
+    return sendError(res, s.error());
+  }
+  // The watch cache sees the patch a moment later: answer with what was written.
+  view->sandman_annotations.clear();
+  const json written = nodeMetaPatch(m);
+  for (const auto& [k, v] : written["metadata"]["annotations"].items()) {
+    if (v.is_string()) view->sandman_annotations[k] = v.get<std::string>();
+  }
+  for (auto& c : clusterNodes({*view}, pods_.list(), layouts_ ? layouts_->holds() : NodeHolds{})) {
+    return sendJson(res, 200, gpuNodeJson(c, true));
+  }
+  sendError(res, notFound("node " + name + " has no NVIDIA GPUs"));
+}
+
+void GpuNodeRoutes::setStatus(const ApiRequest& req, ApiResponse& res) {
+  const std::string name = req.matches[1];
+  if (!validNodeName(name)) return sendError(res, invalid("not a node name: " + printableExcerpt(name, 64)));
+  auto edit = parseNodeStatusEdit(req.body);
+  if (!edit.ok()) return sendError(res, edit.error());
+  auto view = nodes_.get(name);
+  if (!view || !isGpuNode(*view)) return sendError(res, notFound(view ? "node " + name + " has no NVIDIA GPUs" : "no node " + name));
+  bool stored = false;
+  NodeMeta m = nodeMetaFromAnnotations(*view, &stored);
+  const std::string before = m.status;
+  m.status = edit->status;
+  m.status_reason = edit->reason;
+  const TimePoint now = clock_ ? clock_->now() : TimePoint{};
+  m.updated_at = now;
+  m.updated_by = edit->by;
+  if (Status s = patchMeta(m, {0, name, now, "status", "status " + before + " -> " + m.status +
+                                                          (m.status_reason.empty() ? "" : " (" + m.status_reason + ")"),
+                               edit->by});
+      !s.ok()) {
+    return sendError(res, s.error());
+  }
+  view->sandman_annotations.clear();
+  const json written = nodeMetaPatch(m);
+  for (const auto& [k, v] : written["metadata"]["annotations"].items()) {
+    if (v.is_string()) view->sandman_annotations[k] = v.get<std::string>();
+  }
+  NodeHolds holds = layouts_ ? layouts_->holds() : NodeHolds{};
+  holds.merge(maintenanceHolds({*view}));
+  for (auto& c : clusterNodes({*view}, pods_.list(), holds)) {
+    json out = gpuNodeJson(c, true);
+    json still = json::array();
+    for (const auto& sid : c.sessions) still.push_back({{"id", sid}});
+    out["still_running"] = still;
+    return sendJson(res, 200, out);
+  }
+  sendError(res, notFound("node " + name + " has no NVIDIA GPUs"));
+}
+
+void GpuNodeRoutes::recent(const ApiRequest& req, ApiResponse& res) {
+  if (meta_ == nullptr || clock_ == nullptr) return sendJson(res, 200, {{"changes", json::array()}, {"count", 0}});
+  auto body = recentNodeChanges(req, *meta_, *clock_);
+  if (!body.ok()) return sendError(res, body.error());
+  sendJson(res, 200, body.value());
 }
 
 void GpuNodeRoutes::get(const ApiRequest& req, ApiResponse& res) const {

@@ -15,7 +15,7 @@ const std::vector<Command>& commandTable() {
       {"agent", "run the node agent (a DaemonSet on GPU nodes): per-node GPU telemetry and pod holders", runAgent},
       {"sessions", "create, list, show, extend and remove sessions (talks to the daemon)", runSessions},
       {"gpus", "list GPUs, MIG profiles and free slices (talks to the daemon)", runGpus},
-      {"nodes", "the cluster's GPU nodes and MIG layout changes (Kubernetes backend; talks to the daemon)", runNodes},
+      {"nodes", "GPU nodes, their status (maintenance) and MIG layout changes on a cluster (talks to the daemon)", runNodes},
       {"alerts", "list and acknowledge GPU alerts (talks to the daemon)", runAlerts},
       {"users", "register public keys for gateway logins; set a user's team and projects (talks to the daemon)",
        runUsers},

@@ -1,6 +1,7 @@
 // `sandman nodes ...`: the cluster's GPU nodes (Kubernetes backend) from the
 // daemon's REST API, and MIG layout changes through the GPU operator:
-// propose a layout, approve it (admins), show how it goes, release a node.
+// propose a layout, approve it (admins), show how it goes, release a node;
+// and a node's status (active, maintenance, drained) on either backend.
 #include <cstdio>
 
 #include "cli/api_client.h"
@@ -16,8 +17,29 @@ std::string shortResource(const std::string& r) {
   return r.rfind(prefix, 0) == 0 ? r.substr(prefix.size()) : r;
 }
 
+// The Docker backend's one node, the local host.
+void printLocalNodes(const json& body) {
+  std::printf("%-24s %-12s %-12s %5s %5s %9s  %s\n", "NODE", "CLUSTER", "STATUS", "GPUS", "MIG", "SESSIONS", "UPDATED");
+  for (const auto& n : body["nodes"]) {
+    std::printf("%-24s %-12s %-12s %5s %5s %9s  %s\n", str(n, "name").c_str(), str(n, "cluster").c_str(),
+                str(n, "status").c_str(), str(n, "gpu_count").c_str(), str(n, "mig_instances").c_str(),
+                str(n, "running_sessions").c_str(), n.value("updated_at", json()).is_null() ? "-" : str(n, "updated_at").c_str());
+    if (n.contains("refusal") && !n["refusal"].is_null()) std::printf("  takes no sessions: %s\n", str(n, "refusal").c_str());
+  }
+}
+
+void printStatus(const json& n) {
+  std::printf("node %s: %s%s; %s session(s) still running\n", str(n, "name").c_str(), str(n, "status").c_str(),
+              n.value("status_reason", json()).is_null() ? "" : (" (" + str(n, "status_reason") + ")").c_str(),
+              str(n, "running_sessions").c_str());
+  if (n.contains("still_running")) {
+    for (const auto& s : n["still_running"]) std::printf("  %s\n", str(s, "id").c_str());
+  }
+}
+
 // One row per node and GPU resource; the node's columns on its first row only.
 void printNodes(const json& body) {
+  if (body.value("backend", std::string()) == "docker") return printLocalNodes(body);
   std::printf("%-22s %-28s %-6s %-14s %4s %5s %4s %4s  %-5s %-8s %s\n", "NODE", "PRODUCT", "MIG", "RESOURCE", "CAP",
               "ALLOC", "USED", "FREE", "READY", "CORDON", "MIG CONFIG (STATE)");
   for (const auto& n : body["nodes"]) {
@@ -71,7 +93,7 @@ void printProposal(const json& p) {
 }  // namespace
 
 int runNodes(int argc, char** argv) {
-  CLI::App app{"sandman nodes: the cluster's GPU nodes and their MIG layouts (Kubernetes backend; talks to the daemon)",
+  CLI::App app{"sandman nodes: GPU nodes, their status, and MIG layouts on a cluster (talks to the daemon)",
                "nodes"};
   app.require_subcommand(1);
   app.fallthrough();
@@ -82,6 +104,16 @@ int runNodes(int argc, char** argv) {
   std::string node, config, by = "cli";
   auto* show = app.add_subcommand("show", "one node in detail (JSON)");
   show->add_option("node", node, "node name")->required();
+  std::string status, reason;
+  auto* set_status = app.add_subcommand(
+      "status", "set a node's status: active, maintenance (no new sessions; running ones continue) or drained "
+                "(maintenance that also lists what still runs until it is empty)");
+  set_status->add_option("node", node, "node name")->required();
+  set_status->add_option("status", status, "active | maintenance | drained")
+      ->required()
+      ->check(CLI::IsMember({"active", "maintenance", "drained"}));
+  set_status->add_option("--reason", reason, "why, shown to whoever is refused");
+  set_status->add_option("--by", by, "who sets it")->capture_default_str();
   auto* layout = app.add_subcommand("mig-layout", "MIG layout changes through the GPU operator's nvidia.com/mig.config");
   layout->require_subcommand(1);
   auto* propose = layout->add_subcommand("propose", "propose a layout for a node (a name from the GPU operator's "
@@ -106,8 +138,13 @@ int runNodes(int argc, char** argv) {
   }
   std::optional<json> body;
   const std::string base = "/gpu-nodes/" + node;
-  if (ls->parsed()) body = call(o, "GET", "/gpu-nodes");
+  if (ls->parsed()) body = call(o, "GET", "/gpu-nodes?limit=1000");
   else if (show->parsed()) body = call(o, "GET", base);
+  else if (set_status->parsed()) {
+    json b = {{"status", status}, {"by", by}};
+    if (!reason.empty()) b["reason"] = reason;
+    body = call(o, "PATCH", base + "/status", b.dump());
+  }
   else if (propose->parsed()) body = call(o, "POST", base + "/mig-layout", json{{"config", config}, {"by", by}}.dump());
   else if (approve->parsed()) body = call(o, "POST", base + "/mig-layout/approve", json{{"by", by}}.dump());
   else if (release->parsed()) body = call(o, "DELETE", base + "/mig-layout");
@@ -117,6 +154,8 @@ int runNodes(int argc, char** argv) {
     std::printf("%s\n", body->dump(2).c_str());
   } else if (ls->parsed()) {
     printNodes(*body);
+  } else if (set_status->parsed()) {
+    printStatus(*body);
   } else if (layout_show->parsed()) {
     printProposals(*body);
   } else {

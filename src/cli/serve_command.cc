@@ -22,6 +22,9 @@
 #include "api/demand_routes.h"
 #include "api/event_routes.h"
 #include "common/time_format.h"
+#include "api/dashboard_routes.h"
+#include "api/gpu_device_routes.h"
+#include "api/local_node_routes.h"
 #include "api/http_server.h"
 #include "api/metrics_routes.h"
 #include "api/telemetry_routes.h"
@@ -53,6 +56,7 @@
 #include "ssh/kexinit_probe.h"
 #include "store/metrics_history.h"
 #include "store/mig_layout_store.h"
+#include "store/node_meta_store.h"
 #include "store/sqlite_store.h"
 #include "telemetry/cluster_telemetry.h"
 #include "telemetry/disk_readings.h"
@@ -663,6 +667,9 @@ int runServe(int argc, char** argv) {
 
   // The cluster's GPU nodes (Kubernetes): a node watch cache behind /gpu-nodes
   // and the cluster-wide /gpus, and MIG layout changes through the GPU operator.
+  // Sandman's records of GPU nodes and their changes (both backends).
+  auto node_meta = NodeMetaStore::open(cfg.db);
+  if (!node_meta.ok()) return fatal("cannot open the GPU node records", node_meta.error());
   std::unique_ptr<NodeCache> node_cache;
   std::unique_ptr<MigLayoutStore> mig_store;
   std::unique_ptr<MigLayouts> mig_layouts;
@@ -690,13 +697,35 @@ int runServe(int argc, char** argv) {
       logInfo("node cache synced", {{"nodes", std::to_string(node_cache->stats().objects)},
                                     {"held_for_mig", std::to_string(mig_layouts->heldNodes().size())}});
     }
-    kube->setNodeRefusals([layouts = mig_layouts.get()] { return layouts->heldNodes(); });
+    gpu_node_routes = std::make_unique<GpuNodeRoutes>(*node_cache, kube->cache(), mig_layouts.get(), &kube->client(),
+                                                      node_meta.value().get(), &clock);
+    // MIG layout holds and nodes an admin put in maintenance (sandman.io/status).
+    kube->setNodeRefusals([routes = gpu_node_routes.get()] { return routes->refusedNodes(); });
     kube->setNodeModels([nodes = node_cache.get()](const std::string& node) {
       auto view = nodes->get(node);
       return view ? view->product : std::string();
     });
-    gpu_node_routes = std::make_unique<GpuNodeRoutes>(*node_cache, kube->cache(), mig_layouts.get());
   }
+
+  // Nodes and dashboard (issue 15): the local host as a node on Docker (its
+  // status in the store; maintenance refuses creates), the documents'
+  // /gpu/* and /dashboard/* resources.
+  std::unique_ptr<LocalNodeRoutes> local_node_routes;
+  if (kubernetes == nullptr) {
+    local_node_routes = std::make_unique<LocalNodeRoutes>(host_name, *node_meta.value(), *store.value(), sampler, clock);
+    sessions.setHostCheck([routes = local_node_routes.get()] { return routes->takesSessions(); });
+  }
+  GpuDeviceRoutes gpu_device_routes(sampler, *store.value(), kubernetes ? nullptr : &gpus,
+                                    kubernetes ? std::string() : std::string(host_name), node_meta.value().get(),
+                                    clock, kubernetes != nullptr);
+  DashboardSources dashboard_sources{store.value().get(), &sampler, history.value().get(), &alerts, &ledger, &budgets,
+                                     node_meta.value().get(), {}, kubernetes ? "kubernetes" : "docker"};
+  if (local_node_routes) {
+    dashboard_sources.nodes = [routes = local_node_routes.get()] { return routes->nodes(); };
+  } else if (gpu_node_routes) {
+    dashboard_sources.nodes = [routes = gpu_node_routes.get()] { return routes->nodesJson(); };
+  }
+  DashboardRoutes dashboard_routes(std::move(dashboard_sources), clock);
 
   UserKeys user_keys(*store.value(), clock);
   ApiOptions api_options;
@@ -772,6 +801,9 @@ int runServe(int argc, char** argv) {
   alerts.setListener([event_hub, event_routes](const std::string& action, const Alert& a) {
     event_routes->onAlert(action, a);
   });
+  if (local_node_routes) api.addRoutes(*local_node_routes);
+  api.addRoutes(gpu_device_routes);
+  api.addRoutes(dashboard_routes);
   // /metrics renders from the live sources on each scrape.
   MetricsSources metrics_sources;
   metrics_sources.snapshot = [&sampler] { return sampler.latest(); };

@@ -59,6 +59,9 @@ Result<CreatedSession> SessionManager::create(const CreateRequest& req) {
   if (space_check_) {
     if (auto s = space_check_(); !s.ok()) return s.error();
   }
+  if (host_check_) {
+    if (auto s = host_check_(); !s.ok()) return s.error();
+  }
   SessionPayer payer;
   if (payer_check_) {
     auto p = payer_check_(req);

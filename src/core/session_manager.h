@@ -175,6 +175,10 @@ class SessionManager {
   // state or workspace file system is below --min-free-disk) refuses the
   // create with nothing changed. Set before serving.
   void setSpaceCheck(std::function<Status()> fn) { space_check_ = std::move(fn); }
+  // Whether the host takes new sessions (an admin put it in maintenance):
+  // asked before anything is reserved; a non-ok status refuses the create
+  // with nothing changed. Unset: always. Set before serving.
+  void setHostCheck(std::function<Status()> fn) { host_check_ = std::move(fn); }
   // Who pays for a new session (team, project) and whether it may start at
   // all (budgets); asked before anything is reserved. Unset: nobody pays.
   void setPayerCheck(std::function<Result<SessionPayer>(const CreateRequest&)> fn) { payer_check_ = std::move(fn); }
@@ -251,6 +255,7 @@ class SessionManager {
   ReadyProbe probe_;
   PortAllocator ports_;
   std::function<Status()> space_check_;
+  std::function<Status()> host_check_;
   std::function<Status()> gate_;
   std::function<Result<SessionPayer>(const CreateRequest&)> payer_check_;
   std::function<Status(const Session&)> extend_check_;

@@ -272,7 +272,7 @@ json workspaceClaimJson(const std::string& user_id, const KubernetesOptions& o) 
           {"spec", spec}};
 }
 
-void excludeNodes(json& pod, const std::vector<std::string>& nodes) {
+void excludeNodes(json& pod, const std::vector<std::string>& nodes, const std::string& why) {
   if (nodes.empty()) return;
   // matchFields on the name, not a label: nothing on the node has to change,
   // so no right to write nodes is needed to keep sessions off one.
@@ -282,6 +282,7 @@ void excludeNodes(json& pod, const std::vector<std::string>& nodes) {
   std::string list;
   for (const auto& n : nodes) list += (list.empty() ? "" : ",") + n;
   pod["metadata"]["annotations"]["sandman.io/refused-nodes"] = list;
+  if (!why.empty()) pod["metadata"]["annotations"]["sandman.io/refused-why"] = why;
 }
 
 WorkloadInfo workloadFromPod(const PodView& pod) {
@@ -313,10 +314,12 @@ WorkloadInfo workloadFromPod(const PodView& pod) {
       w.problem_kind = ErrorKind::kConflict;
     } else if (why.find("node affinity/selector") != std::string::npos) {
       auto refused = pod.annotations.find("sandman.io/refused-nodes");
+      auto refused_why = pod.annotations.find("sandman.io/refused-why");
+      std::string held;
+      if (refused_why != pod.annotations.end()) held = refused_why->second;
+      else if (refused != pod.annotations.end()) held = refused->second;
       w.problem = "no node has the GPU model asked for" +
-                  (refused == pod.annotations.end()
-                       ? std::string()
-                       : " outside the nodes held for a MIG layout change (" + refused->second + ")") +
+                  (held.empty() ? std::string() : " outside the nodes Sandman holds (" + held + ")") +
                   " (scheduler: " + why + ")";
       w.problem_kind = ErrorKind::kConflict;
     } else if (why.find("untolerated taint") != std::string::npos) {
@@ -395,7 +398,15 @@ Status KubernetesRuntime::ensureWorkspaceClaim(const std::string& user_id) {
 
 Result<std::string> KubernetesRuntime::createPod(const SessionWorkload& w) {
   json body = sessionPodJson(w, options_);
-  if (node_refusals_) excludeNodes(body, node_refusals_());
+  if (node_refusals_) {
+    std::vector<std::string> names;
+    std::string why;
+    for (const auto& [node, reason] : node_refusals_()) {
+      names.push_back(node);
+      why += (why.empty() ? "" : "; ") + node + ": " + reason;
+    }
+    excludeNodes(body, names, why);
+  }
   auto made = client_->create(nsPath("pods"), body);
   if (!made.ok()) return made.error();
   const json* pod = &made->body;

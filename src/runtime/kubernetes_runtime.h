@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,8 +54,9 @@ nlohmann::json gatewaySecretJson(const SessionWorkload& w, const KubernetesOptio
 std::optional<RecordedSession> recordedSessionFromPod(const PodView& pod);
 nlohmann::json workspaceClaimJson(const std::string& user_id, const KubernetesOptions& o);
 // Keeps the pod off these nodes (a required nodeAffinity term on metadata.name
-// NotIn), and says so in the annotation sandman.io/refused-nodes.
-void excludeNodes(nlohmann::json& pod, const std::vector<std::string>& nodes);
+// NotIn), and says so in the annotation sandman.io/refused-nodes (and why, when
+// given, in sandman.io/refused-why).
+void excludeNodes(nlohmann::json& pod, const std::vector<std::string>& nodes, const std::string& why = "");
 // What a pod's state means for the session, in plain words.
 WorkloadInfo workloadFromPod(const PodView& pod);
 
@@ -83,7 +85,8 @@ class KubernetesRuntime final : public Runtime {
   KubeClient& client() { return *client_; }
   // Nodes Sandman places no new session on (a MIG layout change in progress);
   // asked at every launch. Set before serving.
-  void setNodeRefusals(std::function<std::vector<std::string>()> fn) { node_refusals_ = std::move(fn); }
+  // Nodes new session pods stay off, each with why (a MIG layout change, maintenance).
+  void setNodeRefusals(std::function<std::map<std::string, std::string>()> fn) { node_refusals_ = std::move(fn); }
   // The GPU model of a node (GFD's product label; "" unknown), so a pod
   // placed on any node of a model learns which one. Set before serving.
   void setNodeModels(std::function<std::string(const std::string& node)> fn) { node_model_ = std::move(fn); }
@@ -99,7 +102,7 @@ class KubernetesRuntime final : public Runtime {
   std::unique_ptr<KubeClient> client_;
   KubernetesOptions options_;
   std::unique_ptr<PodCache> cache_;
-  std::function<std::vector<std::string>()> node_refusals_;
+  std::function<std::map<std::string, std::string>()> node_refusals_;
   std::function<std::string(const std::string&)> node_model_;
 };
 

@@ -91,6 +91,12 @@ NodeView nodeViewFromJson(const json& node) {
       break;
     }
   }
+  const json& annotations = field(meta, "annotations");
+  if (annotations.is_object()) {
+    for (const auto& [k, val] : annotations.items()) {
+      if (startsWith(k, "sandman.io/") && val.is_string()) v.sandman_annotations.emplace(k, val.get<std::string>());
+    }
+  }
   const json& spec = field(node, "spec");
   const json& unsched = field(spec, "unschedulable");
   v.unschedulable = unsched.is_boolean() && unsched.get<bool>();
@@ -122,6 +128,7 @@ size_t approximateBytes(const NodeView& n) {
                                &n.mig_config_state, &n.ready_reason, &n.ready_message}) {
     b += stringBytes(*s);
   }
+  for (const auto& [k, v] : n.sandman_annotations) b += kNode + sizeof(std::pair<const std::string, std::string>) + stringBytes(k) + stringBytes(v);
   for (const auto& [k, v] : n.gpu_labels) b += kNode + sizeof(std::pair<const std::string, std::string>) + stringBytes(k) + stringBytes(v);
   for (const auto& [k, v] : n.mig_profiles) b += kNode + sizeof(std::pair<const std::string, MigProfileLabels>) + stringBytes(k);
   for (const auto* m : {&n.capacity, &n.allocatable}) {

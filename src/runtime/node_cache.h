@@ -52,6 +52,9 @@ struct NodeView {
   std::string ready_reason, ready_message;
   bool unschedulable = false;  // spec.unschedulable (kubectl cordon)
   std::vector<NodeTaint> taints;
+  // Sandman's own annotations (sandman.io/...): an admin's metadata and
+  // status for the node (maintenance keeps sessions off it).
+  std::map<std::string, std::string> sandman_annotations;
 };
 
 NodeView nodeViewFromJson(const nlohmann::json& node);

@@ -314,6 +314,30 @@ CREATE TABLE demand (
 );
 CREATE INDEX demand_by_at ON demand(at);
 )sql"},
+    // GPU nodes as an admin sees them: Sandman's own metadata and status of a
+    // node (the local host on Docker), and what changed on nodes, newest last.
+    {13, R"sql(
+CREATE TABLE gpu_node_meta (
+  name          TEXT PRIMARY KEY NOT NULL,
+  cluster       TEXT NOT NULL DEFAULT '',
+  description   TEXT NOT NULL DEFAULT '',
+  labels        TEXT NOT NULL DEFAULT '{}',
+  status        TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active','maintenance','drained')),
+  status_reason TEXT NOT NULL DEFAULT '',
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  updated_by    TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE gpu_node_events (
+  id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  node   TEXT NOT NULL,
+  at     INTEGER NOT NULL,
+  kind   TEXT NOT NULL,
+  detail TEXT NOT NULL DEFAULT '',
+  by     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX gpu_node_events_at ON gpu_node_events(at);
+)sql"},
 };
 
 constexpr const char* kSessionColumns =

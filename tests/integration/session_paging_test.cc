@@ -300,12 +300,13 @@ TEST_F(SessionPagingTest, MigrationCountsTheHistoryAStoreAlreadyHolds) {
        "ALTER TABLE sessions DROP COLUMN project; ALTER TABLE sessions DROP COLUMN cost_booked;"
        "ALTER TABLE gpu_samples_minute DROP COLUMN procs_max; DROP TABLE teams; DROP TABLE projects;"
        "DROP TABLE user_org; DROP TABLE gpu_prices; DROP TABLE cost_ledger; DROP TABLE budgets;"
-       "DROP TABLE demand;"  // migration 12
+       "DROP TABLE demand;"
+       "DROP TABLE gpu_node_meta; DROP TABLE gpu_node_events;"  // migrations 12 and 13
        "DELETE FROM schema_version WHERE version >= 8;");
   auto reopened = SqliteStore::open(path_);
   ASSERT_TRUE(reopened.ok()) << reopened.error().message;
   store_ = std::move(reopened).value();
-  EXPECT_EQ(store_->schemaVersion(), 12);
+  EXPECT_EQ(store_->schemaVersion(), 13);
   EXPECT_EQ(store_->sessionCounts().value().by_status, (std::map<std::string, int64_t>{{"ended", 4}, {"running", 2}}));
   insert(make(7, "u7", 2000, SessionStatus::kStarting));
   EXPECT_EQ(store_->sessionCounts().value().by_status, groupBy());

@@ -92,7 +92,7 @@ std::vector<std::string> ids(const std::vector<Session>& sessions) {
 TEST_F(SqliteStoreTest, CreatesPrivateDirectoryAndFile) {
   auto store = openStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->schemaVersion(), 12);
+  EXPECT_EQ(store->schemaVersion(), 13);
   struct stat sb {};
   ASSERT_EQ(stat((dir_ + "/state").c_str(), &sb), 0);
   EXPECT_EQ(sb.st_mode & 0777, 0700u);
@@ -464,7 +464,7 @@ TEST_F(SqliteStoreTest, DataSurvivesReopen) {
   }
   auto store = openStore();
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->schemaVersion(), 12);
+  EXPECT_EQ(store->schemaVersion(), 13);
   auto got = store->getSession("s-p");
   ASSERT_TRUE(got.ok());
   expectSameSession(*got, s);

@@ -8,7 +8,9 @@
 # fake_mig_manager.py standing in for the GPU operator: refused while a session runs on the node,
 # then approved: the node held (a session asking for its model fails), pending -> success, the
 # new layout's capacity seen and the node let go; a layout the GPUs cannot take ends failed and
-# keeps the node held until released; proposals survive a daemon restart.
+# keeps the node held until released; proposals survive a daemon restart. A node in maintenance
+# (PATCH /gpu-nodes/{name}/status: Sandman's sandman.io/status annotation) takes no session;
+# metadata edits are annotations too; create/delete of cluster nodes and MIG creates are 400.
 # Usage: nodes_test.sh <path-to-sandman>
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SANDMAN=${1:?usage: nodes_test.sh <path-to-sandman>}
@@ -149,6 +151,43 @@ k8s_kubectl uncordon gpu-b >/dev/null || fail "uncordon"
 k8s_wait "gpu-b uncordoned" 10 fits_is nvidia.com/mig-1g.10gb 8
 ok "uncordoned: 8 fit again"
 
+note "gpu-b in maintenance (a sandman.io/status annotation): no session lands there; metadata edits"
+api PATCH /api/v1/gpu-nodes/gpu-b/status '{"status":"maintenance","reason":"disk swap","by":"ops"}'
+assert_eq "$CODE" 200 "PATCH gpu-b status"
+assert_eq "$(jq -r '"\(.status) \(.takes_sessions)"' <<<"$BODY")" "maintenance false" "gpu-b's answer"
+assert_eq "$(k8s_kubectl get node gpu-b -o jsonpath='{.metadata.annotations.sandman\.io/status}')" maintenance \
+  "the node's sandman.io/status annotation"
+k8s_wait "gpu-b in maintenance through the watch" 10 node_is gpu-b .status maintenance
+assert_eq "$(fits nvidia.com/mig-1g.10gb)" 1 "1g.10gb fits with gpu-b in maintenance"
+B_PRODUCT=$(node_field gpu-b .product)
+api POST /api/v1/sessions "{\"user_id\":\"carol\",\"mig_profile\":\"1g.10gb\",\"gpu_product\":\"$B_PRODUCT\"}"
+assert_eq "$CODE" 409 "a session for gpu-b's model while it is in maintenance"
+assert_contains "$(jq -r .error <<<"$BODY")" "gpu-b: node gpu-b is in maintenance (disk swap)" "the refusal names node and status"
+api PUT /api/v1/gpu-nodes/gpu-b '{"cluster":"lab-b","description":"the A100 box","labels":{"rack":"r7"}}'
+assert_eq "$CODE" 200 "PUT gpu-b metadata"
+assert_eq "$(k8s_kubectl get node gpu-b -o jsonpath='{.metadata.annotations.sandman\.io/cluster}')" lab-b "cluster annotation"
+api PUT /api/v1/gpu-nodes/gpu-b '{"colour":"red"}'
+assert_eq "$CODE" 400 "unknown field"
+k8s_wait "gpu-b's cluster through the watch" 10 node_is gpu-b .cluster lab-b
+api GET "/api/v1/gpu-nodes?cluster=lab-b&status=maintenance"
+assert_eq "$(jq -r '[.nodes[].name] | join(",")' <<<"$BODY")" gpu-b "list by cluster and status"
+api GET "/api/v1/gpu-nodes?limit=2"
+assert_eq "$(jq -r '.nodes | length' <<<"$BODY")/$(jq -r .total <<<"$BODY")" 2/3 "a page of two"
+api POST /api/v1/gpu-nodes '{"name":"gpu-z"}'
+assert_eq "$CODE" 400 "create a node on Kubernetes"
+api DELETE /api/v1/gpu-nodes/gpu-b
+assert_eq "$CODE" 400 "delete a cluster node"
+api POST /api/v1/gpu/devices/GPU-x/mig '["1g.10gb"]'
+assert_eq "$CODE" 400 "MIG create on Kubernetes"
+assert_contains "$(jq -r .error <<<"$BODY")" "mig-layout" "points at the layout proposals"
+api GET /api/v1/dashboard/stats/clusters
+assert_contains "$(jq -r '[.clusters[].cluster] | join(",")' <<<"$BODY")" lab-b "dashboard clusters"
+api GET /api/v1/gpu-nodes/recent
+assert_eq "$(jq -r '[.changes[] | select(.node == "gpu-b")] | length' <<<"$BODY")" 2 "recently changed"
+OUT=$(nodes_cli status gpu-b active) || fail "sandman nodes status: $OUT"
+k8s_wait "gpu-b active again" 10 fits_is nvidia.com/mig-1g.10gb 8
+ok "gpu-b active: 8 fit again"
+
 note "MIG layout all-1g.10gb for gpu-a: proposed, refused while alice runs there"
 OUT=$(nodes_cli mig-layout propose gpu-a all-1g.10gb --by admin) || fail "propose: $OUT"
 echo "   | $OUT"
@@ -168,7 +207,7 @@ assert_eq "$(k8s_kubectl get node gpu-a -o jsonpath='{.metadata.labels.nvidia\.c
 assert_contains "$(node_field gpu-a .held_by_sandman)" "being applied" "gpu-a held"
 api POST /api/v1/sessions "{\"user_id\":\"bob\",\"mig_profile\":\"1g.10gb\",\"gpu_product\":\"$H100\"}"
 assert_eq "$CODE" 409 "bob's H100 session while gpu-a is held"
-assert_contains "$(jq -r .error <<<"$BODY")" "held for a MIG layout change (gpu-a)" "bob's error"
+assert_contains "$(jq -r .error <<<"$BODY")" "outside the nodes Sandman holds (gpu-a: MIG layout" "bob's error"
 k8s_wait "state pending seen" 10 proposal_is gpu-a pending
 k8s_wait "state applied" 30 proposal_is gpu-a applied
 assert_eq "$(node_field gpu-a '"\(.mig_config_state) \(.held_by_sandman) \(.takes_sessions)"')" "success null true" "gpu-a after success"

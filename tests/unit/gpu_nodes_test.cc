@@ -164,8 +164,10 @@ TEST(GpuNodeJson, NodeAndClusterViews) {
   EXPECT_EQ(a["resources"][0]["resource"], "nvidia.com/mig-1g.10gb");
   EXPECT_EQ(a["resources"][0]["in_use"], 1);
   EXPECT_EQ(a["resources"][0]["free"], 1);
-  EXPECT_FALSE(a.contains("labels"));
-  EXPECT_TRUE(gpuNodeJson(nodes[0], true).contains("labels"));
+  EXPECT_FALSE(a.contains("gpu_labels"));
+  EXPECT_TRUE(gpuNodeJson(nodes[0], true).contains("gpu_labels"));
+  EXPECT_TRUE(a["labels"].empty());  // Sandman's own metadata: none set
+  EXPECT_EQ(a["status"], "active");
   json b = gpuNodeJson(nodes[1], false);
   EXPECT_EQ(b["held_by_sandman"], "MIG layout x being applied (proposal 1)");
   EXPECT_EQ(b["resources"][0]["free"], 0);
@@ -209,7 +211,7 @@ TEST(ExcludeNodes, AddsARequiredNotInTermAndTheAnnotation) {
   v.unschedulable_message = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.";
   v.annotations["sandman.io/refused-nodes"] = "gpu-a";
   WorkloadInfo w = workloadFromPod(v);
-  EXPECT_NE(w.problem.find("held for a MIG layout change (gpu-a)"), std::string::npos) << w.problem;
+  EXPECT_NE(w.problem.find("outside the nodes Sandman holds (gpu-a)"), std::string::npos) << w.problem;
   EXPECT_EQ(w.problem_kind, ErrorKind::kConflict);
 }
 
