@@ -61,6 +61,8 @@ std::vector<std::string> NvmlBackend::bindAll(void* dl, Api* a) {
   // Optional (R510+): profile names straight from the driver.
   std::vector<std::string> optional;
   bind(dl, "nvmlDeviceGetGpuInstanceProfileInfoV", &a->DeviceGetGpuInstanceProfileInfoV, &optional);
+  // Optional (R510+): memory used apart from the driver's reservation.
+  bind(dl, "nvmlDeviceGetMemoryInfo_v2", &a->DeviceGetMemoryInfoV2, &optional);
   return missing;
 }
 

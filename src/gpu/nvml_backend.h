@@ -49,6 +49,7 @@ class NvmlBackend final : public GpuBackend {
     nvmlDeviceGetUUID_fn DeviceGetUUID;
     nvmlDeviceGetName_fn DeviceGetName;
     nvmlDeviceGetMemoryInfo_fn DeviceGetMemoryInfo;
+    nvmlDeviceGetMemoryInfo_v2_fn DeviceGetMemoryInfoV2;  // optional (R510+); null: v1 only
     nvmlDeviceGetUtilizationRates_fn DeviceGetUtilizationRates;
     nvmlDeviceGetTemperature_fn DeviceGetTemperature;
     nvmlDeviceGetPowerUsage_fn DeviceGetPowerUsage;
@@ -82,6 +83,9 @@ class NvmlBackend final : public GpuBackend {
   Result<std::vector<GpuInfo>> inventory(bool gpm_sample);
   Result<GpuInfo> readGpu(unsigned index, bool gpm_sample) const;
   void readTelemetry(nvmlDevice_t dev, GpuInfo* gpu) const;
+  // Memory of a GPU or MIG device, `used` without the driver's reservation
+  // where the driver can say (v2), as nvidia-smi shows it.
+  nvmlReturn_t memoryInfo(nvmlDevice_t dev, nvmlMemory_t* out) const;
   Result<std::vector<MigProfile>> readProfiles(nvmlDevice_t dev) const;
   Status readInstances(nvmlDevice_t dev, GpuInfo* gpu) const;
   // MIG device UUID and memory of each (gi, ci), from the MIG device handles.

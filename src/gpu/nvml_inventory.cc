@@ -87,7 +87,7 @@ Result<GpuInfo> NvmlBackend::readGpu(unsigned index, bool gpm_sample) const {
   if (rc != NVML_SUCCESS) return unavailable(error("nvmlDeviceGetName", rc));
   gpu.name = name;
   nvmlMemory_t mem{};
-  rc = api_.DeviceGetMemoryInfo(*dev, &mem);
+  rc = memoryInfo(*dev, &mem);
   if (rc != NVML_SUCCESS) return unavailable(error("nvmlDeviceGetMemoryInfo", rc));
   gpu.memory_total_mib = mem.total / kMiB;
   gpu.memory_used_mib = mem.used / kMiB;
@@ -141,10 +141,22 @@ void NvmlBackend::readTelemetry(nvmlDevice_t dev, GpuInfo* gpu) const {
   gpu->telemetry.power_limit_mw = optionalValue(api_.DeviceGetEnforcedPowerLimit, dev);
 }
 
+nvmlReturn_t NvmlBackend::memoryInfo(nvmlDevice_t dev, nvmlMemory_t* out) const {
+  if (api_.DeviceGetMemoryInfoV2 != nullptr) {
+    nvmlMemory_v2_t v2{};
+    v2.version = nvmlMemory_v2;
+    if (api_.DeviceGetMemoryInfoV2(dev, &v2) == NVML_SUCCESS) {
+      *out = nvmlMemory_t{v2.total, v2.free, v2.used};
+      return NVML_SUCCESS;
+    }
+  }
+  return api_.DeviceGetMemoryInfo(dev, out);
+}
+
 // Profile indices 0.. until INVALID_ARGUMENT; NOT_SUPPORTED ones are skipped.
 Result<std::vector<MigProfile>> NvmlBackend::readProfiles(nvmlDevice_t dev) const {
   nvmlMemory_t mem{};
-  uint64_t total_mib = api_.DeviceGetMemoryInfo(dev, &mem) == NVML_SUCCESS ? mem.total / kMiB : 0;
+  uint64_t total_mib = memoryInfo(dev, &mem) == NVML_SUCCESS ? mem.total / kMiB : 0;
   std::vector<MigProfile> out;
   for (unsigned idx = 0; idx < 64; ++idx) {
     nvmlGpuInstanceProfileInfo_t info{};
@@ -232,7 +244,7 @@ std::vector<NvmlBackend::MigDevice> NvmlBackend::readMigDevices(nvmlDevice_t dev
     }
     d.uuid = uuid;
     nvmlMemory_t mem{};
-    if (api_.DeviceGetMemoryInfo(mig, &mem) == NVML_SUCCESS) {
+    if (memoryInfo(mig, &mem) == NVML_SUCCESS) {
       d.total_mib = mem.total / kMiB;
       d.used_mib = mem.used / kMiB;
     }

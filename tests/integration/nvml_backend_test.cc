@@ -234,5 +234,23 @@ TEST(NvmlBackend, TelemetryFollowsConfigRewrites) {
   EXPECT_EQ(gpus[0].telemetry.temperature_c, 91u);
 }
 
+// On a real H200 the v1 memory call said 615 MiB "used" on an idle GPU where
+// nvidia-smi said 0 (616 MiB reserved): Sandman reads _v2, so a session's
+// peak memory (right-sizing, the dashboard) is what its processes hold.
+TEST(NvmlBackend, TheDriversReservationIsNotUsedMemory) {
+  NvmlSimEnv env("mixed-host.json");
+  std::string text = env.readConfig();
+  auto at = text.find("\"memory_used_mib\": 300");
+  ASSERT_NE(at, std::string::npos);
+  text.insert(at, "\"memory_reserved_mib\": 616, ");
+  env.writeConfig(text);
+  auto b = NvmlSimEnv::load();
+  ASSERT_TRUE(b);
+  auto gpus = list(*b);
+  ASSERT_EQ(gpus.size(), 4u);
+  EXPECT_EQ(gpus[3].memory_used_mib, 300u);
+  EXPECT_EQ(gpus[3].memory_free_mib, gpus[3].memory_total_mib - 300u - 616u);
+}
+
 }  // namespace
 }  // namespace sandman

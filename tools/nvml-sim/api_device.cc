@@ -106,29 +106,65 @@ NVML_SIM_EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char* name,
   });
 }
 
+namespace {
+
+// Total, reservation and use of a GPU or MIG device, in MiB (MIG devices
+// reserve nothing here).
+struct SimMemory {
+  unsigned long long total = 0, reserved = 0, used = 0;
+};
+
+nvmlReturn_t simMemory(Simulator& sim, nvmlDevice_t device, SimMemory* out) {
+  const HandleRec* h = deviceOrMig(sim, device);
+  if (h == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  const GpuConfig& gpu = *sim.gpu(h->gpu);
+  if (h->kind == HandleKind::kGpu) {
+    out->total = gpu.model->memory_mib;
+    out->reserved = std::min(gpu.telemetry.memory_reserved_mib, out->total);
+    out->used = gpu.telemetry.memory_used_mib;
+    for (const auto& p : gpu.telemetry.processes) out->used += p.used_memory_mib;
+    out->used = std::min(out->used, out->total - out->reserved);
+    return NVML_SUCCESS;
+  }
+  return withMigDevice(sim, *h, [&](const GiState& gi, const CiState& ci) {
+    const GiProfile* p = giProfile(sim, h->gpu, gi.profile_id);
+    out->total = p ? p->memory_mb : 0;
+    out->used = 0;
+    for (const auto& proc : gpu.telemetry.processes) {
+      if (proc.mig == ci.uuid) out->used += proc.used_memory_mib;
+    }
+    out->used = std::min(out->used, out->total);
+    return NVML_SUCCESS;
+  });
+}
+
+}  // namespace
+
+// v1 counts the driver's reservation as used, as the real library does.
 NVML_SIM_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t* memory) {
   return withSim([&](Simulator& sim) {
-    const HandleRec* h = deviceOrMig(sim, device);
-    if (h == nullptr || memory == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
-    const GpuConfig& gpu = *sim.gpu(h->gpu);
-    auto fill = [&](unsigned long long total_mib, unsigned long long used_mib) {
-      used_mib = std::min(used_mib, total_mib);
-      *memory = nvmlMemory_t{total_mib * kMiB, (total_mib - used_mib) * kMiB, used_mib * kMiB};
-      return NVML_SUCCESS;
-    };
-    if (h->kind == HandleKind::kGpu) {
-      unsigned long long used = gpu.telemetry.memory_used_mib;
-      for (const auto& p : gpu.telemetry.processes) used += p.used_memory_mib;
-      return fill(gpu.model->memory_mib, used);
-    }
-    return withMigDevice(sim, *h, [&](const GiState& gi, const CiState& ci) {
-      const GiProfile* p = giProfile(sim, h->gpu, gi.profile_id);
-      unsigned long long used = 0;
-      for (const auto& proc : gpu.telemetry.processes) {
-        if (proc.mig == ci.uuid) used += proc.used_memory_mib;
-      }
-      return fill(p ? p->memory_mb : 0, used);
-    });
+    if (memory == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+    SimMemory m;
+    nvmlReturn_t rc = simMemory(sim, device, &m);
+    if (rc != NVML_SUCCESS) return rc;
+    const unsigned long long used = m.used + m.reserved;
+    *memory = nvmlMemory_t{m.total * kMiB, (m.total - used) * kMiB, used * kMiB};
+    return NVML_SUCCESS;
+  });
+}
+
+NVML_SIM_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t device, nvmlMemory_v2_t* memory) {
+  return withSim([&](Simulator& sim) {
+    if (memory == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+    if (memory->version != nvmlMemory_v2) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+    SimMemory m;
+    nvmlReturn_t rc = simMemory(sim, device, &m);
+    if (rc != NVML_SUCCESS) return rc;
+    memory->total = m.total * kMiB;
+    memory->reserved = m.reserved * kMiB;
+    memory->used = m.used * kMiB;
+    memory->free = (m.total - m.reserved - m.used) * kMiB;
+    return NVML_SUCCESS;
   });
 }
 
@@ -183,6 +219,7 @@ static_assert(std::is_same_v<decltype(&nvmlDeviceGetIndex), nvmlDeviceGetIndex_f
 static_assert(std::is_same_v<decltype(&nvmlDeviceGetUUID), nvmlDeviceGetUUID_fn>);
 static_assert(std::is_same_v<decltype(&nvmlDeviceGetName), nvmlDeviceGetName_fn>);
 static_assert(std::is_same_v<decltype(&nvmlDeviceGetMemoryInfo), nvmlDeviceGetMemoryInfo_fn>);
+static_assert(std::is_same_v<decltype(&nvmlDeviceGetMemoryInfo_v2), nvmlDeviceGetMemoryInfo_v2_fn>);
 static_assert(
     std::is_same_v<decltype(&nvmlDeviceGetUtilizationRates), nvmlDeviceGetUtilizationRates_fn>);
 static_assert(std::is_same_v<decltype(&nvmlDeviceGetTemperature), nvmlDeviceGetTemperature_fn>);

@@ -29,6 +29,7 @@ Telemetry parseTelemetry(const json& t, const Model& model) {
   tel.temperature = optionalField(t, "temperature", 30u);
   tel.power_usage_mw = optionalField(t, "power_usage_mw", model.power_limit_mw / 8);
   tel.memory_used_mib = t.value("memory_used_mib", 0ull);
+  tel.memory_reserved_mib = t.value("memory_reserved_mib", 0ull);
   if (t.contains("processes")) {
     for (const auto& p : t.at("processes")) {
       SimProcess proc;

@@ -28,6 +28,9 @@ struct Telemetry {
   std::optional<unsigned> power_usage_mw;
   std::optional<unsigned> power_limit_mw;
   unsigned long long memory_used_mib = 0;
+  // The driver's own reservation: the v1 memory call counts it as used, v2
+  // reports it apart (a real H200 reserves 616 MiB).
+  unsigned long long memory_reserved_mib = 0;
   std::vector<SimProcess> processes;
   // SM utilisation of each MIG device, by its "MIG-..." uuid, as GPM reports
   // it (devices not listed: 0). Only read where the GPU has GPM.
