@@ -1,6 +1,6 @@
 #include "api/openapi.h"
 
-#include <map>
+#include <cctype>
 #include <set>
 
 namespace sandman {

@@ -42,7 +42,7 @@ bool matches(const Router::Route& route, std::string_view path, const std::vecto
 void Router::add(std::string method, const std::string& pattern, HttpHandler handler) {
   std::vector<std::string> segments;
   for (auto part : splitPath(pattern)) segments.emplace_back(part);
-  routes_.push_back({std::move(method), pattern, std::move(segments), std::move(handler)});
+  routes_.push_back({std::move(method), pattern, std::move(segments), std::move(handler), nullptr});
 }
 
 void Router::document(const nlohmann::json& table) {

@@ -108,7 +108,7 @@ constexpr std::string_view kDocs = R"json({
       "sample_seconds": {"type": "number"}, "mig_dynamic": {"type": "boolean"},
       "gpus": {"type": "array", "items": {"$ref": "#/components/schemas/DeviceReading"}},
       "instances": {"type": "array", "items": {"$ref": "#/components/schemas/DeviceReading"}},
-      "lost_gpus": {"type": "integer"},
+      "lost_gpus": {"type": "array", "items": {"type": "string"}, "description": "UUIDs of GPUs seen before and missing now"},
       "nodes": {"type": "array", "description": "a cluster's node agents", "items": {"type": "object", "additionalProperties": false,
         "required": ["node", "agent_up", "agent_pod", "address", "last_seen", "error", "gpus", "instances"],
         "properties": {"node": {"type": "string"}, "agent_up": {"type": "boolean"}, "agent_pod": {"type": ["string", "null"]},

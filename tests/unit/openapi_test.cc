@@ -53,8 +53,8 @@ TEST(OpenApi, UndocumentedRoutesAreListedAndMarked) {
     r.get(std::string(p) + "/things/{id}", noop);
   }
   r.get("/healthz", noop);
-  r.document(R"json({"routes": {"GET /things": {"operationId": "listThings", "summary": "Things", "tag": "Health"},
-                                "GET /gone": {"operationId": "gone", "summary": "No route", "tag": "Health"}}})json");
+  r.document(std::string_view(R"json({"routes": {"GET /things": {"operationId": "listThings", "summary": "Things", "tag": "Health"},
+                                "GET /gone": {"operationId": "gone", "summary": "No route", "tag": "Health"}}})json"));
   EXPECT_EQ(undocumentedRoutes(r), (std::vector<std::string>{"GET /api/v1/things/{id}", "GET /things/{id}", "GET /healthz"}));
   EXPECT_EQ(r.staleDocs(), std::vector<std::string>{"GET /gone"});
 
@@ -72,9 +72,9 @@ TEST(OpenApi, UndocumentedRoutesAreListedAndMarked) {
 TEST(OpenApi, ShorthandsExpandToOperations) {
   Router r;
   r.post("/api/v1/things/{id}", noop);
-  r.document(R"json({"routes": {"POST /things/{id}": {"operationId": "makeThing", "summary": "Make", "tag": "Health",
+  r.document(std::string_view(R"json({"routes": {"POST /things/{id}": {"operationId": "makeThing", "summary": "Make", "tag": "Health",
     "body": {"type": "object", "additionalProperties": false}, "errors": [400, 409],
-    "responses": {"201": {"description": "Made", "json": {"type": "object"}}}}}})json");
+    "responses": {"201": {"description": "Made", "json": {"type": "object"}}}}}})json"));
   const json op = buildOpenApi(r, "0")["paths"]["/api/v1/things/{id}"]["post"];
   EXPECT_EQ(op["tags"], json::array({"Health"}));
   EXPECT_EQ(op["x-sandman-role"], "admin") << "writes are the admin's";
@@ -91,8 +91,8 @@ TEST(OpenApi, AnExactVersionedDocBeatsItsBareTwin) {
   Router r;
   r.get("/metrics", noop);
   r.get("/api/v1/metrics", noop);
-  r.document(R"json({"routes": {"GET /metrics": {"operationId": "a", "summary": "A", "tag": "Telemetry"},
-                                "GET /api/v1/metrics": {"operationId": "b", "summary": "B", "tag": "Telemetry"}}})json");
+  r.document(std::string_view(R"json({"routes": {"GET /metrics": {"operationId": "a", "summary": "A", "tag": "Telemetry"},
+                                "GET /api/v1/metrics": {"operationId": "b", "summary": "B", "tag": "Telemetry"}}})json"));
   const json doc = buildOpenApi(r, "0");
   EXPECT_EQ(doc["paths"]["/metrics"]["get"]["operationId"], "a");
   EXPECT_EQ(doc["paths"]["/api/v1/metrics"]["get"]["operationId"], "b");
