@@ -5,7 +5,8 @@
 # marked undocumented, and then every path and method against the daemon: none
 # may answer 404 "no route" or 405, and every 2xx JSON body must validate
 # against the schema the document declares for it.
-# Usage: openapi_check.py BASE_URL TOKEN   (Debian's python3 with python3-jsonschema)
+# Usage: openapi_check.py BASE_URL TOKEN USER NEW_USER   (Debian's python3 with python3-jsonschema)
+# USER has a session already; NEW_USER none (a valid create makes one): both of this run.
 import http.client
 import json
 import re
@@ -14,7 +15,7 @@ import urllib.parse
 
 import jsonschema
 
-BASE, TOKEN = sys.argv[1], sys.argv[2]
+BASE, TOKEN, USER, NEW_USER = sys.argv[1:5]
 URL = urllib.parse.urlsplit(BASE)
 TAGS = {"Sessions", "Users", "GPUs", "Telemetry", "Alerts", "Cost", "Advice", "Nodes", "Dashboard", "Events", "Auth",
         "Health"}
@@ -234,6 +235,60 @@ def value_for(path, p):
             return c
     return "x"
 
+
+# Valid writes first (the sweep below sends {} and deletes things): their
+# answers must match the schemas too.
+def find_op(method, path):
+    return doc["paths"].get(path, {}).get(method.lower())
+
+
+def example(method, path, target, body):
+    op = find_op(method, path)
+    if op is None:
+        problem(f"{method} {path} is not in the document")
+        return None
+    status, ctype, data = request(method, target, body=json.dumps(body))
+    where = f"{method} {target} {json.dumps(body)} -> {status}"
+    if not 200 <= status < 300:
+        problem(f"{where}: a valid request failed: {data[:200]!r}")
+        return None
+    schema, declared = schema_for(op, status, ctype)
+    if not declared or str(status) not in op["responses"]:
+        problem(f"{where}: status {status} / {ctype} is not declared")
+        return None
+    if schema is not None and ctype.startswith("application/json"):
+        validate(json.loads(data), schema, where)
+        return json.loads(data)
+    return None
+
+
+made = example("POST", "/api/v1/sessions", "/api/v1/sessions", {"user_id": NEW_USER, "ttl_minutes": 30})
+if made:
+    sid = made["session_id"]
+    example("PATCH", "/api/v1/sessions/{id}", f"/api/v1/sessions/{sid}", {"ttl_seconds": 600})
+example("POST", "/api/v1/teams", "/api/v1/teams", {"name": "oa-team2"})
+example("POST", "/api/v1/projects", "/api/v1/projects", {"name": "oa-proj2", "team": "oa-team2"})
+example("PUT", "/api/v1/users/{user}", f"/api/v1/users/{USER}", {"team": "oa-team2", "projects": ["oa-proj2"]})
+example("PUT", "/api/v1/budgets", "/api/v1/budgets", {"scope": "project", "name": "oa-proj2", "usd_per_month": 50})
+example("POST", "/api/v1/budgets", "/api/v1/budgets", {"scope": "user", "name": USER, "usd_per_month": 5.5})
+example("PUT", "/api/v1/cost/prices/{model}", "/api/v1/cost/prices/A100", {"usd_per_hour": 2.5})
+if "name" in known:
+    n = urllib.parse.quote(known["name"], safe="")
+    example("PUT", "/api/v1/gpu-nodes/{name}", f"/api/v1/gpu-nodes/{n}",
+            {"description": "rack 4", "labels": {"rack": "r4"}, "cluster": "lab", "by": "e2e"})
+    example("PATCH", "/api/v1/gpu-nodes/{name}/status", f"/api/v1/gpu-nodes/{n}/status",
+            {"status": "maintenance", "reason": "openapi e2e"})
+    example("PATCH", "/api/v1/gpu-nodes/{name}/status", f"/api/v1/gpu-nodes/{n}/status", {"status": "active"})
+for path in ("/api/v1/dashboard", "/api/v1/gpu-nodes/recent", "/api/v1/demand", "/api/v1/cost/catalog",
+             "/api/v1/budgets", "/api/v1/advice/rightsizing?all=true", "/api/v1/cost/forecast?horizon=30d&group_by=team",
+             "/api/v1/cost?group_by=user&step=week", "/api/v1/alerts?state=all"):
+    op = find_op("GET", path.split("?")[0])
+    status, ctype, data = request("GET", path)
+    schema, declared = schema_for(op, status, ctype)
+    if status != 200 or not declared:
+        problem(f"GET {path} -> {status} {ctype}")
+    elif schema is not None:
+        validate(json.loads(data), schema, f"GET {path}")
 
 checked = 0
 for method, path, op in operations:

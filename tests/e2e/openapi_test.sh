@@ -15,6 +15,7 @@ start_daemon --gpu-backend nvml --nvml-library "$SIMLIB" --telemetry-interval 1s
 
 note "some data, so that listings are not all empty"
 mkuser U oa
+mkuser U2 ob  # openapi_check.py creates its session
 create_session "$U"
 api POST /api/v1/teams '{"name":"e2e-team"}'
 assert_code 201 "a team"
@@ -38,7 +39,7 @@ api_curl "$TOKEN" GET /openapi.json -H 'Accept: text/csv'
 assert_code 200 "the document is JSON whatever the Accept"
 
 note "structure, and every path and method against the daemon"
-out=$("$PY" "$(dirname "${BASH_SOURCE[0]}")/openapi_check.py" "$API" "$TOKEN" 2>&1)
+out=$("$PY" "$(dirname "${BASH_SOURCE[0]}")/openapi_check.py" "$API" "$TOKEN" "$U" "$U2" 2>&1)
 rc=$?
 echo "$out"
 assert_eq "$rc" 0 "openapi_check.py"
