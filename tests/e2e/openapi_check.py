@@ -5,7 +5,10 @@
 # marked undocumented, and then every path and method against the daemon: none
 # may answer 404 "no route" or 405, and every 2xx JSON body must validate
 # against the schema the document declares for it.
-# Usage: openapi_check.py BASE_URL TOKEN USER NEW_USER   (Debian's python3 with python3-jsonschema)
+# Then the claims that can be checked cheaply: a body with an unknown field is
+# refused where the schema says additionalProperties: false, and the viewer
+# token gets 403 exactly on the operations marked x-sandman-role: admin.
+# Usage: openapi_check.py BASE_URL TOKEN USER NEW_USER VIEWER_TOKEN   (Debian's python3 with python3-jsonschema)
 # USER has a session already; NEW_USER none (a valid create makes one): both of this run.
 import http.client
 import json
@@ -15,7 +18,7 @@ import urllib.parse
 
 import jsonschema
 
-BASE, TOKEN, USER, NEW_USER = sys.argv[1:5]
+BASE, TOKEN, USER, NEW_USER, VIEWER = sys.argv[1:6]
 URL = urllib.parse.urlsplit(BASE)
 TAGS = {"Sessions", "Users", "GPUs", "Telemetry", "Alerts", "Cost", "Advice", "Nodes", "Dashboard", "Events", "Auth",
         "Health"}
@@ -326,6 +329,33 @@ for method, path, op in operations:
             problem(f"{where}: the body is not JSON")
             continue
         validate(body, schema, where)
+
+# Unknown fields, where the schema refuses them; and the roles.
+def body_schema(op):
+    s = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    while isinstance(s, dict) and "$ref" in s and len(s) == 1:
+        s = resolve(s["$ref"])
+    return s
+
+
+for method, path, op in operations:
+    params = [resolve(p["$ref"]) if "$ref" in p else p for p in op.get("parameters", [])]
+    target = path
+    for p in params:
+        if p.get("in") == "path":
+            target = target.replace("{" + p["name"] + "}", urllib.parse.quote(value_for(path, p), safe=""))
+    s = body_schema(op)
+    if isinstance(s, dict) and s.get("additionalProperties") is False:
+        status, _, data = request(method, target, body=json.dumps({"zz_not_a_field": 1}))
+        if 200 <= status < 300:
+            problem(f"{method} {target}: a body with an unknown field was accepted ({status})")
+    if path in ("/openapi.json", "/api/v1/openapi.json") or op.get("security") == []:
+        continue
+    status, _, _ = request(method, target, body="{}" if "requestBody" in op else None, token=VIEWER, timeout=5)
+    if op.get("x-sandman-role") == "admin" and status != 403:
+        problem(f"{method} {target}: role admin, but the viewer got {status}, not 403")
+    if op.get("x-sandman-role") == "viewer" and status == 403:
+        problem(f"{method} {target}: role viewer, but the viewer got 403")
 
 # The CSV variant of /cost, by Accept.
 status, ctype, data = request("GET", "/api/v1/cost", headers={"Accept": "text/csv"})
