@@ -207,18 +207,23 @@ constexpr std::string_view kServerDocs = R"json({
     }
   },
   "GpuInventory": {
-    "type": "object", "required": ["gpus", "count"],
-    "description": "A host's GPUs; on a cluster, every node's (each GPU then also names its node).",
+    "type": "object", "additionalProperties": false, "required": ["gpus", "count", "backend"],
+    "description": "A host's GPUs; on a cluster, every node's from its Node object (no UUIDs or telemetry there: nulls)",
     "properties": {
-      "gpus": {"type": "array", "items": {"type": "object", "required": ["uuid"], "properties": {
-        "index": {"type": "integer"}, "uuid": {"type": ["string", "null"]}, "name": {"type": ["string", "null"]}, "node": {"type": "string"},
-        "memory_total": {"type": ["integer", "null"]}, "memory_used": {"type": ["integer", "null"]}, "memory_free": {"type": ["integer", "null"]},
-        "utilization": {"type": ["number", "null"]}, "temperature": {"type": ["number", "null"]},
-        "power_usage": {"type": ["number", "null"]}, "power_limit": {"type": ["number", "null"]},
-        "mig_enabled": {"type": "boolean"}, "mig_pending": {"type": "boolean"},
-        "mig_instances": {"type": "array", "items": {"type": "object"}},
-        "session_id": {"type": ["string", "null"]}}}},
+      "gpus": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+        "required": ["index", "uuid", "name", "memory_total", "memory_used", "memory_free", "utilization", "temperature",
+                     "power_usage", "power_limit", "mig_enabled", "mig_pending", "mig_instances", "session_id"],
+        "properties": {
+          "index": {"type": "integer"}, "node": {"type": "string"}, "uuid": {"type": ["string", "null"]}, "name": {"type": ["string", "null"]},
+          "memory_total": {"type": ["integer", "null"], "description": "MiB"}, "memory_used": {"type": ["integer", "null"]}, "memory_free": {"type": ["integer", "null"]},
+          "utilization": {"type": ["number", "null"]}, "temperature": {"type": ["number", "null"]},
+          "power_usage": {"type": ["number", "null"], "description": "W"}, "power_limit": {"type": ["number", "null"]},
+          "mig_enabled": {"type": "boolean"}, "mig_pending": {"type": "boolean"},
+          "mig_instances": {"type": "array", "items": {"$ref": "#/components/schemas/MigInstance"}},
+          "session_id": {"type": ["string", "null"]}}}},
       "count": {"type": "integer", "minimum": 0},
+      "nodes": {"type": "integer", "description": "cluster only"},
+      "source": {"type": "string", "description": "cluster only"},
       "backend": {"type": ["string", "null"]}
     }
   },
