@@ -249,13 +249,25 @@ constexpr std::string_view kServerDocs = R"json({
     }
   },
   "GpuAvailable": {
-    "type": "object", "required": ["count"],
+    "type": "object", "additionalProperties": false,
+    "required": ["mig_mode", "available_instances", "whole_gpus", "count", "backend"],
+    "description": "free MIG instances and whole GPUs: devices on a host, free counts per node and resource on a cluster",
     "properties": {
       "mig_mode": {"type": "string", "enum": ["static", "dynamic"]},
-      "available_instances": {"type": "array", "items": {"type": "object"}},
-      "whole_gpus": {"type": "array", "items": {"type": "object"}},
-      "creatable": {"type": "object", "additionalProperties": {"type": "integer"}},
+      "available_instances": {"type": "array", "items": {"anyOf": [
+        {"$ref": "#/components/schemas/MigInstance"},
+        {"type": "object", "additionalProperties": false, "required": ["node", "profile", "resource", "free"],
+         "properties": {"node": {"type": "string"}, "profile": {"type": "string"}, "resource": {"type": "string"}, "free": {"type": "integer"}}}]}},
+      "whole_gpus": {"type": "array", "items": {"anyOf": [
+        {"type": "object", "additionalProperties": false, "required": ["index", "uuid", "name"],
+         "properties": {"index": {"type": "integer"}, "uuid": {"type": "string"}, "name": {"type": "string"}}},
+        {"type": "object", "additionalProperties": false, "required": ["node", "name", "resource", "free"],
+         "properties": {"node": {"type": "string"}, "name": {"type": ["string", "null"]}, "resource": {"type": "string"}, "free": {"type": "integer"}}}]}},
+      "creatable": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "dynamic MIG: instances that could be made, per profile"},
       "count": {"type": "integer", "minimum": 0},
+      "fits_now": {"type": "array", "description": "cluster only"},
+      "nodes_not_taking_sessions": {"type": "array", "description": "cluster only", "items": {"type": "object"}},
+      "in_use_counts": {"type": "string", "description": "cluster only"},
       "backend": {"type": ["string", "null"]}
     }
   }
