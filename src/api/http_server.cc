@@ -228,13 +228,24 @@ constexpr std::string_view kServerDocs = R"json({
     }
   },
   "GpuProfiles": {
-    "type": "object", "required": ["profiles", "count"],
+    "type": "object", "additionalProperties": false, "required": ["profiles", "count", "backend"],
+    "description": "MIG profiles with room for each: per GPU on a host, per node and resource on a cluster",
     "properties": {
-      "profiles": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
-        "name": {"type": "string"}, "profile_id": {"type": "integer"}, "compute_slices": {"type": "integer"},
-        "memory_slices": {"type": "integer"}, "memory_size": {"type": "integer"}, "memory_mib": {"type": "integer"},
-        "instance_count": {"type": "integer"}, "description": {"type": "string"},
-        "gpus": {"type": "array", "items": {"type": "object"}}}}},
+      "profiles": {"type": "array", "items": {"anyOf": [
+        {"type": "object", "additionalProperties": false,
+         "required": ["name", "profile_id", "compute_slices", "memory_slices", "memory_size", "memory_mib", "instance_count", "description", "gpus"],
+         "properties": {"name": {"type": "string"}, "profile_id": {"type": "integer"}, "compute_slices": {"type": "integer"},
+           "memory_slices": {"type": "integer"}, "memory_size": {"type": "integer", "description": "bytes"}, "memory_mib": {"type": "integer"},
+           "instance_count": {"type": "integer"}, "description": {"type": "string"},
+           "gpus": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["index", "uuid", "available"],
+             "properties": {"index": {"type": "integer"}, "uuid": {"type": "string"}, "available": {"type": "integer"}}}}}},
+        {"type": "object", "additionalProperties": false, "required": ["name", "resource", "instance_count", "nodes"],
+         "properties": {"name": {"type": "string"}, "resource": {"type": "string"}, "instance_count": {"type": "integer"},
+           "memory_mib": {"type": "integer"}, "compute_slices": {"type": "integer"}, "multiprocessors": {"type": "integer"},
+           "nodes": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+             "required": ["node", "product", "allocatable", "in_use", "available"],
+             "properties": {"node": {"type": "string"}, "product": {"type": ["string", "null"]}, "allocatable": {"type": "integer"},
+               "in_use": {"type": "integer"}, "available": {"type": "integer"}}}}}}]}},
       "count": {"type": "integer", "minimum": 0},
       "backend": {"type": ["string", "null"]}
     }
