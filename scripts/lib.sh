@@ -20,6 +20,7 @@ PACKAGES=(
   prometheus prometheus-alertmanager
   # SSH client/audit interoperability, HTTP benchmark floor
   ssh-audit putty-tools python3-paramiko python3-asyncssh wrk nginx-light
+  python3-jsonschema  # tests/e2e/openapi_check.py validates /openapi.json and live answers
   # the web dashboard: bundled with Node.js at build time, tested in headless Chromium
   nodejs npm chromium
 )
