@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "api/list_query.h"
 #include "common/time_format.h"
 #include "common/utf8.h"
 
@@ -13,17 +14,6 @@ using nlohmann::json;
 constexpr int64_t kDefaultWindowMs = 30 * kDayMs;
 constexpr int64_t kMaxWindowMs = 366 * kDayMs;
 constexpr size_t kDefaultLimit = 500;
-
-Result<int64_t> parseWhen(const std::string& name, const std::string& text) {
-  std::optional<TimePoint> t;
-  if (text.size() == 10) t = parseRfc3339(text + "T00:00:00Z");
-  if (!t) t = parseRfc3339(text);
-  if (!t) {
-    return invalid("'" + name + "' must be an RFC 3339 time (2026-03-01T00:00:00Z) or a date (2026-03-01), got '" +
-                   printableExcerpt(text, 40) + "'");
-  }
-  return toUnixMillis(*t);
-}
 
 double usd(double micros) { return micros / 1e6; }
 std::string when(int64_t ms) { return formatRfc3339(fromUnixMillis(ms)); }
@@ -185,13 +175,13 @@ void AdviceRoutes::rightsizing(const ApiRequest& req, ApiResponse& res) {
   const int64_t now = toUnixMillis(ledger_.clock().now());
   int64_t to = now;
   if (req.has_param("to")) {
-    auto t = parseWhen("to", req.get_param_value("to"));
+    auto t = parseDateOrTime("to", req.get_param_value("to"));
     if (!t.ok()) return sendError(res, t.error());
     to = t.value();
   }
   int64_t from = to - kDefaultWindowMs;
   if (req.has_param("from")) {
-    auto f = parseWhen("from", req.get_param_value("from"));
+    auto f = parseDateOrTime("from", req.get_param_value("from"));
     if (!f.ok()) return sendError(res, f.error());
     from = f.value();
   }

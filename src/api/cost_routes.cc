@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "api/list_query.h"
 #include "common/time_format.h"
 #include "common/utf8.h"
 #include "core/validation.h"
@@ -30,18 +31,6 @@ Result<std::optional<std::string>> stringField(const json& j, const char* name) 
   if (!j.contains(name) || j[name].is_null()) return std::optional<std::string>();
   if (!j[name].is_string()) return invalid(std::string("'") + name + "' must be a string");
   return std::optional<std::string>(j[name].get<std::string>());
-}
-
-// RFC 3339, or a bare date (UTC midnight).
-Result<int64_t> parseWhen(const std::string& name, const std::string& text) {
-  std::optional<TimePoint> t;
-  if (text.size() == 10) t = parseRfc3339(text + "T00:00:00Z");
-  if (!t) t = parseRfc3339(text);
-  if (!t) {
-    return invalid("'" + name + "' must be an RFC 3339 time (2026-03-01T00:00:00Z) or a date (2026-03-01), got '" +
-                   printableExcerpt(text, 40) + "'");
-  }
-  return toUnixMillis(*t);
 }
 
 double usd(int64_t micros) { return static_cast<double>(micros) / 1e6; }
@@ -396,13 +385,13 @@ void CostRoutes::cost(const ApiRequest& req, ApiResponse& res) {
   const int64_t now = toUnixMillis(ledger_.clock().now());
   q.to_ms = now;
   if (req.has_param("to")) {
-    auto to = parseWhen("to", req.get_param_value("to"));
+    auto to = parseDateOrTime("to", req.get_param_value("to"));
     if (!to.ok()) return sendError(res, to.error());
     q.to_ms = to.value();
   }
   q.from_ms = q.to_ms - kDefaultWindowMs;
   if (req.has_param("from")) {
-    auto from = parseWhen("from", req.get_param_value("from"));
+    auto from = parseDateOrTime("from", req.get_param_value("from"));
     if (!from.ok()) return sendError(res, from.error());
     q.from_ms = from.value();
   }
@@ -448,7 +437,7 @@ void CostRoutes::putPrice(const ApiRequest& req, ApiResponse& res) {
   auto when = stringField(j, "effective_from");
   if (!when.ok()) return sendError(res, when.error());
   if (when.value()) {
-    auto ms = parseWhen("effective_from", **when);
+    auto ms = parseDateOrTime("effective_from", **when);
     if (!ms.ok()) return sendError(res, ms.error());
     from = fromUnixMillis(ms.value());
   }

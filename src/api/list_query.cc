@@ -115,6 +115,17 @@ Result<TimePoint> parseTimeParam(const std::string& name, const std::string& v) 
                  printableExcerpt(v, 40) + "'");
 }
 
+Result<int64_t> parseDateOrTime(const std::string& name, const std::string& text) {
+  std::optional<TimePoint> t;
+  if (text.size() == 10) t = parseRfc3339(text + "T00:00:00Z");
+  if (!t) t = parseRfc3339(text);
+  if (!t) {
+    return invalid("'" + name + "' must be an RFC 3339 time (2026-03-01T00:00:00Z) or a date (2026-03-01), got '" +
+                   printableExcerpt(text, 40) + "'");
+  }
+  return toUnixMillis(*t);
+}
+
 CursorCodec::CursorCodec() : secret_(randomSecret()) {}
 
 CursorCodec::CursorCodec(std::string secret) : secret_(std::move(secret)) {}

@@ -19,6 +19,9 @@ inline constexpr size_t kMaxPageLimit = 1000;
 // RFC 3339 in UTC ("2026-11-23T12:00:00Z", fraction optional) or unix
 // seconds ("1795000000", fraction optional); kInvalid naming `name` otherwise.
 Result<TimePoint> parseTimeParam(const std::string& name, const std::string& value);
+// RFC 3339, or a bare date ("2026-03-01": UTC midnight), as unix ms; kInvalid
+// naming `name` otherwise (the cost and advice windows, a price's start).
+Result<int64_t> parseDateOrTime(const std::string& name, const std::string& text);
 
 // Cursors are the key of a page's last row, sealed with an HMAC under a
 // secret of this process: opaque to clients, bound to the listing (route and
