@@ -137,7 +137,7 @@ function Schema({ doc, schema, depth = 0, refs = [] }: { doc: Json; schema: Json
             return (
               <li key={name}>
                 <code class="field">{name}</code>
-                {required.has(name) ? <span class="req"> required</span> : null}
+                {required.has(name) ? <span class="req"> required</span> : null}{" "}
                 {nested(p) ? (
                   depth + 1 < OPEN_DEPTH ? (
                     <Schema doc={doc} schema={p} depth={depth + 1} refs={nextRefs} />
@@ -148,7 +148,7 @@ function Schema({ doc, schema, depth = 0, refs = [] }: { doc: Json; schema: Json
                   )
                 ) : (
                   <>
-                    {" "}<span class="type">{typeText(p?.$ref ? p : d)}</span>
+                    <span class="type">{typeText(p?.$ref ? p : d)}</span>
                     {constraints(d).length > 0 && <span class="hint"> ({constraints(d).join("; ")})</span>}
                     {d?.description && <span class="desc"> {d.description}</span>}
                   </>
@@ -196,7 +196,7 @@ function Content({ doc, content }: { doc: Json; content: Json }) {
     <>
       {types.map(([type, media]) => (
         <div key={type} class="media">
-          <span class="hint">{type}</span>
+          <span class="hint">{type}</span>{" "}
           {media?.schema ? <Schema doc={doc} schema={media.schema} /> : null}
         </div>
       ))}
