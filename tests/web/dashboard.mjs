@@ -394,6 +394,7 @@ if (MODE === "contract") {
   // A create from the Sessions page is now refused, with the node's reason.
   await page.goto(`${BASE}/#/sessions`);
   await page.locator("main h1", { hasText: "Sessions" }).waitFor();
+  await page.getByTestId("create-closed").waitFor({ timeout: 10000 }).catch(() => fail("the create form does not say creates are refused"));
   await page.getByLabel("User", { exact: true }).first().fill(env("WEB_USER"));
   await page.getByRole("button", { name: "Create session" }).click();
   const refused = page.locator("form.create [role=alert]");
@@ -469,6 +470,7 @@ if (MODE === "contract") {
     if (!((await get.textContent()) ?? "").includes("array of Session")) fail("sample: the response's $ref is not named");
     const post = page.locator('li[data-op="POST /api/v1/sessions"]');
     await post.locator("summary").first().click();
+    await post.locator(".op-body").waitFor({ timeout: 5000 }).catch(() => fail("sample: POST /api/v1/sessions does not open"));
     const postText = (await post.textContent()) ?? "";
     if (!postText.includes("SessionCreate") || !postText.includes("No other fields") || !postText.includes("user_id")) fail(`sample: the request body's schema is not resolved: ${postText.slice(0, 300)}`);
     if (!(await post.locator(".role-admin").count())) fail("sample: the role is not shown");
