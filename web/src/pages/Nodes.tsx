@@ -205,6 +205,7 @@ function NodeDetail({ name, who }: { name: string; who: Who }) {
   if (missing) {
     return (
       <>
+        <p class="crumbs"><a href="#/nodes">Nodes</a> /</p>
         <h1 tabIndex={-1}>Node not found</h1>
         <p>{error} <a href="#/nodes">All nodes</a></p>
       </>
@@ -213,6 +214,7 @@ function NodeDetail({ name, who }: { name: string; who: Who }) {
   if (!node) {
     return (
       <>
+        <p class="crumbs"><a href="#/nodes">Nodes</a> /</p>
         <h1 tabIndex={-1}>Node {name}</h1>
         {error ? <p role="alert" class="error">{error}</p> : <p aria-busy="true">Loading…</p>}
       </>
