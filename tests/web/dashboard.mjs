@@ -9,6 +9,7 @@
 //   WEB_USER, WEB_KEY   session user and private key file (its .pub is pasted)
 //   WEB_FORCE_HOT   shell command that makes the simulator report a hot GPU
 //   WEB_ALERT_RULE  the rule name the hot GPU fires
+//   WEB_OPENAPI_DOC optional, by hand: a file the page gets as the daemon's /openapi.json
 import { createRequire } from "node:module";
 import { execFileSync, execSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -423,6 +424,13 @@ if (MODE === "contract") {
   };
 
   // API reference: the daemon's own document. Then the page's rendering against the sample document.
+  // WEB_OPENAPI_DOC (by hand only): a file answered as the daemon's /openapi.json, to try the checks below
+  // against a document before the daemon serves one.
+  if (env("WEB_OPENAPI_DOC", "")) {
+    const doc = readFileSync(env("WEB_OPENAPI_DOC"), "utf8");
+    await page.route("**/openapi.json", (r) => r.fulfill({ status: 200, contentType: "application/json", body: doc }));
+    note(`/openapi.json answered from ${env("WEB_OPENAPI_DOC")} (WEB_OPENAPI_DOC)`);
+  }
   const real = await page.evaluate(async () => {
     const r = await fetch("/openapi.json", { headers: { Accept: "application/json" } });
     return { status: r.status, doc: r.ok ? await r.json() : null };
@@ -455,6 +463,7 @@ if (MODE === "contract") {
     fail(`GET /openapi.json answered ${real.status}`);
   }
   await checkConsole("api reference");
+  await page.unroute("**/openapi.json");
   const sample = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "openapi-sample.json"), "utf8");
   await page.route("**/openapi.json", (r) => r.fulfill({ status: 200, contentType: "application/json", body: sample }));
   await page.goto(`${BASE}/#/`);
