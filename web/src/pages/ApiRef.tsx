@@ -17,6 +17,7 @@ interface Operation {
 }
 
 const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+const TAG_ORDER = ["Sessions", "Users", "GPUs", "Telemetry", "Alerts", "Cost", "Advice", "Nodes", "Dashboard", "Events", "Auth", "Health"];
 // Levels of nested schema shown open; deeper ones wait behind a disclosure.
 const OPEN_DEPTH = 2;
 
@@ -288,8 +289,8 @@ export function ApiRef(_: { who: Who }) {
     return words.length ? ops.filter((o) => matches(o, words)) : ops;
   }, [ops, filter]);
   const tags = useMemo(() => {
-    // The document's own tag order first, then any other in order of appearance.
-    const order: string[] = (doc?.tags ?? []).map((t: Json) => t.name);
+    // The document's own tag order, else the API's usual one (sessions first), then any other as it appears.
+    const order: string[] = doc?.tags?.length ? doc.tags.map((t: Json) => t.name) : TAG_ORDER;
     const by = new Map<string, Operation[]>();
     for (const t of order) by.set(t, []);
     for (const o of shown) {
