@@ -412,6 +412,42 @@ if (MODE === "contract") {
   await page.setViewportSize({ width: 2560, height: 1440 });
   await page.screenshot({ path: join(OUT, "nodes-wall.png"), fullPage: true });
   await page.setViewportSize({ width: 1440, height: 900 });
+  // A Kubernetes backend's nodes (their shape as its GET /gpu-nodes answers, answered here): in use / free
+  // from the nodes' extended resources, the product as the model, a node's resources on its page.
+  {
+    const res = (resource, alloc, used) => ({ resource, profile: resource.includes("mig-") ? resource.split("mig-")[1] : null,
+      capacity: alloc, allocatable: alloc, in_use: used, free: alloc - used });
+    const kube = (name, status, resources, extra = {}) => ({ id: name, name, backend: "kubernetes", cluster: "prod", description: `rack ${name}`,
+      labels: {}, status, status_reason: status === "active" ? null : "disk swap", updated_at: null, updated_by: null,
+      takes_sessions: status === "active", refusal: status === "active" ? null : `node ${name} is in ${status} (disk swap)`,
+      gpu_count: 2, gpu_memory_mib: 81920, product: "NVIDIA-H100-80GB-HBM3", resources, ready: true, cordoned: false,
+      sessions: [], running_sessions: 0, drain_complete: null, ...extra });
+    const nodes = [kube("gpu-a", "active", [res("nvidia.com/mig-1g.10gb", 7, 3), res("nvidia.com/gpu", 1, 0)]),
+                   kube("gpu-b", "maintenance", [res("nvidia.com/gpu", 2, 2)])];
+    await page.route(/\/api\/v1\/gpu-nodes(\?.*)?$/, (r) => r.fulfill({ status: 200, contentType: "application/json",
+      body: JSON.stringify({ nodes, count: 2, total: 2, backend: "kubernetes" }) }));
+    await page.route(/\/api\/v1\/gpu-nodes\/gpu-b$/, (r) => r.fulfill({ status: 200, contentType: "application/json",
+      body: JSON.stringify({ ...nodes[1], still_running: [{ id: "s-0123456789abcdef" }] }) }));
+    await page.goto(`${BASE}/#/`); // the page is on #/nodes already: a new visit fetches anew
+    await page.goto(`${BASE}/#/nodes`);
+    const rowA = page.locator('tr[data-node="gpu-a"]');
+    await rowA.waitFor({ timeout: 10000 }).catch(() => fail("cluster nodes: gpu-a not listed"));
+    const a = (await rowA.textContent({ timeout: 1000 }).catch(() => "")) ?? "";
+    if (!a.includes("3 / 5") || !a.includes("H100-80GB-HBM3")) fail(`cluster nodes: gpu-a shows '${a}' (want 3 / 5 devices, the product)`);
+    await page.locator("[data-testid=nodes-closed]", { hasText: "gpu-b" }).waitFor({ timeout: 5000 }).catch(() => fail("cluster nodes: gpu-b's maintenance is not said"));
+    await page.screenshot({ path: join(OUT, "nodes-cluster.png"), fullPage: true });
+    await page.locator('tr[data-node="gpu-b"] a').click();
+    await page.locator("main h1", { hasText: "Node gpu-b" }).waitFor({ timeout: 10000 });
+    await page.locator("td", { hasText: "nvidia.com/gpu" }).waitFor({ timeout: 5000 }).catch(() => fail("cluster nodes: gpu-b's resources are not listed"));
+    if (!(await page.locator("td code", { hasText: "s-0123456789abcdef" }).count())) fail("cluster nodes: gpu-b's running session is not listed");
+    await page.screenshot({ path: join(OUT, "node-cluster-detail.png"), fullPage: true });
+    await axe("node-cluster-detail");
+    await page.unroute(/\/api\/v1\/gpu-nodes\/gpu-b$/);
+    await page.unroute(/\/api\/v1\/gpu-nodes(\?.*)?$/);
+    await checkConsole("cluster nodes");
+    note("Kubernetes-shaped nodes (answered by the test): listed with devices from their resources, maintenance said, resources and sessions on the node's page");
+  }
+
   // The viewer checks below see the node in maintenance, then it is made active again.
   const reopen = async () => {
     await page.goto(`${BASE}/#/nodes/${encodeURIComponent(nodeName)}`);

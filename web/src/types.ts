@@ -173,7 +173,7 @@ export interface GpuNode {
   mig_instances?: number;
   telemetry_at?: string | null;
   gpus?: { uuid: string; index: number; model: string; mig_enabled: boolean; memory_total_mib: number }[];
-  still_running?: { id: string; user_id: string; status: string; expires_at: string; gpu_uuid: string | null }[];
+  still_running?: { id: string; user_id?: string; status?: string; expires_at?: string; gpu_uuid?: string | null }[];
   // Kubernetes backend
   product?: string | null;
   resources?: NodeResource[];

@@ -306,7 +306,7 @@ function NodeDetail({ name, who }: { name: string; who: Who }) {
                     <td><code>{s.id}</code></td>
                     <td>{s.user_id ?? ls?.user_id ?? "–"}</td>
                     <td>{s.status ?? ls?.status ?? "–"}</td>
-                    <td>{until(s.expires_at ?? ls?.expires_at)}</td>
+                    <td>{s.expires_at ?? ls?.expires_at ? until(s.expires_at ?? ls?.expires_at) : "–"}</td>
                   </tr>
                 );
               })}
