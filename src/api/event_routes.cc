@@ -111,6 +111,10 @@ void EventRoutes::onAlert(const std::string& action, const Alert& a) {
   hub_.publish("alert", oneLine({{"action", action}, {"alert", alertJson(a)}}));
 }
 
+void EventRoutes::onNode(const std::string& action, const nlohmann::json& node) {
+  hub_.publish("node", oneLine({{"action", action}, {"node", node}}));
+}
+
 void EventRoutes::start() {
   if (!cost_ || cost_thread_.joinable()) return;
   cost_thread_ = std::thread([this] { costLoop(); });

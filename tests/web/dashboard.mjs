@@ -571,6 +571,34 @@ if (MODE === "contract") {
     note("viewer: logged in, reads, offered no write");
   }
   await reopen();
+
+  // Live: a status set elsewhere (the API, as the CLI or another admin would) shows on the open Nodes page,
+  // no reload, through the stream's node event.
+  if (await live()) {
+    const setStatus = async (status, reason) => {
+      const r = await fetch(`${BASE}/api/v1/gpu-nodes/${encodeURIComponent(nodeName)}/status`, {
+        method: "PATCH", headers: { Authorization: `Bearer ${env("WEB_TOKEN", "")}`, "Content-Type": "application/json" },
+        body: JSON.stringify(reason ? { status, reason, by: "web-test" } : { status, by: "web-test" }) });
+      if (!r.ok) fail(`PATCH status ${status}: ${r.status} ${await r.text()}`);
+    };
+    await page.goto(`${BASE}/#/nodes`);
+    const row = page.locator(`tr[data-node="${nodeName}"]`);
+    await row.waitFor({ timeout: 10000 });
+    const t0 = Date.now();
+    await setStatus("drained", "rack move");
+    try {
+      await row.locator(".status-drained").waitFor({ timeout: 10000 });
+      const dt = (Date.now() - t0) / 1000;
+      figures.live_node_status_seconds = dt;
+      note(`a status set through the API shows on the open Nodes page ${dt.toFixed(2)} s later, no reload`);
+      if (dt > 3) fail(`the node's new status took ${dt.toFixed(2)} s to show (over 3 s)`);
+    } catch {
+      fail("a status set through the API did not show on the open Nodes page within 10 s");
+    }
+    await setStatus("active");
+    await row.locator(".status-active").waitFor({ timeout: 10000 }).catch(() => fail("the node's return to active did not show"));
+    await checkConsole("node status live");
+  }
 }
 
 if (foreign.size) fail(`the page asked other origins: ${[...foreign].join(", ")}`);

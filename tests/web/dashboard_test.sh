@@ -4,8 +4,8 @@
 # violation (screenshots kept); a session is created and deleted from the page and the ssh command it shows
 # logs in; a temperature forced in the simulator shows its alert on the open page within 3 s, no reload.
 # Nodes: the host listed and filtered, maintenance set from its page refuses a create (the Sessions page shows
-# why), a viewer sees it but no control, active again; a Kubernetes-shaped node list (answered by the test)
-# renders too. API reference: the daemon's /openapi.json shows
+# why), a viewer sees it but no control, active again; a status set through the API shows on the open page
+# (node event); a Kubernetes-shaped node list (answered by the test) renders too. API reference: the daemon's /openapi.json shows
 # GET /api/v1/sessions with its summary (a daemon without the document: the page says so), and the
 # page's rendering ($ref, deep schemas, filter, keyboard) against tests/web/openapi-sample.json.
 # Then the overview's render time with 64 GPUs x 7 MIG slices (browser performance API).

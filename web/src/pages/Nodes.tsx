@@ -43,11 +43,12 @@ function StatusPill({ n }: { n: GpuNode }) {
   return <span class={`pill status-${n.status}`}>{n.status}</span>;
 }
 
-// What changes the list: sessions coming and going (the stream's session
-// events), which also refresh the GPU inventory; and a `reset`, which reloads it.
+// What changes the list: node events (a status or metadata set), sessions
+// coming and going (session events, which also refresh the GPU inventory),
+// and a `reset`, which reloads it.
 function useLiveKey(): unknown[] {
   const live = useLive();
-  return [live.gpus, [...live.sessions.keys()].join()];
+  return [live.nodeChanges, live.gpus, [...live.sessions.keys()].join()];
 }
 
 function NodeList({ who }: { who: Who }) {

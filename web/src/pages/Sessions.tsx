@@ -142,7 +142,7 @@ function CreateForm({ onCreated }: { onCreated: (s: Session) => void }) {
   useEffect(() => {
     load();
     api.get<{ models: CatalogModel[] }>("/api/v1/cost/catalog").then((c) => setCatalog(c.models), () => {});
-  }, [live.gpus]);
+  }, [live.gpus, live.nodeChanges]);
   const opts = useMemo(() => (av ? choices(av, live.gpus, catalog) : []), [av, live.gpus, catalog]);
 
   async function submit(e: Event) {
