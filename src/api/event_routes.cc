@@ -28,7 +28,7 @@ std::string sessionAction(const Session& s, bool created) {
 constexpr std::string_view kDocs = R"json({
 "routes": {
   "GET /events/stream": {"operationId": "streamEvents", "summary": "Server-Sent Events: session, gpu, alert and cost changes", "tag": "Events",
-    "description": "Each event has an id: line; reconnect with Last-Event-ID (header or ?last_event_id) to resume. Event types: session, gpu, alert, cost, error.",
+    "description": "Each event has an id: line; reconnect with Last-Event-ID (header or ?last_event_id) to resume. Event types: session, gpu, alert, cost, node, error.",
     "parameters": [
       {"name": "last_event_id", "in": "query", "schema": {"type": "integer", "minimum": 0}},
       {"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer", "minimum": 0}}],
@@ -123,6 +123,10 @@ void EventRoutes::onSample(const TelemetrySnapshot& snap) {
 
 void EventRoutes::onAlert(const std::string& action, const Alert& a) {
   hub_.publish("alert", oneLine({{"action", action}, {"alert", alertJson(a)}}));
+}
+
+void EventRoutes::onNode(const std::string& action, const nlohmann::json& node) {
+  hub_.publish("node", oneLine({{"action", action}, {"node", node}}));
 }
 
 void EventRoutes::start() {

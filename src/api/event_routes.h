@@ -1,6 +1,6 @@
 // EventRoutes: GET /api/v1/events/stream (Server-Sent Events) and the
 // adapters that turn session changes, telemetry samples, alert transitions
-// and cost figures into the hub's events. The cost figures are computed on
+// node edits and cost figures into the hub's events. The cost figures are computed on
 // a thread of their own, so the sampler never waits on the ledger.
 // Thread-safe.
 #pragma once
@@ -49,6 +49,8 @@ class EventRoutes : public RouteModule {
   void onSession(const Session& s, bool created);
   void onSample(const TelemetrySnapshot& snap);
   void onAlert(const std::string& action, const Alert& a);
+  // A node's status or metadata set through the API: {"action", "node"} (the node as GET shows it).
+  void onNode(const std::string& action, const nlohmann::json& node);
   // Starts the cost thread (when a source is set).
   void start();
   void stop();

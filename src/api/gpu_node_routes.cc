@@ -446,7 +446,9 @@ void GpuNodeRoutes::update(const ApiRequest& req, ApiResponse& res) {
     if (v.is_string()) view->sandman_annotations[k] = v.get<std::string>();
   }
   for (auto& c : clusterNodes({*view}, pods_.list(), layouts_ ? layouts_->holds() : NodeHolds{})) {
-    return sendJson(res, 200, gpuNodeJson(c, true));
+    json out = gpuNodeJson(c, true);
+    if (on_change_) on_change_("metadata", out);
+    return sendJson(res, 200, out);
   }
   sendError(res, notFound("node " + name + " has no NVIDIA GPUs"));
 }
@@ -484,6 +486,7 @@ void GpuNodeRoutes::setStatus(const ApiRequest& req, ApiResponse& res) {
     json still = json::array();
     for (const auto& sid : c.sessions) still.push_back({{"id", sid}});
     out["still_running"] = still;
+    if (on_change_) on_change_("status", out);
     return sendJson(res, 200, out);
   }
   sendError(res, notFound("node " + name + " has no NVIDIA GPUs"));

@@ -15,6 +15,7 @@
 
 #include "api/http_util.h"
 #include "api/list_query.h"
+#include "api/node_listing.h"
 #include "common/clock.h"
 #include "core/mig_layouts.h"
 #include "runtime/node_cache.h"
@@ -53,6 +54,7 @@ class GpuNodeRoutes final : public RouteModule {
   std::vector<nlohmann::json> nodesJson() const;
   // Node names Sandman keeps new sessions off: MIG layout holds and maintenance.
   NodeHolds refusedNodes() const;
+  void setChangeListener(NodeChangeListener f) { on_change_ = std::move(f); }
 
  private:
   std::vector<ClusterNode> snapshot() const;
@@ -75,6 +77,7 @@ class GpuNodeRoutes final : public RouteModule {
   NodeMetaStore* meta_;
   const Clock* clock_;
   const CursorCodec cursors_;
+  NodeChangeListener on_change_;
 };
 
 }  // namespace sandman

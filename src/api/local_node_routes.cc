@@ -228,6 +228,7 @@ void LocalNodeRoutes::update(const ApiRequest& req, ApiResponse& res) {
   }
   auto n = nodeJson(true);
   if (!n.ok()) return sendError(res, n.error());
+  if (on_change_ && (!changed.empty() || !stored)) on_change_("metadata", n.value());
   sendJson(res, 200, n.value());
 }
 
@@ -252,6 +253,7 @@ void LocalNodeRoutes::setStatus(const ApiRequest& req, ApiResponse& res) {
   }
   auto n = nodeJson(true);
   if (!n.ok()) return sendError(res, n.error());
+  if (on_change_) on_change_("status", n.value());
   sendJson(res, 200, n.value());
 }
 

@@ -13,6 +13,7 @@
 
 #include "api/http_util.h"
 #include "api/list_query.h"
+#include "api/node_listing.h"
 #include "common/clock.h"
 #include "store/node_meta_store.h"
 #include "store/store.h"
@@ -41,6 +42,7 @@ class LocalNodeRoutes final : public RouteModule {
   std::vector<nlohmann::json> nodes();
   // The node's JSON; detail adds its GPUs and the sessions still running.
   Result<nlohmann::json> nodeJson(bool detail);
+  void setChangeListener(NodeChangeListener f) { on_change_ = std::move(f); }
 
  private:
   Result<NodeMeta> meta(bool* stored);
@@ -60,6 +62,7 @@ class LocalNodeRoutes final : public RouteModule {
   const TelemetrySampler& sampler_;
   const Clock& clock_;
   const CursorCodec cursors_;
+  NodeChangeListener on_change_;
 };
 
 // GET /gpu-nodes/recent: the node changes (status, metadata, MIG) newest

@@ -4,6 +4,7 @@
 // status, cluster, changed_since, sort, limit, cursor). Pure; thread-safe.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -33,6 +34,11 @@ struct NodeStatusEdit {
   std::string by = "api";
 };
 Result<NodeStatusEdit> parseNodeStatusEdit(const std::string& body);
+
+// Told of a node edited through the API (action "status" or "metadata"; the
+// node's JSON as GET /gpu-nodes/{name} answers it): the event stream's node events.
+// Set before the server serves; called on the request's thread.
+using NodeChangeListener = std::function<void(const std::string& action, const nlohmann::json& node)>;
 
 // Node names: DNS subdomains (lower-case alphanumerics, '-' and '.'), or a
 // host name as gethostname gives it (upper case allowed).

@@ -801,6 +801,11 @@ int runServe(int argc, char** argv) {
   alerts.setListener([event_hub, event_routes](const std::string& action, const Alert& a) {
     event_routes->onAlert(action, a);
   });
+  const NodeChangeListener on_node = [event_hub, event_routes](const std::string& action, const nlohmann::json& n) {
+    event_routes->onNode(action, n);
+  };
+  if (local_node_routes) local_node_routes->setChangeListener(on_node);
+  if (gpu_node_routes) gpu_node_routes->setChangeListener(on_node);
   if (local_node_routes) api.addRoutes(*local_node_routes);
   api.addRoutes(gpu_device_routes);
   api.addRoutes(dashboard_routes);

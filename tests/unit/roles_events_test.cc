@@ -103,6 +103,22 @@ TEST(EventRoutes, LastEventIdFromHeaderOrQueryAndNothingElse) {
   EXPECT_FALSE(parseLastEventId(r).ok());
 }
 
+TEST(EventRoutes, ANodeEditIsOneNodeEventWithTheNodeAsGetShowsIt) {
+  EventHub hub({16, 15s, 10, 1});
+  EventRoutes routes(hub, SessionView{});
+  routes.onNode("status", json{{"name", "gpu-host"}, {"status", "maintenance"}, {"status_reason", "PSU\nswap"}});
+  const std::string all = hub.backlog(0);
+  const std::string head = "id: 1\nevent: node\ndata: ";
+  const auto at = all.find(head);
+  ASSERT_NE(at, std::string::npos) << all;
+  const size_t from = at + head.size();
+  const std::string data = all.substr(from, all.find('\n', from) - from);  // one line: the reason's newline escaped
+  const json d = json::parse(data);
+  EXPECT_EQ(d["action"], "status");
+  EXPECT_EQ(d["node"]["status"], "maintenance");
+  EXPECT_EQ(d["node"]["status_reason"], "PSU\nswap");
+}
+
 TEST(LoginSessions, CookiesAreRandomExpireWhenIdleAndAreBounded) {
   LoginOptions o;
   o.idle_expiry = 12h;

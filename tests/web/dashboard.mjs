@@ -9,6 +9,7 @@
 //   WEB_USER, WEB_KEY   session user and private key file (its .pub is pasted)
 //   WEB_FORCE_HOT   shell command that makes the simulator report a hot GPU
 //   WEB_ALERT_RULE  the rule name the hot GPU fires
+//   WEB_OPENAPI_DOC optional, by hand: a file the page gets as the daemon's /openapi.json
 import { createRequire } from "node:module";
 import { execFileSync, execSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -359,6 +360,188 @@ if (MODE === "contract") {
   }
   await checkConsole("alerts");
 
+  // Nodes: the inventory, a node's detail, and maintenance from the page refusing a create.
+  await visit("#/nodes", "Nodes", "nodes");
+  const nodeRow = page.locator("tr[data-node]").first();
+  await nodeRow.waitFor({ timeout: 10000 }).catch(() => fail("the Nodes page lists no node"));
+  const nodeName = await nodeRow.getAttribute("data-node");
+  // The list's own query parameters: a search that matches nothing, then the node's status.
+  await page.getByRole("searchbox", { name: /^Search/ }).fill("no-such-node-xyz");
+  await page.getByText("No node matches.").waitFor({ timeout: 5000 }).catch(() => fail("search did not filter the nodes"));
+  await page.getByRole("searchbox", { name: /^Search/ }).fill("");
+  await page.getByRole("combobox", { name: /^Status/ }).selectOption("maintenance");
+  await page.getByText("No node matches.").waitFor({ timeout: 5000 }).catch(() => fail("the status filter did not filter the nodes"));
+  await page.getByRole("combobox", { name: /^Status/ }).selectOption("");
+  await nodeRow.getByRole("link").click();
+  await page.locator("main h1", { hasText: `Node ${nodeName}` }).waitFor({ timeout: 10000 });
+  await settled();
+  const gpuLinks = await page.locator("main a[href^='#/gpus/']").count();
+  if (!gpuLinks) fail("the node's detail links no GPU");
+  await page.screenshot({ path: join(OUT, "node-detail.png"), fullPage: true });
+  await axe("node-detail");
+  await page.getByLabel("New status").selectOption("maintenance");
+  await page.getByLabel("Reason").fill("web test: PSU swap");
+  await page.getByRole("button", { name: "Set status" }).click();
+  await page.getByTestId("node-refusal").waitFor({ timeout: 10000 })
+    .then(() => note(`node ${nodeName} set to maintenance from the page; it says creates are refused`),
+          () => fail("after maintenance, the node's page does not say creates are refused"));
+  await page.screenshot({ path: join(OUT, "node-maintenance.png"), fullPage: true });
+  await axe("node-maintenance");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await page.screenshot({ path: join(OUT, "node-maintenance-dark.png"), fullPage: true });
+  await axe("node-maintenance-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+  await checkConsole("node maintenance");
+  // A create from the Sessions page is now refused, with the node's reason.
+  await page.goto(`${BASE}/#/sessions`);
+  await page.locator("main h1", { hasText: "Sessions" }).waitFor();
+  await page.getByTestId("create-closed").waitFor({ timeout: 10000 }).catch(() => fail("the create form does not say creates are refused"));
+  await page.getByLabel("User", { exact: true }).first().fill(env("WEB_USER"));
+  await page.getByRole("button", { name: "Create session" }).click();
+  const refused = page.locator("form.create [role=alert]");
+  await refused.waitFor({ timeout: 30000 }).catch(() => {});
+  const refusedText = (await refused.textContent().catch(() => "")) ?? "";
+  if (!/maintenance/.test(refusedText) || !refusedText.includes("web test: PSU swap")) fail(`a create in maintenance was not refused with the reason (got '${refusedText}')`);
+  else note(`create refused in maintenance: ${refusedText.slice(0, 120)}`);
+  // Chromium reports the 409 of the refused create as a failed load, on purpose.
+  for (let i = consoleErrors.length - 1; i >= 0; i--) if (/409/.test(consoleErrors[i])) consoleErrors.splice(i, 1);
+  await checkConsole("create refused in maintenance");
+  await page.goto(`${BASE}/#/nodes`);
+  await page.locator("[data-testid=nodes-closed]").waitFor({ timeout: 10000 }).catch(() => fail("the node list does not say the node takes no sessions"));
+  await page.screenshot({ path: join(OUT, "nodes-maintenance.png"), fullPage: true });
+  await page.setViewportSize({ width: 2560, height: 1440 });
+  await page.screenshot({ path: join(OUT, "nodes-wall.png"), fullPage: true });
+  await page.setViewportSize({ width: 1440, height: 900 });
+  // A Kubernetes backend's nodes (their shape as its GET /gpu-nodes answers, answered here): in use / free
+  // from the nodes' extended resources, the product as the model, a node's resources on its page.
+  {
+    const res = (resource, alloc, used) => ({ resource, profile: resource.includes("mig-") ? resource.split("mig-")[1] : null,
+      capacity: alloc, allocatable: alloc, in_use: used, free: alloc - used });
+    const kube = (name, status, resources, extra = {}) => ({ id: name, name, backend: "kubernetes", cluster: "prod", description: `rack ${name}`,
+      labels: {}, status, status_reason: status === "active" ? null : "disk swap", updated_at: null, updated_by: null,
+      takes_sessions: status === "active", refusal: status === "active" ? null : `node ${name} is in ${status} (disk swap)`,
+      gpu_count: 2, gpu_memory_mib: 81920, product: "NVIDIA-H100-80GB-HBM3", resources, ready: true, cordoned: false,
+      sessions: [], running_sessions: 0, drain_complete: null, ...extra });
+    const nodes = [kube("gpu-a", "active", [res("nvidia.com/mig-1g.10gb", 7, 3), res("nvidia.com/gpu", 1, 0)]),
+                   kube("gpu-b", "maintenance", [res("nvidia.com/gpu", 2, 2)])];
+    await page.route(/\/api\/v1\/gpu-nodes(\?.*)?$/, (r) => r.fulfill({ status: 200, contentType: "application/json",
+      body: JSON.stringify({ nodes, count: 2, total: 2, backend: "kubernetes" }) }));
+    await page.route(/\/api\/v1\/gpu-nodes\/gpu-b$/, (r) => r.fulfill({ status: 200, contentType: "application/json",
+      body: JSON.stringify({ ...nodes[1], still_running: [{ id: "s-0123456789abcdef" }] }) }));
+    // A reload, not a hash change: no answer the page asked for before the
+    // routes were set can land after them.
+    await page.goto(`${BASE}/#/nodes`);
+    await page.reload();
+    const rowA = page.locator('tr[data-node="gpu-a"]');
+    await rowA.waitFor({ timeout: 20000 }).catch(() => fail("cluster nodes: gpu-a not listed"));
+    const a = (await rowA.textContent({ timeout: 1000 }).catch(() => "")) ?? "";
+    if (!a.includes("3 / 5") || !a.includes("H100-80GB-HBM3")) fail(`cluster nodes: gpu-a shows '${a}' (want 3 / 5 devices, the product)`);
+    await page.locator("[data-testid=nodes-closed]", { hasText: "gpu-b" }).waitFor({ timeout: 5000 }).catch(() => fail("cluster nodes: gpu-b's maintenance is not said"));
+    await page.screenshot({ path: join(OUT, "nodes-cluster.png"), fullPage: true });
+    await page.locator('tr[data-node="gpu-b"] a').click();
+    await page.locator("main h1", { hasText: "Node gpu-b" }).waitFor({ timeout: 10000 });
+    await page.locator("td", { hasText: "nvidia.com/gpu" }).waitFor({ timeout: 5000 }).catch(() => fail("cluster nodes: gpu-b's resources are not listed"));
+    if (!(await page.locator("td code", { hasText: "s-0123456789abcdef" }).count())) fail("cluster nodes: gpu-b's running session is not listed");
+    await page.screenshot({ path: join(OUT, "node-cluster-detail.png"), fullPage: true });
+    await axe("node-cluster-detail");
+    await page.unroute(/\/api\/v1\/gpu-nodes\/gpu-b$/);
+    await page.unroute(/\/api\/v1\/gpu-nodes(\?.*)?$/);
+    await checkConsole("cluster nodes");
+    note("Kubernetes-shaped nodes (answered by the test): listed with devices from their resources, maintenance said, resources and sessions on the node's page");
+  }
+
+  // The viewer checks below see the node in maintenance, then it is made active again.
+  const reopen = async () => {
+    await page.goto(`${BASE}/#/nodes/${encodeURIComponent(nodeName)}`);
+    await page.locator("main h1", { hasText: `Node ${nodeName}` }).waitFor({ timeout: 10000 });
+    await page.getByLabel("New status").selectOption("active");
+    await page.getByRole("button", { name: "Set status" }).click();
+    await page.getByTestId("node-takes").waitFor({ timeout: 10000 })
+      .then(() => note(`node ${nodeName} active again from the page`), () => fail("setting the node active from the page did not take"));
+    await checkConsole("node active again");
+  };
+
+  // API reference: the daemon's own document. Then the page's rendering against the sample document.
+  // WEB_OPENAPI_DOC (by hand only): a file answered as the daemon's /openapi.json, to try the checks below
+  // against a document before the daemon serves one.
+  if (env("WEB_OPENAPI_DOC", "")) {
+    const doc = readFileSync(env("WEB_OPENAPI_DOC"), "utf8");
+    await page.route("**/openapi.json", (r) => r.fulfill({ status: 200, contentType: "application/json", body: doc }));
+    note(`/openapi.json answered from ${env("WEB_OPENAPI_DOC")} (WEB_OPENAPI_DOC)`);
+  }
+  const real = await page.evaluate(async () => {
+    const r = await fetch("/openapi.json", { headers: { Accept: "application/json" } });
+    return { status: r.status, doc: r.ok ? await r.json() : null };
+  });
+  await page.goto(`${BASE}/#/api`);
+  await page.locator("main h1", { hasText: "API reference" }).waitFor({ timeout: 10000 });
+  await settled();
+  // Chromium reports a 404 of the document as a failed load: the page's answer to it is checked below.
+  if (real.status === 404) for (let i = consoleErrors.length - 1; i >= 0; i--) if (/404.*openapi\.json/.test(consoleErrors[i])) consoleErrors.splice(i, 1);
+  await page.screenshot({ path: join(OUT, "api.png"), fullPage: true });
+  await axe("api");
+  await checkConsole("api");
+  if (real.status === 200) {
+    const summary = real.doc?.paths?.["/api/v1/sessions"]?.get?.summary;
+    const op = page.locator('li[data-op="GET /api/v1/sessions"]');
+    const shown = (await op.locator(".op-summary").textContent({ timeout: 5000 }).catch(() => null))?.trim();
+    if (!summary) fail("the daemon's /openapi.json has no summary for GET /api/v1/sessions");
+    else if (shown !== summary) fail(`the API page shows GET /api/v1/sessions with '${shown}', the document says '${summary}'`);
+    else note(`API page: GET /api/v1/sessions, "${summary}"`);
+    await op.locator("summary").first().click();
+    await op.locator(".op-body").waitFor({ timeout: 5000 }).catch(() => fail("GET /api/v1/sessions does not open"));
+    await page.screenshot({ path: join(OUT, "api-sessions-open.png"), fullPage: true });
+    await axe("api-open");
+  } else if (real.status === 404) {
+    await page.getByTestId("no-openapi").waitFor({ timeout: 5000 })
+      .catch(() => fail("/openapi.json answered 404 and the API page does not say the daemon serves no description"));
+    note("SKIPPED: GET /api/v1/sessions on the API page (this daemon's /openapi.json answers 404; the page says so)");
+    figures.api_reference = "skipped: the daemon serves no /openapi.json";
+  } else {
+    fail(`GET /openapi.json answered ${real.status}`);
+  }
+  await checkConsole("api reference");
+  await page.unroute("**/openapi.json");
+  const sample = readFileSync(join(dirname(fileURLToPath(import.meta.url)), "openapi-sample.json"), "utf8");
+  await page.route("**/openapi.json", (r) => r.fulfill({ status: 200, contentType: "application/json", body: sample }));
+  await page.goto(`${BASE}/#/`);
+  await visit("#/api", "API reference", "api-sample");
+  {
+    const get = page.locator('li[data-op="GET /api/v1/sessions"]');
+    if (((await get.locator(".op-summary").textContent()) ?? "").trim() !== "List sessions, newest first, one page at a time") fail("sample: the summary of GET /api/v1/sessions is not shown");
+    await get.locator("summary").first().focus();
+    await page.keyboard.press("Enter"); // keyboard opens an operation
+    await get.locator("table.params").waitFor({ timeout: 5000 }).catch(() => fail("sample: GET /api/v1/sessions does not open by keyboard"));
+    const params = (await get.locator("table.params").textContent()) ?? "";
+    if (!params.includes("1 to 1000") || !params.includes("one of \"active\"")) fail(`sample: the parameters lack their constraints: ${params}`);
+    if (!((await get.textContent()) ?? "").includes("array of Session")) fail("sample: the response's $ref is not named");
+    const post = page.locator('li[data-op="POST /api/v1/sessions"]');
+    await post.locator("summary").first().click();
+    await post.locator(".op-body").waitFor({ timeout: 5000 }).catch(() => fail("sample: POST /api/v1/sessions does not open"));
+    const postText = (await post.textContent()) ?? "";
+    if (!postText.includes("SessionCreate") || !postText.includes("No other fields") || !postText.includes("user_id")) fail(`sample: the request body's schema is not resolved: ${postText.slice(0, 300)}`);
+    if (!(await post.locator(".role-admin").count())) fail("sample: the role is not shown");
+    // A schema deeper than the open levels starts closed (Session.gpu.placement).
+    const deep = get.locator(".fields-list details:not([open])");
+    if (!(await deep.count())) fail("sample: no deep schema is collapsed");
+    await page.screenshot({ path: join(OUT, "api-sample-open.png"), fullPage: true });
+    await axe("api-sample-open");
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.screenshot({ path: join(OUT, "api-sample-dark.png"), fullPage: true });
+    await axe("api-sample-dark");
+    await page.emulateMedia({ colorScheme: "light" });
+    await page.getByRole("searchbox", { name: /^Filter/ }).fill("status patch");
+    await page.getByText("1 of 5 operations").waitFor({ timeout: 5000 }).catch(() => fail("sample: the filter does not narrow to one operation"));
+    if (await page.locator('li[data-op="GET /api/v1/sessions"]').count()) fail("sample: the filter left GET /api/v1/sessions shown");
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.getByRole("searchbox", { name: /^Filter/ }).fill("");
+    await page.screenshot({ path: join(OUT, "api-sample-laptop.png"), fullPage: true });
+    await page.setViewportSize({ width: 1440, height: 900 });
+    note("API page against the sample document: grouped by tag, $ref resolved, deep schemas closed, filter, keyboard");
+  }
+  await page.unroute("**/openapi.json");
+  await checkConsole("api reference (sample)");
+
   // A viewer (its own browser context, so its own cookie) reads and is offered no write.
   const viewerToken = env("WEB_VIEWER_TOKEN", "");
   if (viewerToken && env("WEB_NO_LOGIN", "0") !== "1") {
@@ -379,9 +562,44 @@ if (MODE === "contract") {
     await vp.waitForTimeout(500);
     if (await vp.getByRole("button", { name: /Acknowledge/ }).count()) fail("a viewer is offered Acknowledge");
     await vp.screenshot({ path: join(OUT, "viewer-alerts.png"), fullPage: true });
+    await vp.goto(`${BASE}/#/nodes/${encodeURIComponent(nodeName)}`);
+    await vp.locator("main h1", { hasText: `Node ${nodeName}` }).waitFor({ timeout: 10000 });
+    await vp.getByTestId("node-refusal").waitFor({ timeout: 5000 }).catch(() => fail("the viewer is not shown that the node refuses creates"));
+    if (await vp.getByRole("button", { name: "Set status" }).count()) fail("a viewer is offered Set status");
+    if (await vp.getByLabel("New status").count()) fail("a viewer is offered the status control");
+    await vp.screenshot({ path: join(OUT, "viewer-node.png"), fullPage: true });
     if (vErrors.length) fail(`viewer page errors: ${vErrors.join(" | ")}`);
     await vc.close();
     note("viewer: logged in, reads, offered no write");
+  }
+  await reopen();
+
+  // Live: a status set elsewhere (the API, as the CLI or another admin would) shows on the open Nodes page,
+  // no reload, through the stream's node event.
+  if (await live()) {
+    const setStatus = async (status, reason) => {
+      const r = await fetch(`${BASE}/api/v1/gpu-nodes/${encodeURIComponent(nodeName)}/status`, {
+        method: "PATCH", headers: { Authorization: `Bearer ${env("WEB_TOKEN", "")}`, "Content-Type": "application/json" },
+        body: JSON.stringify(reason ? { status, reason, by: "web-test" } : { status, by: "web-test" }) });
+      if (!r.ok) fail(`PATCH status ${status}: ${r.status} ${await r.text()}`);
+    };
+    await page.goto(`${BASE}/#/nodes`);
+    const row = page.locator(`tr[data-node="${nodeName}"]`);
+    await row.waitFor({ timeout: 10000 });
+    const t0 = Date.now();
+    await setStatus("drained", "rack move");
+    try {
+      await row.locator(".status-drained").waitFor({ timeout: 10000 });
+      const dt = (Date.now() - t0) / 1000;
+      figures.live_node_status_seconds = dt;
+      note(`a status set through the API shows on the open Nodes page ${dt.toFixed(2)} s later, no reload`);
+      if (dt > 3) fail(`the node's new status took ${dt.toFixed(2)} s to show (over 3 s)`);
+    } catch {
+      fail("a status set through the API did not show on the open Nodes page within 10 s");
+    }
+    await setStatus("active");
+    await row.locator(".status-active").waitFor({ timeout: 10000 }).catch(() => fail("the node's return to active did not show"));
+    await checkConsole("node status live");
   }
 }
 

@@ -3,6 +3,11 @@
 # Docker with the NVML simulator: every page loads with no console error and no serious or critical axe-core
 # violation (screenshots kept); a session is created and deleted from the page and the ssh command it shows
 # logs in; a temperature forced in the simulator shows its alert on the open page within 3 s, no reload.
+# Nodes: the host listed and filtered, maintenance set from its page refuses a create (the Sessions page shows
+# why), a viewer sees it but no control, active again; a status set through the API shows on the open page
+# (node event); a Kubernetes-shaped node list (answered by the test) renders too. API reference: the daemon's /openapi.json shows
+# GET /api/v1/sessions with its summary (a daemon without the document: the page says so), and the
+# page's rendering ($ref, deep schemas, filter, keyboard) against tests/web/openapi-sample.json.
 # Then the overview's render time with 64 GPUs x 7 MIG slices (browser performance API).
 # Artifacts (screenshots, figures-*.json): $SANDMAN_WEB_ARTIFACTS, default web-artifacts/ beside the binary.
 # Usage: dashboard_test.sh <path-to-sandman>
@@ -42,7 +47,9 @@ KEY=$E2E_TMP/keys/web
 ssh-keygen -q -t ed25519 -N '' -f "$KEY" || fail "ssh-keygen"
 FLAGS=(--gpu-backend nvml --nvml-library "$SIMLIB" --telemetry-interval 1s --alert-rules "$RULES")
 VIEWER_TOKEN=
-if "$SANDMAN" serve --help | grep -q -- --viewer-token-file; then
+# Read whole before matching: under pipefail, grep -q closing the pipe early makes the daemon's write fail
+# (SIGPIPE) and the test would silently skip the viewer's checks.
+if grep -q -- --viewer-token-file <<<"$("$SANDMAN" serve --help 2>&1)"; then
   VIEWER_TOKEN=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
   echo "$VIEWER_TOKEN" >"$E2E_TMP/state/viewer-token"
   chmod 600 "$E2E_TMP/state/viewer-token"

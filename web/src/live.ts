@@ -22,6 +22,7 @@ export interface LiveState {
   alerts: Map<number, Alert>;
   budgets: Budget[];
   monthToDateUsd: number | null;
+  nodeChanges: number; // counts node events: the node views refetch when it moves
   stream: "connecting" | "live" | "reconnecting" | "unavailable";
   error: string;
 }
@@ -35,6 +36,7 @@ const state: LiveState = {
   alerts: new Map(),
   budgets: [],
   monthToDateUsd: null,
+  nodeChanges: 0,
   stream: "connecting",
   error: "",
 };
@@ -189,6 +191,9 @@ export function startStream(available: boolean) {
   on("cost", (d) => {
     if (typeof d.month_to_date_usd === "number") state.monthToDateUsd = d.month_to_date_usd;
     if (Array.isArray(d.budgets)) state.budgets = d.budgets;
+  });
+  on("node", () => {
+    state.nodeChanges++;
   });
   source.addEventListener("reset", (ev) => {
     if ((ev as MessageEvent).lastEventId) lastEventId = (ev as MessageEvent).lastEventId;

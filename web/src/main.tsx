@@ -10,8 +10,13 @@ import { Sessions } from "./pages/Sessions";
 import { GpuDetail } from "./pages/GpuDetail";
 import { Alerts } from "./pages/Alerts";
 import { Cost } from "./pages/Cost";
+import { lazyPage } from "./components/LazyPage";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
+
+// Pages most visits never open: their own chunks, fetched on first visit.
+const Nodes = lazyPage(() => import("./pages/Nodes").then((m) => m.Nodes));
+const ApiRef = lazyPage(() => import("./pages/ApiRef").then((m) => m.ApiRef));
 
 export interface Who {
   role: "admin" | "viewer";
@@ -33,6 +38,8 @@ const NAV = [
   ["#/sessions", "Sessions"],
   ["#/alerts", "Alerts"],
   ["#/cost", "Cost"],
+  ["#/nodes", "Nodes"],
+  ["#/api", "API"],
 ] as const;
 
 function App() {
@@ -104,6 +111,9 @@ function App() {
   else if (route.startsWith("/sessions")) page = <Sessions who={who} />;
   else if (route.startsWith("/alerts")) page = <Alerts who={who} />;
   else if (route.startsWith("/cost")) page = <Cost who={who} />;
+  else if (route.startsWith("/nodes/")) page = <Nodes who={who} name={decodeURIComponent(route.slice(7))} />;
+  else if (route.startsWith("/nodes")) page = <Nodes who={who} />;
+  else if (route === "/api" || route.startsWith("/api/")) page = <ApiRef who={who} />;
   else page = <Overview />;
 
   const firing = [...live.alerts.values()].filter((a) => a.state === "firing" && !a.acked_at).length;

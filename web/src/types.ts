@@ -139,3 +139,51 @@ export interface CatalogModel {
   usd_per_hour: number;
   profiles: { name: string; compute_slices?: number; memory_slices?: number; usd_per_hour?: number; [k: string]: unknown }[];
 }
+
+// GET /api/v1/gpu-nodes (both backends; the Docker one's local host or a cluster's nodes).
+export interface NodeResource {
+  resource: string;
+  profile: string | null;
+  capacity: number;
+  allocatable: number;
+  in_use: number;
+  free: number;
+}
+
+export interface GpuNode {
+  id: string;
+  name: string;
+  backend: "docker" | "kubernetes";
+  cluster: string;
+  description: string;
+  labels: Record<string, string>;
+  status: "active" | "maintenance" | "drained";
+  status_reason: string | null;
+  updated_at: string | null;
+  updated_by: string | null;
+  takes_sessions: boolean;
+  refusal: string | null;
+  gpu_count: number;
+  gpu_memory_mib?: number;
+  running_sessions: number;
+  sessions: string[];
+  drain_complete: boolean | null;
+  // Docker backend
+  gpu_models?: Record<string, number>;
+  mig_instances?: number;
+  telemetry_at?: string | null;
+  gpus?: { uuid: string; index: number; model: string; mig_enabled: boolean; memory_total_mib: number }[];
+  still_running?: { id: string; user_id?: string; status?: string; expires_at?: string; gpu_uuid?: string | null }[];
+  // Kubernetes backend
+  product?: string | null;
+  resources?: NodeResource[];
+  ready?: boolean;
+  cordoned?: boolean;
+}
+
+export interface NodeList {
+  nodes: GpuNode[];
+  count: number;
+  total: number;
+  backend?: string;
+}

@@ -5,7 +5,7 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, errorText } from "../api";
 import { noteSession, useLive } from "../live";
 import { usd, until, when } from "../format";
-import type { Available, CatalogModel, Connection, Gpu, Session } from "../types";
+import type { Available, CatalogModel, Connection, Gpu, NodeList, Session } from "../types";
 import type { Who } from "../main";
 
 interface Choice {
@@ -127,13 +127,22 @@ function CreateForm({ onCreated }: { onCreated: (s: Session) => void }) {
   const [catalog, setCatalog] = useState<CatalogModel[]>([]);
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
+  // Nodes out of service (maintenance, drained): said before a create is tried, not only in its refusal.
+  const [closed, setClosed] = useState<{ all: boolean; names: string[] }>({ all: false, names: [] });
   const load = () => {
     api.get<Available>("/api/v1/gpus/available").then(setAv, (e) => setError(errorText(e)));
+    api.get<NodeList>("/api/v1/gpu-nodes?limit=1000").then(
+      (r) => {
+        const names = r.nodes.filter((n) => !n.takes_sessions).map((n) => `${n.name} (${n.status})`);
+        setClosed({ all: r.nodes.length > 0 && names.length === r.nodes.length, names });
+      },
+      () => {}, // an older daemon without nodes: nothing to say
+    );
   };
   useEffect(() => {
     load();
     api.get<{ models: CatalogModel[] }>("/api/v1/cost/catalog").then((c) => setCatalog(c.models), () => {});
-  }, [live.gpus]);
+  }, [live.gpus, live.nodeChanges]);
   const opts = useMemo(() => (av ? choices(av, live.gpus, catalog) : []), [av, live.gpus, catalog]);
 
   async function submit(e: Event) {
@@ -163,6 +172,12 @@ function CreateForm({ onCreated }: { onCreated: (s: Session) => void }) {
   return (
     <form class="create" onSubmit={submit} aria-labelledby="create-h">
       <h2 id="create-h">New session</h2>
+      {closed.names.length > 0 && (
+        <p class="notice" data-testid="create-closed">
+          {closed.all ? "Creates are refused now: " : "Not taking sessions: "}
+          <a href="#/nodes">{closed.names.join(", ")}</a>.
+        </p>
+      )}
       <div class="fields">
         <label>User <input name="user_id" required pattern="[a-z_][a-z0-9_\-]*" autocomplete="off" /></label>
         <label>
