@@ -34,6 +34,60 @@ std::string groupField(const std::string& group_by) {
   return c.empty() ? group_by : c;
 }
 
+// OpenAPI operations of the routes below (api/openapi.h).
+constexpr std::string_view kDocs = R"json({
+"routes": {
+  "GET /advice/rightsizing": {"operationId": "rightsizingAdvice", "summary": "Sessions that held more GPU than their peak use needed", "tag": "Advice",
+    "parameters": [
+      {"name": "from", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339 or a date; default: 30 days before to"},
+      {"name": "to", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339 or a date; default: now; the window is at most 366 days"},
+      {"name": "all", "in": "query", "schema": {"type": "string", "enum": ["true", "false"], "default": "false"}, "description": "list right-sized sessions too"},
+      {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 500}}],
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false,
+      "required": ["from", "to", "headroom", "rule", "currency", "sessions", "summary"],
+      "properties": {
+        "from": {"$ref": "#/components/schemas/Timestamp"}, "to": {"$ref": "#/components/schemas/Timestamp"},
+        "headroom": {"type": "number"}, "rule": {"type": "string"}, "currency": {"const": "USD"},
+        "sessions": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+          "required": ["session_id", "user_id", "team", "project", "status", "device", "gpu_model", "profile", "started_at", "ended_at",
+                       "held_minutes", "telemetry_minutes", "peak_memory_mib", "peak_utilization", "verdict", "reason", "basis",
+                       "suggested_profile", "cost_usd", "suggested_cost_usd", "saving_usd"],
+          "properties": {"session_id": {"type": "string"}, "user_id": {"type": "string"}, "team": {"type": "string"}, "project": {"type": "string"},
+            "status": {"type": "string"}, "device": {"type": "string"}, "gpu_model": {"type": "string"}, "profile": {"type": "string"},
+            "started_at": {"$ref": "#/components/schemas/Timestamp"}, "ended_at": {"$ref": "#/components/schemas/NullableTimestamp"},
+            "held_minutes": {"type": "number"}, "telemetry_minutes": {"type": "number"},
+            "peak_memory_mib": {"type": ["number", "null"]}, "peak_utilization": {"type": ["number", "null"]},
+            "verdict": {"type": "string"}, "reason": {"type": "string"}, "basis": {"type": ["string", "null"]},
+            "suggested_profile": {"type": ["string", "null"]}, "cost_usd": {"type": "number"},
+            "suggested_cost_usd": {"type": ["number", "null"]}, "saving_usd": {"type": "number"}}}},
+        "summary": {"type": "object", "additionalProperties": false, "required": ["sessions", "smaller", "right_sized", "unknown", "saving_usd"],
+          "properties": {"sessions": {"type": "integer"}, "smaller": {"type": "integer"}, "right_sized": {"type": "integer"},
+            "unknown": {"type": "integer"}, "saving_usd": {"type": "number"}}}}}}},
+    "errors": [400]},
+  "GET /cost/forecast": {"operationId": "costForecast", "summary": "Forecast GPU slice-hours and cost by profile or team", "tag": "Advice",
+    "parameters": [
+      {"name": "horizon", "in": "query", "schema": {"type": "string", "enum": ["7d", "30d"], "default": "7d"}},
+      {"name": "group_by", "in": "query", "schema": {"type": "string", "enum": ["profile", "team"], "default": "profile"}}],
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false,
+      "required": ["group_by", "horizon", "from", "to", "history_from", "history_weeks", "method", "currency", "groups", "total"],
+      "properties": {"group_by": {"type": "string", "enum": ["profile", "team"]}, "horizon": {"type": "string", "enum": ["7d", "30d"]},
+        "from": {"$ref": "#/components/schemas/Timestamp"}, "to": {"$ref": "#/components/schemas/Timestamp"},
+        "history_from": {"$ref": "#/components/schemas/Timestamp"}, "history_weeks": {"type": "integer"},
+        "method": {"type": "string"}, "currency": {"const": "USD"},
+        "groups": {"type": "array", "items": {"type": "object",
+          "required": ["slice_hours", "cost_usd", "usd_per_slice_hour", "history_slice_hours", "days"],
+          "description": "also the group's key, named profile or team",
+          "properties": {"profile": {"type": "string"}, "team": {"type": "string"}, "slice_hours": {"type": "number"},
+            "cost_usd": {"type": "number"}, "usd_per_slice_hour": {"type": "number"}, "history_slice_hours": {"type": "number"},
+            "days": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["day", "slice_hours", "cost_usd"],
+              "properties": {"day": {"$ref": "#/components/schemas/Timestamp"}, "slice_hours": {"type": "number"}, "cost_usd": {"type": "number"}}}}},
+          "additionalProperties": false}},
+        "total": {"type": "object", "additionalProperties": false, "required": ["slice_hours", "cost_usd"],
+          "properties": {"slice_hours": {"type": "number"}, "cost_usd": {"type": "number"}}}}}}},
+    "errors": [400]}
+}
+})json";
+
 }  // namespace
 
 const char* const kRightsizingRule =
@@ -124,6 +178,7 @@ void AdviceRoutes::registerRoutes(Router& router) {
     router.get(p + "/advice/rightsizing", [this](Req q, Res r) { rightsizing(q, r); });
     router.get(p + "/cost/forecast", [this](Req q, Res r) { forecast(q, r); });
   }
+  router.document(kDocs);
 }
 
 void AdviceRoutes::rightsizing(const ApiRequest& req, ApiResponse& res) {

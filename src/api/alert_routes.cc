@@ -49,6 +49,52 @@ Result<std::string> ackerFrom(const std::string& body) {
   return by;
 }
 
+// OpenAPI operations of the routes below (api/openapi.h).
+constexpr std::string_view kDocs = R"json({
+"schemas": {
+  "Alert": {
+    "type": "object", "additionalProperties": false,
+    "required": ["id", "rule", "severity", "state", "fingerprint", "labels", "value", "summary", "pending_at",
+                 "fired_at", "resolved_at", "acked_at", "acked_by"],
+    "properties": {
+      "id": {"type": "integer", "minimum": 1}, "rule": {"type": "string"}, "severity": {"type": "string"},
+      "state": {"type": "string", "enum": ["pending", "firing", "resolved"]},
+      "fingerprint": {"type": "string"},
+      "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+      "value": {"type": "number"}, "summary": {"type": "string"},
+      "pending_at": {"$ref": "#/components/schemas/Timestamp"},
+      "fired_at": {"$ref": "#/components/schemas/NullableTimestamp"},
+      "resolved_at": {"$ref": "#/components/schemas/NullableTimestamp"},
+      "acked_at": {"$ref": "#/components/schemas/NullableTimestamp"},
+      "acked_by": {"type": ["string", "null"]}
+    }
+  },
+  "AlertId": {"type": "integer", "minimum": 1, "maximum": 999999999999999999}
+},
+"routes": {
+  "GET /alerts": {"operationId": "listAlerts", "summary": "Alerts in a state (default active: pending or firing)", "tag": "Alerts",
+    "parameters": [
+      {"name": "state", "in": "query", "schema": {"type": "string", "enum": ["active", "pending", "firing", "resolved", "all"], "default": "active"}},
+      {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false, "required": ["alerts", "count", "state"],
+      "properties": {"alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
+                     "count": {"type": "integer", "minimum": 0}, "state": {"type": "string"}}}}},
+    "errors": [400]},
+  "GET /alerts/rules": {"operationId": "listAlertRules", "summary": "The alert rules in force", "tag": "Alerts",
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false, "required": ["rules"],
+      "properties": {"rules": {"type": "array", "items": {"type": "object"}}}}}}},
+  "GET /alerts/{id}": {"operationId": "getAlert", "summary": "One alert", "tag": "Alerts",
+    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/AlertId"}}],
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/Alert"}}}, "errors": [400, 404]},
+  "POST /alerts/{id}/ack": {"operationId": "ackAlert", "summary": "Acknowledge an alert", "tag": "Alerts",
+    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/AlertId"}}],
+    "body": {"type": "object", "additionalProperties": false,
+             "properties": {"by": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[ -~]+$", "default": "api"}}},
+    "body_required": false,
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/Alert"}}}, "errors": [400, 404, 409]}
+}
+})json";
+
 }  // namespace
 
 void AlertRoutes::registerRoutes(Router& router) {
@@ -61,6 +107,7 @@ void AlertRoutes::registerRoutes(Router& router) {
     router.post(base + "/{id}/ack",
                 [this](const ApiRequest& req, ApiResponse& res) { ack(req, res); });
   }
+  router.document(kDocs);
 }
 
 void AlertRoutes::list(const ApiRequest& req, ApiResponse& res) {

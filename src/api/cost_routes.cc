@@ -85,6 +85,124 @@ json budgetJson(const BudgetStatus& s) {
           {"forecast_method", "month to date + mean daily spend of the last 7 days x days left"}};
 }
 
+// OpenAPI operations of the routes below (api/openapi.h).
+constexpr std::string_view kDocs = R"json({
+"schemas": {
+  "UserOrg": {"type": "object", "additionalProperties": false, "required": ["user_id", "team", "projects"],
+    "properties": {"user_id": {"type": "string"}, "team": {"type": ["string", "null"]}, "projects": {"type": "array", "items": {"type": "string"}}}},
+  "Team": {"type": "object", "additionalProperties": false, "required": ["name", "created_at"],
+    "properties": {"name": {"type": "string"}, "created_at": {"$ref": "#/components/schemas/Timestamp"}}},
+  "Project": {"type": "object", "additionalProperties": false, "required": ["name", "team", "created_at"],
+    "properties": {"name": {"type": "string"}, "team": {"type": ["string", "null"]}, "created_at": {"$ref": "#/components/schemas/Timestamp"}}},
+  "CostLine": {"type": "object",
+    "description": "cost of one group (its key is the group_by column: user_id, team, project, gpu_model, profile or session_id)",
+    "required": ["cost_usd", "idle_cost_usd", "held_hours", "idle_hours"],
+    "properties": {"bucket_start": {"$ref": "#/components/schemas/Timestamp"}, "cost_usd": {"type": "number"}, "idle_cost_usd": {"type": "number"},
+      "held_hours": {"type": "number"}, "idle_hours": {"type": "number"}},
+    "additionalProperties": {"type": "string"}, "minProperties": 5, "maxProperties": 6},
+  "CostReport": {"type": "object", "additionalProperties": false,
+    "required": ["group_by", "step", "from", "to", "currency", "rows", "totals", "total_usd", "idle_total_usd", "running_sessions", "price_basis"],
+    "properties": {"group_by": {"type": "string"}, "step": {"type": "string", "enum": ["day", "week", "month"]},
+      "from": {"$ref": "#/components/schemas/Timestamp"}, "to": {"$ref": "#/components/schemas/Timestamp"},
+      "currency": {"const": "USD"},
+      "rows": {"type": "array", "items": {"$ref": "#/components/schemas/CostLine"}},
+      "totals": {"type": "array", "items": {"$ref": "#/components/schemas/CostLine"}},
+      "total_usd": {"type": "number"}, "idle_total_usd": {"type": "number"}, "running_sessions": {"type": "integer"},
+      "price_basis": {"type": "string"}}},
+  "Price": {"type": "object", "additionalProperties": false, "required": ["model", "effective_from", "usd_per_hour"],
+    "properties": {"model": {"type": "string"}, "effective_from": {"$ref": "#/components/schemas/Timestamp"},
+      "usd_per_hour": {"type": "number"}, "source": {"type": "string"}}},
+  "Budget": {"type": "object", "additionalProperties": false,
+    "required": ["id", "budget", "scope", "name", "usd_per_month", "used_usd", "forecast_usd", "used_ratio", "forecast_ratio", "forecast_method"],
+    "properties": {"id": {"type": "integer"}, "budget": {"type": "string"}, "scope": {"type": "string", "enum": ["user", "team", "project"]},
+      "name": {"type": "string"}, "usd_per_month": {"type": "number"}, "used_usd": {"type": "number"}, "forecast_usd": {"type": "number"},
+      "used_ratio": {"type": "number"}, "forecast_ratio": {"type": "number"}, "forecast_method": {"type": "string"}}},
+  "BudgetPut": {"type": "object", "additionalProperties": false, "required": ["scope", "name", "usd_per_month"],
+    "description": "name is a user id (scope user) or an OrgName",
+    "properties": {"scope": {"type": "string", "enum": ["user", "team", "project"]}, "name": {"type": "string"},
+      "usd_per_month": {"type": "number", "exclusiveMinimum": 0}}},
+  "Budgets": {"type": "object", "additionalProperties": false, "required": ["enforcement", "budgets"],
+    "properties": {"enforcement": {"type": "string", "enum": ["block", "warn"]},
+      "budgets": {"type": "array", "items": {"$ref": "#/components/schemas/Budget"}}}}
+},
+"routes": {
+  "GET /users": {"operationId": "listUsers", "summary": "Users with a team or projects", "tag": "Cost",
+    "responses": {"200": {"json": {"type": "array", "items": {"$ref": "#/components/schemas/UserOrg"}}}}},
+  "PUT /users/{user}": {"operationId": "putUser", "summary": "Set a user's team and projects (fields left out keep their value)", "tag": "Cost",
+    "parameters": [{"$ref": "#/components/parameters/User"}],
+    "body": {"type": "object", "additionalProperties": false,
+      "properties": {"team": {"type": ["string", "null"]}, "projects": {"type": "array", "items": {"type": "string"}}}},
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/UserOrg"}}}, "errors": [400, 404]},
+  "GET /users/{user}": {"operationId": "getUser", "summary": "A user's team and projects", "tag": "Cost",
+    "parameters": [{"$ref": "#/components/parameters/User"}],
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/UserOrg"}}}, "errors": [400]},
+  "GET /teams": {"operationId": "listTeams", "summary": "Teams", "tag": "Cost",
+    "responses": {"200": {"json": {"type": "array", "items": {"$ref": "#/components/schemas/Team"}}}}},
+  "POST /teams": {"operationId": "addTeam", "summary": "Create a team", "tag": "Cost",
+    "body": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": {"name": {"$ref": "#/components/schemas/OrgName"}}},
+    "responses": {"201": {"description": "Created", "json": {"$ref": "#/components/schemas/Team"}}}, "errors": [400, 409]},
+  "DELETE /teams/{name}": {"operationId": "removeTeam", "summary": "Remove a team", "tag": "Cost",
+    "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/OrgName"}}],
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/Deleted"}}}, "errors": [400, 404, 409]},
+  "GET /projects": {"operationId": "listProjects", "summary": "Projects", "tag": "Cost",
+    "responses": {"200": {"json": {"type": "array", "items": {"$ref": "#/components/schemas/Project"}}}}},
+  "POST /projects": {"operationId": "addProject", "summary": "Create a project, optionally in a team", "tag": "Cost",
+    "body": {"type": "object", "additionalProperties": false, "required": ["name"],
+      "properties": {"name": {"$ref": "#/components/schemas/OrgName"}, "team": {"type": ["string", "null"], "description": "an existing team"}}},
+    "responses": {"201": {"description": "Created", "json": {"$ref": "#/components/schemas/Project"}}}, "errors": [400, 409]},
+  "DELETE /projects/{name}": {"operationId": "removeProject", "summary": "Remove a project", "tag": "Cost",
+    "parameters": [{"name": "name", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/OrgName"}}],
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/Deleted"}}}, "errors": [400, 404, 409]},
+  "GET /cost": {"operationId": "costReport", "summary": "GPU cost by group and time bucket (JSON, or CSV)", "tag": "Cost",
+    "description": "CSV with ?format=csv or Accept: text/csv. At most one of the filters user, team, project, gpu_model, profile, session.",
+    "parameters": [
+      {"name": "group_by", "in": "query", "schema": {"type": "string", "enum": ["user", "user_id", "team", "project", "gpu_model", "profile", "session", "session_id"], "default": "team"}},
+      {"name": "step", "in": "query", "schema": {"type": "string", "enum": ["day", "week", "month"], "default": "day"}},
+      {"name": "from", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339 or a date (2026-03-01); default: 30 days before to"},
+      {"name": "to", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339 or a date; default: now; the window is at most 5 years"},
+      {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}},
+      {"name": "user", "in": "query", "schema": {"type": "string"}},
+      {"name": "team", "in": "query", "schema": {"type": "string"}},
+      {"name": "project", "in": "query", "schema": {"type": "string"}},
+      {"name": "gpu_model", "in": "query", "schema": {"type": "string"}},
+      {"name": "profile", "in": "query", "schema": {"type": "string"}},
+      {"name": "session", "in": "query", "schema": {"type": "string"}}],
+    "responses": {"200": {"content": {
+      "application/json": {"schema": {"$ref": "#/components/schemas/CostReport"}},
+      "text/csv": {"schema": {"type": "string", "description": "bucket_start,<group column>,cost_usd,idle_cost_usd,held_hours,idle_hours"}}}}},
+    "errors": [400]},
+  "GET /cost/prices": {"operationId": "listPrices", "summary": "GPU prices in force and their history", "tag": "Cost",
+    "responses": {"200": {"json": {"type": "array", "items": {"$ref": "#/components/schemas/Price"}}}}},
+  "PUT /cost/prices/{model}": {"operationId": "putPrice", "summary": "Set a GPU model's hourly price", "tag": "Cost",
+    "body": {"type": "object", "additionalProperties": false, "required": ["usd_per_hour"],
+      "properties": {"usd_per_hour": {"type": "number", "minimum": 0}, "effective_from": {"type": ["string", "null"], "description": "RFC 3339 or a date; default now"}}},
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/Price"}}}, "errors": [400]},
+  "GET /cost/catalog": {"operationId": "gpuCatalog", "summary": "The GPU catalog: models, MIG profiles and their prices", "tag": "Cost",
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false, "required": ["source", "slice_price_basis", "models"],
+      "properties": {"source": {"type": "string"}, "slice_price_basis": {"type": "string"},
+        "models": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+          "required": ["key", "memory_gb", "architecture", "status", "mig", "list_usd_per_hour", "usd_per_hour", "profiles"],
+          "properties": {"key": {"type": "string"}, "memory_gb": {"type": "number"}, "architecture": {"type": "string"},
+            "status": {"type": "string"}, "mig": {"type": "boolean"}, "list_usd_per_hour": {"type": ["number", "null"]},
+            "usd_per_hour": {"type": ["number", "null"]},
+            "profiles": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+              "required": ["name", "compute_slices", "memory_slices", "memory_mib", "max_instances", "usd_per_hour"],
+              "properties": {"name": {"type": "string"}, "compute_slices": {"type": "integer"}, "memory_slices": {"type": "integer"},
+                "memory_mib": {"type": "integer"}, "max_instances": {"type": "integer"}, "usd_per_hour": {"type": ["number", "null"]}}}}}}}}}}}},
+  "GET /budgets": {"operationId": "listBudgets", "summary": "Monthly budgets with use and forecast", "tag": "Cost",
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/Budgets"}}}},
+  "PUT /budgets": {"operationId": "putBudget", "summary": "Set a monthly budget (one per scope and name)", "tag": "Cost",
+    "body": {"$ref": "#/components/schemas/BudgetPut"},
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/Budget"}}}, "errors": [400]},
+  "POST /budgets": {"operationId": "postBudget", "summary": "Set a monthly budget (as PUT /budgets)", "tag": "Cost",
+    "body": {"$ref": "#/components/schemas/BudgetPut"},
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/Budget"}}}, "errors": [400]},
+  "DELETE /budgets/{id}": {"operationId": "removeBudget", "summary": "Remove a budget", "tag": "Cost",
+    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1, "maximum": 999999999999999999}}],
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/Deleted"}}}, "errors": [400, 404]}
+}
+})json";
+
 }  // namespace
 
 std::string csvField(const std::string& s) {
@@ -150,6 +268,7 @@ void CostRoutes::registerRoutes(Router& router) {
     router.post(p + "/budgets", [this](Req q, Res r) { putBudget(q, r); });
     router.del(p + "/budgets/{id}", [this](Req q, Res r) { removeBudget(q, r); });
   }
+  router.document(kDocs);
 }
 
 void CostRoutes::putUser(const ApiRequest& req, ApiResponse& res) {

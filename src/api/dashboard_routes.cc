@@ -121,6 +121,100 @@ json modelStatsJson(const TelemetrySnapshot* snap) {
   return out;
 }
 
+namespace {
+
+// OpenAPI operations of the routes below (api/openapi.h).
+constexpr std::string_view kDocs = R"json({
+"schemas": {
+  "DashboardOverall": {"type": "object", "additionalProperties": false,
+    "required": ["generated_at", "backend", "nodes", "gpus", "sessions", "utilization", "alerts", "cost", "sampled_at"],
+    "properties": {
+      "generated_at": {"$ref": "#/components/schemas/Timestamp"}, "backend": {"type": "string"},
+      "nodes": {"type": "object", "required": ["total", "by_status"],
+        "properties": {"total": {"type": "integer"}, "by_status": {"type": "object", "additionalProperties": {"type": "integer"}}}},
+      "gpus": {"type": "object", "additionalProperties": false, "required": ["total", "mig_enabled", "mig_instances", "devices_in_use"],
+        "properties": {"total": {"type": "integer"}, "mig_enabled": {"type": "integer"}, "mig_instances": {"type": "integer"}, "devices_in_use": {"type": "integer"}}},
+      "sessions": {"type": "object", "additionalProperties": false, "required": ["active", "by_status", "active_users"],
+        "properties": {"active": {"type": "integer"}, "by_status": {"type": "object", "additionalProperties": {"type": "integer"}}, "active_users": {"type": "integer"}}},
+      "utilization": {"type": "object", "additionalProperties": false,
+        "required": ["avg_gpu_pct", "avg_temperature_c", "max_temperature_c", "power_w", "memory_used_mib", "memory_total_mib"],
+        "properties": {"avg_gpu_pct": {"type": ["number", "null"]}, "avg_temperature_c": {"type": ["number", "null"]},
+          "max_temperature_c": {"type": ["number", "null"]}, "power_w": {"type": "number"}, "memory_used_mib": {"type": "integer"}, "memory_total_mib": {"type": "integer"}}},
+      "alerts": {"type": "object", "additionalProperties": false, "required": ["firing", "pending"],
+        "properties": {"firing": {"type": "integer"}, "pending": {"type": "integer"}}},
+      "cost": {"type": ["object", "null"], "description": "null without a cost ledger",
+        "properties": {"month_to_date_usd": {"type": "number"}, "idle_month_to_date_usd": {"type": "number"},
+          "month_start": {"$ref": "#/components/schemas/Timestamp"},
+          "budgets": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["budget", "limit_usd", "used_usd", "forecast_usd"],
+            "properties": {"budget": {"type": "string"}, "limit_usd": {"type": "number"}, "used_usd": {"type": "number"}, "forecast_usd": {"type": "number"}}}}}},
+      "sampled_at": {"$ref": "#/components/schemas/NullableTimestamp"}}},
+  "DashboardCluster": {"type": "object", "additionalProperties": false,
+    "required": ["cluster", "nodes", "active", "maintenance", "drained", "gpus", "running_sessions", "node_names"],
+    "properties": {"cluster": {"type": "string"}, "nodes": {"type": "integer"}, "active": {"type": "integer"}, "maintenance": {"type": "integer"},
+      "drained": {"type": "integer"}, "gpus": {"type": "integer"}, "running_sessions": {"type": "integer"},
+      "node_names": {"type": "array", "items": {"type": "string"}}}},
+  "DashboardModel": {"type": "object", "additionalProperties": false,
+    "required": ["model", "gpus", "mig_enabled_gpus", "mig_instances", "devices_in_use", "memory_total_mib", "memory_used_mib", "avg_utilization_pct", "avg_temperature_c"],
+    "properties": {"model": {"type": "string"}, "gpus": {"type": "integer"}, "mig_enabled_gpus": {"type": "integer"}, "mig_instances": {"type": "integer"},
+      "devices_in_use": {"type": "integer"}, "memory_total_mib": {"type": "integer"}, "memory_used_mib": {"type": "integer"},
+      "avg_utilization_pct": {"type": ["number", "null"]}, "avg_temperature_c": {"type": ["number", "null"]}}},
+  "UsageTrend": {"type": "object", "additionalProperties": false, "required": ["from", "to", "step_minutes", "points"],
+    "properties": {"from": {"$ref": "#/components/schemas/Timestamp"}, "to": {"$ref": "#/components/schemas/Timestamp"}, "step_minutes": {"type": "integer"},
+      "points": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+        "required": ["at", "avg_utilization_pct", "slice_hours", "devices", "device_minutes"],
+        "properties": {"at": {"$ref": "#/components/schemas/Timestamp"}, "avg_utilization_pct": {"type": ["number", "null"]},
+          "slice_hours": {"type": "number"}, "devices": {"type": "integer"}, "device_minutes": {"type": "integer"}}}}}},
+  "Activity": {"type": "object", "additionalProperties": false, "required": ["kind", "subject", "user_id", "detail", "device", "at"],
+    "properties": {"kind": {"type": "string"}, "subject": {"type": "string"}, "user_id": {"type": ["string", "null"]},
+      "detail": {"type": "string"}, "device": {"type": ["string", "null"]}, "at": {"$ref": "#/components/schemas/Timestamp"}}}
+},
+"routes": {
+  "GET /dashboard": {"operationId": "dashboard", "summary": "Everything the dashboard's home page shows, in one answer", "tag": "Dashboard",
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false,
+      "required": ["overall", "clusters", "models", "usage_trend", "active_alerts", "recent_activities"],
+      "properties": {"overall": {"$ref": "#/components/schemas/DashboardOverall"},
+        "clusters": {"type": "array", "items": {"$ref": "#/components/schemas/DashboardCluster"}},
+        "models": {"type": "array", "items": {"$ref": "#/components/schemas/DashboardModel"}},
+        "usage_trend": {"oneOf": [{"$ref": "#/components/schemas/UsageTrend"}, {"type": "null"}]},
+        "active_alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}},
+        "recent_activities": {"type": "array", "items": {"$ref": "#/components/schemas/Activity"}}}}}}},
+  "GET /dashboard/stats/overall": {"operationId": "dashboardOverall", "summary": "Totals: nodes, GPUs, sessions, utilisation, alerts, cost", "tag": "Dashboard",
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/DashboardOverall"}}}},
+  "GET /dashboard/stats/clusters": {"operationId": "dashboardClusters", "summary": "Nodes and GPUs per cluster", "tag": "Dashboard",
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false, "required": ["clusters", "count"],
+      "properties": {"clusters": {"type": "array", "items": {"$ref": "#/components/schemas/DashboardCluster"}}, "count": {"type": "integer"}}}}}},
+  "GET /dashboard/stats/models": {"operationId": "dashboardModels", "summary": "GPUs per model with utilisation", "tag": "Dashboard",
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false, "required": ["models", "count"],
+      "properties": {"models": {"type": "array", "items": {"$ref": "#/components/schemas/DashboardModel"}}, "count": {"type": "integer"}}}}}},
+  "GET /dashboard/trends/usage": {"operationId": "dashboardUsageTrend", "summary": "Utilisation and slice-hours over time", "tag": "Dashboard",
+    "description": "hours / step_minutes is at most 744 points",
+    "parameters": [
+      {"name": "hours", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 744, "default": 24}},
+      {"name": "step_minutes", "in": "query", "schema": {"type": "integer", "minimum": 5, "maximum": 1440},
+       "description": "default 60 up to 24 hours, 1440 beyond"}],
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/UsageTrend"}}}, "errors": [400, 503]},
+  "GET /dashboard/alerts/active": {"operationId": "dashboardActiveAlerts", "summary": "Pending and firing alerts", "tag": "Dashboard",
+    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false, "required": ["alerts", "count"],
+      "properties": {"alerts": {"type": "array", "items": {"$ref": "#/components/schemas/Alert"}}, "count": {"type": "integer"}}}}},
+    "errors": [400]},
+  "GET /dashboard/activities/recent": {"operationId": "dashboardRecentActivities", "summary": "Sessions, node changes and alerts, newest first", "tag": "Dashboard",
+    "parameters": [
+      {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+      {"name": "hours", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 744, "default": 24}}],
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false, "required": ["since", "activities", "count"],
+      "properties": {"since": {"$ref": "#/components/schemas/Timestamp"}, "activities": {"type": "array", "items": {"$ref": "#/components/schemas/Activity"}},
+        "count": {"type": "integer"}}}}},
+    "errors": [400]},
+  "GET /dashboard/metrics/realtime": {"operationId": "dashboardRealtime", "summary": "The latest telemetry sample with per-model totals", "tag": "Dashboard",
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/TelemetrySnapshotBase", "unevaluatedProperties": false,
+      "required": ["models"], "properties": {"models": {"type": "array", "items": {"$ref": "#/components/schemas/DashboardModel"}}}}}},
+    "errors": [503]}
+}
+})json";
+
+}  // namespace
+
 void DashboardRoutes::registerRoutes(Router& router) {
   using Req = const ApiRequest&;
   using Res = ApiResponse&;
@@ -165,6 +259,7 @@ void DashboardRoutes::registerRoutes(Router& router) {
       sendJson(r, 200, realtime());
     });
   }
+  router.document(kDocs);
 }
 
 Result<json> DashboardRoutes::overall() {

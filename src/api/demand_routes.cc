@@ -28,6 +28,49 @@ json layoutJson(const LayoutCandidate& c) {
           {"requests", c.score.requests}};
 }
 
+// OpenAPI operations of the routes below (api/openapi.h).
+constexpr std::string_view kDocs = R"json({
+"schemas": {
+  "Demand": {"type": "object", "additionalProperties": false,
+    "required": ["id", "at", "user_id", "team", "project", "mig_profile", "gpu_memory_gb", "workload", "outcome", "session_id",
+                 "granted_profile", "gpu_model", "reason", "held_seconds"],
+    "properties": {"id": {"type": "integer"}, "at": {"$ref": "#/components/schemas/Timestamp"}, "user_id": {"type": "string"},
+      "team": {"type": ["string", "null"]}, "project": {"type": ["string", "null"]}, "mig_profile": {"type": ["string", "null"]},
+      "gpu_memory_gb": {"type": ["number", "null"]}, "workload": {"type": ["string", "null"]},
+      "outcome": {"type": "string", "enum": ["accepted", "refused_capacity", "refused_budget", "queued"]},
+      "session_id": {"type": ["string", "null"]}, "granted_profile": {"type": ["string", "null"]},
+      "gpu_model": {"type": ["string", "null"]}, "reason": {"type": ["string", "null"]}, "held_seconds": {"type": ["number", "null"]}}},
+  "Layout": {"type": "object", "additionalProperties": false, "required": ["gpus", "served_slice_hours", "requests_served", "requests"],
+    "properties": {"gpus": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["gpu_index", "model", "profiles"],
+        "properties": {"gpu_index": {"type": "integer"}, "model": {"type": "string"}, "profiles": {"type": "array", "items": {"type": "string"}}}}},
+      "served_slice_hours": {"type": "number"}, "requests_served": {"type": "integer"}, "requests": {"type": "integer"}}}
+},
+"routes": {
+  "GET /demand": {"operationId": "listDemand", "summary": "Recorded create requests and their outcome, newest first", "tag": "Advice",
+    "parameters": [
+      {"name": "outcome", "in": "query", "schema": {"type": "string", "enum": ["accepted", "refused_capacity", "refused_budget", "queued"]}},
+      {"$ref": "#/components/parameters/Limit"}, {"$ref": "#/components/parameters/Cursor"},
+      {"$ref": "#/components/parameters/From"}, {"$ref": "#/components/parameters/To"}],
+    "responses": {"200": {"json": {"type": "array", "items": {"$ref": "#/components/schemas/Demand"}}}}, "errors": [400]},
+  "GET /advice/layout": {"operationId": "layoutAdvice", "summary": "A static MIG layout that would have served the recorded demand better", "tag": "Advice",
+    "description": "Only for a host with local GPUs and --mig-mode static; 400 otherwise.",
+    "parameters": [{"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 366, "default": 30}}],
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false,
+      "required": ["current", "proposed", "change", "gain", "candidates_evaluated", "window", "demand", "default_duration_seconds", "method"],
+      "properties": {"current": {"$ref": "#/components/schemas/Layout"}, "proposed": {"$ref": "#/components/schemas/Layout"},
+        "change": {"type": "boolean"},
+        "gain": {"type": "object", "additionalProperties": false, "required": ["served_slice_hours", "percent", "requests_served"],
+          "properties": {"served_slice_hours": {"type": "number"}, "percent": {"type": ["number", "null"]}, "requests_served": {"type": "integer"}}},
+        "candidates_evaluated": {"type": "integer"},
+        "window": {"type": "object", "additionalProperties": false, "required": ["from", "to", "days"],
+          "properties": {"from": {"$ref": "#/components/schemas/Timestamp"}, "to": {"$ref": "#/components/schemas/Timestamp"}, "days": {"type": "integer"}}},
+        "demand": {"type": "object", "additionalProperties": false, "required": ["records", "by_outcome", "replayed"],
+          "properties": {"records": {"type": "integer"}, "by_outcome": {"type": "object", "additionalProperties": {"type": "integer"}}, "replayed": {"type": "integer"}}},
+        "default_duration_seconds": {"type": "number"}, "method": {"type": "string"}}}}},
+    "errors": [400]}
+}
+})json";
+
 }  // namespace
 
 json demandJson(const DemandRecord& r) {
@@ -90,6 +133,7 @@ void DemandRoutes::registerRoutes(Router& router) {
     router.get(p + "/demand", [this](Req q, Res r) { list(q, r); });
     router.get(p + "/advice/layout", [this](Req q, Res r) { layout(q, r); });
   }
+  router.document(kDocs);
 }
 
 void DemandRoutes::list(const ApiRequest& req, ApiResponse& res) {

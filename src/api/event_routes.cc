@@ -24,6 +24,19 @@ std::string sessionAction(const Session& s, bool created) {
   return "updated";
 }
 
+// OpenAPI operation of the stream (api/openapi.h).
+constexpr std::string_view kDocs = R"json({
+"routes": {
+  "GET /events/stream": {"operationId": "streamEvents", "summary": "Server-Sent Events: session, gpu, alert and cost changes", "tag": "Events",
+    "description": "Each event has an id: line; reconnect with Last-Event-ID (header or ?last_event_id) to resume. Event types: session, gpu, alert, cost, error.",
+    "parameters": [
+      {"name": "last_event_id", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+      {"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer", "minimum": 0}}],
+    "responses": {"200": {"description": "An endless stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    "errors": [400]}
+}
+})json";
+
 }  // namespace
 
 Result<nlohmann::json> costEventJson(const std::function<Result<nlohmann::json>(const std::string&)>& get,
@@ -73,6 +86,7 @@ void EventRoutes::registerRoutes(Router& router) {
   for (const char* prefix : kApiPrefixes) {
     router.get(std::string(prefix) + "/events/stream", [this](const ApiRequest& q, ApiResponse& r) { stream(q, r); });
   }
+  router.document(kDocs);
 }
 
 void EventRoutes::stream(const ApiRequest& req, ApiResponse& res) {

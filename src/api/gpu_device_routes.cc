@@ -232,6 +232,70 @@ json gpuOverviewJson(const TelemetrySnapshot* snap, int64_t allocations) {
           {"sampledAt", snap ? json(formatRfc3339(snap->taken_at)) : json(nullptr)}};
 }
 
+namespace {
+
+// OpenAPI operations of the routes below (api/openapi.h). This resource's
+// fields are camelCase, as the dashboard's clients expect.
+constexpr std::string_view kDocs = R"json({
+"schemas": {
+  "MigInstanceMade": {"type": "object", "additionalProperties": false,
+    "required": ["deviceId", "profile", "gpuInstanceId", "placementStart", "placementSize", "memoryMib"],
+    "properties": {"deviceId": {"type": "string"}, "profile": {"type": "string"}, "gpuInstanceId": {"type": "integer"},
+      "placementStart": {"type": "integer"}, "placementSize": {"type": "integer"}, "memoryMib": {"type": "integer"}}},
+  "MigItem": {"oneOf": [
+    {"type": "string", "minLength": 1, "maxLength": 40, "description": "a profile name, such as 1g.10gb"},
+    {"type": "object", "additionalProperties": false, "required": ["profile"],
+     "properties": {"profile": {"type": "string", "minLength": 1, "maxLength": 40}, "placement_start": {"type": "integer", "minimum": 0, "maximum": 64}}}]}
+},
+"routes": {
+  "GET /gpu/overview": {"operationId": "gpuOverview", "summary": "GPU totals: devices, allocations, MIG instances, utilisation", "tag": "GPUs",
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false,
+      "required": ["totalGpuDevices", "activeAllocations", "totalMigInstances", "availableMigInstances", "overallGpuUtilization", "devicesByModel", "sampledAt", "backend"],
+      "properties": {"totalGpuDevices": {"type": "integer"}, "activeAllocations": {"type": "integer"}, "totalMigInstances": {"type": "integer"},
+        "availableMigInstances": {"type": "integer"}, "overallGpuUtilization": {"type": ["number", "null"]},
+        "devicesByModel": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "sampledAt": {"$ref": "#/components/schemas/NullableTimestamp"}, "backend": {"type": "string", "enum": ["docker", "kubernetes"]}}}}}},
+  "GET /gpu/devices": {"operationId": "listGpuDevices", "summary": "GPUs with their MIG instances and holders, by node", "tag": "GPUs",
+    "parameters": [
+      {"name": "nodeName", "in": "query", "schema": {"type": "string", "pattern": "^[A-Za-z0-9.-]{1,253}$"}},
+      {"$ref": "#/components/parameters/Limit"}, {"$ref": "#/components/parameters/Cursor"}],
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false, "required": ["devices", "count", "total", "sampledAt"],
+      "properties": {"devices": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+          "required": ["deviceId", "nodeName", "gpuIndex", "modelName", "memoryTotalMib", "memoryUsedMib", "utilization", "temperature",
+                       "powerW", "powerLimitW", "migEnabled", "migInstances", "sessionId", "userId"],
+          "properties": {"deviceId": {"type": "string"}, "nodeName": {"type": "string"}, "gpuIndex": {"type": "integer"},
+            "modelName": {"type": "string"}, "memoryTotalMib": {"type": "integer"}, "memoryUsedMib": {"type": "integer"},
+            "utilization": {"type": ["number", "null"]}, "temperature": {"type": ["number", "null"]},
+            "powerW": {"type": ["number", "null"]}, "powerLimitW": {"type": ["number", "null"]}, "migEnabled": {"type": "boolean"},
+            "migInstances": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+              "required": ["deviceId", "profile", "gpuInstanceId", "computeSlices", "memoryTotalMib", "memoryUsedMib", "utilization", "sessionId", "userId"],
+              "properties": {"deviceId": {"type": "string"}, "profile": {"type": "string"}, "gpuInstanceId": {"type": "integer"},
+                "computeSlices": {"type": "integer"}, "memoryTotalMib": {"type": "integer"}, "memoryUsedMib": {"type": "integer"},
+                "utilization": {"type": ["number", "null"]}, "sessionId": {"type": ["string", "null"]}, "userId": {"type": ["string", "null"]}}}},
+            "sessionId": {"type": ["string", "null"]}, "userId": {"type": ["string", "null"]}}}},
+        "count": {"type": "integer"}, "total": {"type": "integer"}, "sampledAt": {"$ref": "#/components/schemas/Timestamp"}}}}},
+    "errors": [400, 404, 503]},
+  "POST /gpu/devices/{id}/mig": {"operationId": "createMigInstances", "summary": "Create MIG instances on a GPU (static MIG on a Docker host)", "tag": "GPUs",
+    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "a GPU UUID or index"}],
+    "body": {"oneOf": [
+      {"type": "array", "items": {"$ref": "#/components/schemas/MigItem"}, "minItems": 1, "maxItems": 16},
+      {"type": "object", "additionalProperties": false,
+       "properties": {"profiles": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 40}, "minItems": 1, "maxItems": 16},
+         "instances": {"type": "array", "items": {"$ref": "#/components/schemas/MigItem"}, "minItems": 1, "maxItems": 16},
+         "replace": {"type": "boolean", "description": "destroy the GPU's free instances first"}},
+       "oneOf": [{"required": ["profiles"]}, {"required": ["instances"]}]}]},
+    "responses": {"201": {"description": "Created", "json": {"type": "object", "additionalProperties": false,
+      "required": ["deviceId", "gpuIndex", "nodeName", "created", "destroyed", "migInstances"],
+      "properties": {"deviceId": {"type": "string"}, "gpuIndex": {"type": "integer"}, "nodeName": {"type": "string"},
+        "created": {"type": "array", "items": {"$ref": "#/components/schemas/MigInstanceMade"}},
+        "destroyed": {"type": "array", "items": {"$ref": "#/components/schemas/MigInstanceMade"}},
+        "migInstances": {"type": "array", "items": {"$ref": "#/components/schemas/MigInstanceMade"}}}}}},
+    "errors": [400, 404, 409, 503]}
+}
+})json";
+
+}  // namespace
+
 void GpuDeviceRoutes::registerRoutes(Router& router) {
   using Req = const ApiRequest&;
   using Res = ApiResponse&;
@@ -241,6 +305,7 @@ void GpuDeviceRoutes::registerRoutes(Router& router) {
     router.get(p + "/gpu/devices", [this](Req q, Res r) { devices(q, r); });
     router.post(p + "/gpu/devices/{id}/mig", [this](Req q, Res r) { createMig(q, r); });
   }
+  router.document(kDocs);
 }
 
 void GpuDeviceRoutes::overview(ApiResponse& res) const {

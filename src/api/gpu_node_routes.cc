@@ -298,6 +298,46 @@ std::vector<ClusterNode> GpuNodeRoutes::snapshot() const {
   return clusterNodes(nodes, pods_.list(), holds);
 }
 
+namespace {
+
+// OpenAPI operations of the MIG layout routes (api/openapi.h); /gpu-nodes is kGpuNodeDocs.
+constexpr std::string_view kMigLayoutDocs = R"json({
+"schemas": {
+  "MigProposal": {"type": "object", "additionalProperties": false,
+    "required": ["id", "node", "config", "state", "message", "previous_config", "proposed_by", "approved_by", "created_at", "updated_at"],
+    "properties": {"id": {"type": "integer"}, "node": {"type": "string"}, "config": {"type": "string"}, "state": {"type": "string"},
+      "message": {"type": "string"}, "previous_config": {"type": ["string", "null"]}, "proposed_by": {"type": "string"},
+      "approved_by": {"type": ["string", "null"]}, "created_at": {"$ref": "#/components/schemas/Timestamp"},
+      "updated_at": {"$ref": "#/components/schemas/Timestamp"}}}
+},
+"routes": {
+  "GET /mig-layouts": {"operationId": "listMigLayouts", "summary": "MIG layout proposals of every node (Kubernetes)", "tag": "Nodes",
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false, "required": ["proposals", "count"],
+      "properties": {"proposals": {"type": "array", "items": {"$ref": "#/components/schemas/MigProposal"}}, "count": {"type": "integer"}}}}}},
+  "GET /gpu-nodes/{name}/mig-layout": {"operationId": "getMigLayout", "summary": "A node's MIG layout proposals and state", "tag": "Nodes",
+    "parameters": [{"$ref": "#/components/parameters/NodeName"}],
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false, "required": ["node", "proposals", "held_by_sandman"],
+      "properties": {"node": {"type": "string"}, "proposals": {"type": "array", "items": {"$ref": "#/components/schemas/MigProposal"}},
+        "mig_config": {"type": ["string", "null"]}, "mig_config_state": {"type": ["string", "null"]}, "held_by_sandman": {"type": ["string", "null"]}}}}},
+    "errors": [400]},
+  "POST /gpu-nodes/{name}/mig-layout": {"operationId": "proposeMigLayout", "summary": "Propose a MIG layout for a node", "tag": "Nodes",
+    "parameters": [{"$ref": "#/components/parameters/NodeName"}],
+    "body": {"type": "object", "additionalProperties": false, "required": ["config"],
+      "properties": {"config": {"type": "string", "description": "a mig-parted config name, such as all-1g.10gb"}, "by": {"$ref": "#/components/schemas/NodeBy"}}},
+    "responses": {"201": {"description": "Proposed", "json": {"$ref": "#/components/schemas/MigProposal"}}}, "errors": [400, 404, 409]},
+  "DELETE /gpu-nodes/{name}/mig-layout": {"operationId": "releaseMigLayout", "summary": "Withdraw or release a node's MIG layout proposal", "tag": "Nodes",
+    "parameters": [{"$ref": "#/components/parameters/NodeName"}],
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/MigProposal"}}}, "errors": [400, 404, 409]},
+  "POST /gpu-nodes/{name}/mig-layout/approve": {"operationId": "approveMigLayout", "summary": "Approve a node's MIG layout proposal", "tag": "Nodes",
+    "parameters": [{"$ref": "#/components/parameters/NodeName"}],
+    "body": {"type": "object", "additionalProperties": false, "properties": {"by": {"$ref": "#/components/schemas/NodeBy"}}},
+    "body_required": false,
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/MigProposal"}}}, "errors": [400, 404, 409]}
+}
+})json";
+
+}  // namespace
+
 std::vector<json> GpuNodeRoutes::nodesJson() const {
   std::vector<json> out;
   for (const auto& c : snapshot()) out.push_back(gpuNodeJson(c, false));
@@ -343,6 +383,8 @@ void GpuNodeRoutes::registerRoutes(Router& router) {
     router.del(base + "/{name}/mig-layout", [this](Req q, Res r) { release(q, r); });
     router.post(base + "/{name}/mig-layout/approve", [this](Req q, Res r) { approve(q, r); });
   }
+  router.document(kGpuNodeDocs);
+  if (layouts_) router.document(kMigLayoutDocs);
 }
 
 void GpuNodeRoutes::list(const ApiRequest& req, ApiResponse& res) const {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -62,6 +63,8 @@ class ApiServer {
   // GET /budgets does).
   Result<nlohmann::json> internalGet(const std::string& target);
   LoginSessions& logins() { return logins_; }
+  // The route table (for the OpenAPI checks).
+  const Router& router() const { return router_; }
   // Serves until stop(); call after bind().
   void serve();
   void stop();
@@ -103,6 +106,8 @@ class ApiServer {
   UserKeys& user_keys_;
   Runtime& runtime_;
   Store& store_;
+  std::once_flag openapi_once_;
+  std::string openapi_text_;  // GET /openapi.json, built once from router_
   const CursorCodec cursors_;  // seals the page cursors of every listing here
   Router router_;
   mutable LoginSessions logins_;  // its own lock; lookups touch idle timers

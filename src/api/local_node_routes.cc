@@ -131,6 +131,7 @@ void LocalNodeRoutes::registerRoutes(Router& router) {
     router.del(base + "/{name}", [this](Req q, Res r) { refuseDelete(q, r); });
     router.patch(base + "/{name}/status", [this](Req q, Res r) { setStatus(q, r); });
   }
+  router.document(kGpuNodeDocs);
 }
 
 Status LocalNodeRoutes::isHost(const ApiRequest& req) const {

@@ -13,6 +13,15 @@ void MetricsRoutes::registerRoutes(Router& router) {
   // same text under the API prefix (always behind the token there).
   router.get("/metrics", handler);
   router.get("/api/v1/metrics", handler);
+  router.document(std::string_view(R"json({"routes": {
+    "GET /metrics": {"operationId": "metrics", "summary": "Prometheus metrics (text exposition)", "tag": "Telemetry",
+      "description": "Open unless the daemon runs with --metrics-auth; without a token, a daemon not on loopback leaves out per-user series.",
+      "security": [{}, {"bearer": []}, {"cookie": []}],
+      "responses": {"200": {"content": {"text/plain": {"schema": {"type": "string"}}}}}, "errors": [401]},
+    "GET /api/v1/metrics": {"operationId": "metricsV1", "summary": "Prometheus metrics, under the API prefix", "tag": "Telemetry",
+      "security": [{}, {"bearer": []}, {"cookie": []}],
+      "responses": {"200": {"content": {"text/plain": {"schema": {"type": "string"}}}}}, "errors": [401]}
+  }})json"));
 }
 
 }  // namespace sandman

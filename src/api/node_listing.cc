@@ -63,6 +63,96 @@ json sortValue(const json& n, const std::string& field) {
 
 }  // namespace
 
+const std::string_view kGpuNodeDocs = R"json({
+"schemas": {
+  "GpuNode": {
+    "type": "object",
+    "description": "One GPU node. Both backends give these fields; the Kubernetes backend adds the node's resources, taints and MIG state; one node's GET adds gpus and still_running.",
+    "required": ["name", "cluster", "description", "labels", "status", "status_reason", "updated_at", "updated_by", "takes_sessions", "refusal", "gpu_count"],
+    "properties": {
+      "id": {"type": "string"}, "name": {"type": "string"}, "backend": {"type": "string", "enum": ["docker", "kubernetes"]},
+      "cluster": {"type": "string"}, "description": {"type": "string"},
+      "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+      "status": {"$ref": "#/components/schemas/NodeStatus"}, "status_reason": {"type": ["string", "null"]},
+      "updated_at": {"$ref": "#/components/schemas/NullableTimestamp"}, "updated_by": {"type": ["string", "null"]},
+      "takes_sessions": {"type": "boolean"}, "refusal": {"type": ["string", "null"]},
+      "gpu_count": {"type": "integer", "minimum": 0}, "gpu_models": {"type": "object", "additionalProperties": {"type": "integer"}},
+      "gpu_memory_mib": {"type": "integer"}, "mig_instances": {"type": "integer"},
+      "sessions": {"type": "array", "items": {"type": "string"}}, "running_sessions": {"type": "integer"},
+      "drain_complete": {"type": ["boolean", "null"]}, "telemetry_at": {"$ref": "#/components/schemas/NullableTimestamp"},
+      "gpus": {"type": "array", "items": {"type": "object"}},
+      "still_running": {"type": "array", "items": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}}
+    }
+  },
+  "NodeStatus": {"type": "string", "enum": ["active", "maintenance", "drained"]},
+  "NodeBy": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[ -~]+$", "default": "api", "description": "who made the change (printable ASCII)"},
+  "NodeMetaEdit": {
+    "type": "object", "additionalProperties": false,
+    "description": "fields left out keep their value; name/id, if given, must be the node's own",
+    "properties": {
+      "name": {"type": "string"}, "id": {"type": "string"},
+      "cluster": {"type": "string", "pattern": "^[A-Za-z0-9._/-]{1,63}$"},
+      "description": {"type": "string", "maxLength": 512},
+      "labels": {"type": "object", "maxProperties": 32, "propertyNames": {"pattern": "^[A-Za-z0-9._/-]{1,63}$"},
+                 "additionalProperties": {"type": "string", "maxLength": 256}},
+      "by": {"$ref": "#/components/schemas/NodeBy"}
+    }
+  },
+  "NodeStatusEdit": {
+    "type": "object", "additionalProperties": false, "required": ["status"],
+    "properties": {"status": {"$ref": "#/components/schemas/NodeStatus"}, "reason": {"type": "string", "maxLength": 512},
+                   "by": {"$ref": "#/components/schemas/NodeBy"}}
+  }
+},
+"routes": {
+  "GET /gpu-nodes": {"operationId": "listGpuNodes", "summary": "GPU nodes: filter, sort and page", "tag": "Nodes",
+    "parameters": [
+      {"name": "search", "in": "query", "schema": {"type": "string", "maxLength": 128}, "description": "in name, description and cluster"},
+      {"name": "status", "in": "query", "schema": {"$ref": "#/components/schemas/NodeStatus"}},
+      {"name": "cluster", "in": "query", "schema": {"type": "string", "maxLength": 63}},
+      {"name": "changed_since", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339 UTC or unix seconds"},
+      {"name": "sort", "in": "query", "schema": {"type": "string", "default": "name",
+        "enum": ["name", "status", "cluster", "updated_at", "gpu_count", "-name", "-status", "-cluster", "-updated_at", "-gpu_count"]}},
+      {"$ref": "#/components/parameters/Limit"}, {"$ref": "#/components/parameters/Cursor"},
+      {"$ref": "#/components/parameters/From"}, {"$ref": "#/components/parameters/To"}],
+    "responses": {"200": {"json": {"type": "object", "required": ["nodes", "count", "total", "backend"],
+      "description": "the Kubernetes backend adds gpus, nodes_listed, synced, in_use_counts and fits_now",
+      "properties": {"nodes": {"type": "array", "items": {"$ref": "#/components/schemas/GpuNode"}},
+        "count": {"type": "integer", "minimum": 0}, "total": {"type": "integer", "minimum": 0},
+        "backend": {"type": "string", "enum": ["docker", "kubernetes"]}}}}},
+    "errors": [400]},
+  "POST /gpu-nodes": {"operationId": "createGpuNode", "summary": "Refused: nodes come from the backend (the host, or the cluster)", "tag": "Nodes",
+    "responses": {}, "errors": [400]},
+  "GET /gpu-nodes/recent": {"operationId": "recentNodeChanges", "summary": "Node metadata and status changes of the last hours", "tag": "Nodes",
+    "parameters": [
+      {"name": "hours", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 744, "default": 24}},
+      {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}],
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false, "required": ["changes", "count"],
+      "properties": {"since": {"$ref": "#/components/schemas/Timestamp"},
+        "changes": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["id", "node", "at", "kind", "detail", "by"],
+          "properties": {"id": {"type": "integer"}, "node": {"type": "string"}, "at": {"$ref": "#/components/schemas/Timestamp"},
+            "kind": {"type": "string"}, "detail": {"type": "string"}, "by": {"type": ["string", "null"]}}}},
+        "count": {"type": "integer", "minimum": 0},
+        "nodes": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["name", "changed_at"],
+          "properties": {"name": {"type": "string"}, "changed_at": {"$ref": "#/components/schemas/Timestamp"}}}}}}}},
+    "errors": [400]},
+  "GET /gpu-nodes/{name}": {"operationId": "getGpuNode", "summary": "One GPU node with its GPUs and sessions", "tag": "Nodes",
+    "parameters": [{"$ref": "#/components/parameters/NodeName"}],
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/GpuNode"}}}, "errors": [400, 404]},
+  "PUT /gpu-nodes/{name}": {"operationId": "updateGpuNode", "summary": "Edit a node's cluster, description and labels", "tag": "Nodes",
+    "parameters": [{"$ref": "#/components/parameters/NodeName"}],
+    "body": {"$ref": "#/components/schemas/NodeMetaEdit"},
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/GpuNode"}}}, "errors": [400, 404, 503]},
+  "DELETE /gpu-nodes/{name}": {"operationId": "deleteGpuNode", "summary": "Refused: take a node out of service with its status instead", "tag": "Nodes",
+    "parameters": [{"$ref": "#/components/parameters/NodeName"}],
+    "responses": {}, "errors": [400, 404]},
+  "PATCH /gpu-nodes/{name}/status": {"operationId": "setGpuNodeStatus", "summary": "Put a node in maintenance, drain it or reopen it", "tag": "Nodes",
+    "parameters": [{"$ref": "#/components/parameters/NodeName"}],
+    "body": {"$ref": "#/components/schemas/NodeStatusEdit"},
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/GpuNode"}}}, "errors": [400, 404, 503]}
+}
+})json";
+
 bool validNodeId(const std::string& s) {
   if (s.empty() || s.size() > 253) return false;
   return std::all_of(s.begin(), s.end(), [](char c) {

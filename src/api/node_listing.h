@@ -38,6 +38,9 @@ Result<NodeStatusEdit> parseNodeStatusEdit(const std::string& body);
 // host name as gethostname gives it (upper case allowed).
 bool validNodeId(const std::string& s);
 
+// OpenAPI docs of /gpu-nodes shared by both backends' modules (api/openapi.h).
+extern const std::string_view kGpuNodeDocs;
+
 // Filters, sorts and pages `nodes` (each with name, cluster, status,
 // description, updated_at (RFC 3339 or null), gpu_count) as the request
 // asks; sets the Link/X-Next-Cursor headers on `res` when more follow.

@@ -42,7 +42,33 @@ bool matches(const Router::Route& route, std::string_view path, const std::vecto
 void Router::add(std::string method, const std::string& pattern, HttpHandler handler) {
   std::vector<std::string> segments;
   for (auto part : splitPath(pattern)) segments.emplace_back(part);
-  routes_.push_back({std::move(method), pattern, std::move(segments), std::move(handler)});
+  routes_.push_back({std::move(method), pattern, std::move(segments), std::move(handler), nullptr});
+}
+
+void Router::document(const nlohmann::json& table) {
+  if (table.contains("schemas")) {
+    for (const auto& [name, schema] : table["schemas"].items()) schemas_[name] = schema;
+  }
+  if (!table.contains("routes")) return;
+  // Shared entries first, so that an exact /api/v1 entry overrides its twin's.
+  for (const bool exact_pass : {false, true}) {
+    for (const auto& [key, op] : table["routes"].items()) {
+      const size_t space = key.find(' ');
+      const std::string method = key.substr(0, space);
+      const std::string path = space == std::string::npos ? "" : key.substr(space + 1);
+      const bool versioned = path.rfind("/api/v1/", 0) == 0;
+      if (versioned != exact_pass) continue;
+      auto doc = std::make_shared<const nlohmann::json>(op);
+      bool found = false;
+      for (auto& route : routes_) {
+        if (route.method != method) continue;
+        if (route.pattern != path && (versioned || route.pattern != "/api/v1" + path)) continue;
+        route.doc = doc;
+        found = true;
+      }
+      if (!found) stale_docs_.push_back(key);
+    }
+  }
 }
 
 Router::Outcome Router::dispatch(ApiRequest& req, ApiResponse& res) const {

@@ -79,6 +79,84 @@ json stat(const std::optional<double>& lo, const std::optional<double>& avg,
   return {{"min", num(lo)}, {"avg", num(avg)}, {"max", num(hi)}};
 }
 
+// OpenAPI operations of the routes below (api/openapi.h).
+constexpr std::string_view kDocs = R"json({
+"schemas": {
+  "DeviceReading": {
+    "type": "object", "additionalProperties": false,
+    "description": "A whole GPU (mig_enabled, power...) or a MIG instance (profile, gpu_instance_id, compute_slices); node and pod_uid on a cluster",
+    "required": ["uuid", "gpu_uuid", "gpu_index", "model", "utilization_pct", "temperature_c", "memory_used_mib",
+                 "memory_total_mib", "compute_processes", "session_id", "user_id"],
+    "properties": {
+      "uuid": {"type": "string"}, "gpu_uuid": {"type": "string"}, "gpu_index": {"type": "integer"}, "model": {"type": "string"},
+      "utilization_pct": {"type": ["number", "null"]}, "temperature_c": {"type": ["number", "null"]},
+      "memory_used_mib": {"type": "integer"}, "memory_total_mib": {"type": "integer"}, "compute_processes": {"type": "integer"},
+      "session_id": {"type": ["string", "null"]}, "user_id": {"type": ["string", "null"]},
+      "node": {"type": "string"}, "pod_uid": {"type": ["string", "null"]},
+      "profile": {"type": "string"}, "gpu_instance_id": {"type": "integer"}, "compute_slices": {"type": "integer"},
+      "mig_enabled": {"type": "boolean"}, "memory_utilization_pct": {"type": ["number", "null"]},
+      "power_w": {"type": ["number", "null"]}, "power_limit_w": {"type": ["number", "null"]}
+    }
+  },
+  "TelemetrySnapshot": {"$ref": "#/components/schemas/TelemetrySnapshotBase", "unevaluatedProperties": false},
+  "TelemetrySnapshotBase": {
+    "type": "object", "description": "a sample's fields, open for extension (TelemetrySnapshot is the closed object)",
+    "required": ["taken_at", "backend_ok", "backend_error", "sample_seconds", "mig_dynamic", "gpus", "instances", "lost_gpus"],
+    "properties": {
+      "taken_at": {"$ref": "#/components/schemas/Timestamp"},
+      "backend_ok": {"type": "boolean"}, "backend_error": {"type": ["string", "null"]},
+      "sample_seconds": {"type": "number"}, "mig_dynamic": {"type": "boolean"},
+      "gpus": {"type": "array", "items": {"$ref": "#/components/schemas/DeviceReading"}},
+      "instances": {"type": "array", "items": {"$ref": "#/components/schemas/DeviceReading"}},
+      "lost_gpus": {"type": "array", "items": {"type": "string"}, "description": "UUIDs of GPUs seen before and missing now"},
+      "nodes": {"type": "array", "description": "a cluster's node agents", "items": {"type": "object", "additionalProperties": false,
+        "required": ["node", "agent_up", "agent_pod", "address", "last_seen", "error", "gpus", "instances"],
+        "properties": {"node": {"type": "string"}, "agent_up": {"type": "boolean"}, "agent_pod": {"type": ["string", "null"]},
+          "address": {"type": ["string", "null"]}, "last_seen": {"$ref": "#/components/schemas/NullableTimestamp"},
+          "error": {"type": ["string", "null"]}, "gpus": {"type": "integer"}, "instances": {"type": "integer"}}}},
+      "unobserved_sessions": {"type": "integer"},
+      "at": {"$ref": "#/components/schemas/Timestamp", "description": "on the event stream only: taken_at again"}
+    }
+  },
+  "MinAvgMax": {"type": "object", "additionalProperties": false, "required": ["min", "avg", "max"],
+    "properties": {"min": {"type": ["number", "null"]}, "avg": {"type": ["number", "null"]}, "max": {"type": ["number", "null"]}}},
+  "TrendRow": {"type": "object", "additionalProperties": false,
+    "required": ["avg_utilization_pct", "slice_hours", "devices", "device_minutes"],
+    "properties": {"model": {"type": "string"}, "profile": {"type": "string"}, "avg_utilization_pct": {"type": ["number", "null"]},
+      "slice_hours": {"type": "number"}, "devices": {"type": "integer"}, "device_minutes": {"type": "integer"}}}
+},
+"routes": {
+  "GET /metrics/realtime": {"operationId": "realtimeMetrics", "summary": "The latest telemetry sample of every GPU and MIG instance", "tag": "Telemetry",
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/TelemetrySnapshot"}}}, "errors": [503]},
+  "GET /metrics/trends": {"operationId": "metricsTrends", "summary": "Utilisation and slice-hours by model and profile", "tag": "Telemetry",
+    "parameters": [{"name": "hours", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 744, "default": 24},
+                    "description": "the window up to now (the maximum is the daemon's limit, 31 days by default)"}],
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false, "required": ["from", "to", "hours", "by_model", "by_profile"],
+      "properties": {"from": {"$ref": "#/components/schemas/Timestamp"}, "to": {"$ref": "#/components/schemas/Timestamp"},
+        "hours": {"type": "integer"},
+        "by_model": {"type": "array", "items": {"$ref": "#/components/schemas/TrendRow"}},
+        "by_profile": {"type": "array", "items": {"$ref": "#/components/schemas/TrendRow"}}}}}},
+    "errors": [400, 503]},
+  "GET /gpus/{uuid}/metrics": {"operationId": "deviceMetrics", "summary": "One device's history: min/avg/max per step", "tag": "Telemetry",
+    "parameters": [
+      {"name": "uuid", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^(GPU|MIG)-[0-9a-fA-F-]+$", "minLength": 5, "maxLength": 80}},
+      {"name": "from", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339 UTC or unix seconds; default: an hour before to"},
+      {"name": "to", "in": "query", "schema": {"type": "string"}, "description": "RFC 3339 UTC or unix seconds; default: now"},
+      {"name": "step", "in": "query", "schema": {"type": "string"}, "description": "a duration of at least 1s (30s, 5m, 1h); default: 360 points"}],
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false,
+      "required": ["uuid", "from", "to", "step", "step_seconds", "resolution", "points"],
+      "properties": {"uuid": {"type": "string"}, "from": {"$ref": "#/components/schemas/Timestamp"}, "to": {"$ref": "#/components/schemas/Timestamp"},
+        "step": {"type": "string"}, "step_seconds": {"type": "number"}, "resolution": {"type": "string"},
+        "points": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+          "required": ["t", "samples", "utilization_pct", "temperature_c", "power_w", "memory_used_mib", "session_id", "user_id"],
+          "properties": {"t": {"$ref": "#/components/schemas/Timestamp"}, "samples": {"type": "integer"},
+            "utilization_pct": {"$ref": "#/components/schemas/MinAvgMax"}, "temperature_c": {"$ref": "#/components/schemas/MinAvgMax"},
+            "power_w": {"$ref": "#/components/schemas/MinAvgMax"}, "memory_used_mib": {"$ref": "#/components/schemas/MinAvgMax"},
+            "session_id": {"type": ["string", "null"]}, "user_id": {"type": ["string", "null"]}}}}}}}},
+    "errors": [400, 404, 503]}
+}
+})json";
+
 }  // namespace
 
 json TelemetryRoutes::snapshotJson(const TelemetrySnapshot& snap) {
@@ -125,6 +203,7 @@ void TelemetryRoutes::registerRoutes(Router& router) {
     router.get(p + "/gpus/{uuid}/metrics",
                [this](const ApiRequest& req, ApiResponse& res) { deviceMetrics(req, res); });
   }
+  router.document(kDocs);
 }
 
 void TelemetryRoutes::realtime(ApiResponse& res) const {

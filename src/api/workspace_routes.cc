@@ -14,6 +14,43 @@ json quotaJson(const DiskPolicyView& p) {
   return q;
 }
 
+// OpenAPI operations of the routes below (api/openapi.h).
+constexpr std::string_view kDocs = R"json({
+"schemas": {
+  "Workspace": {
+    "type": "object", "additionalProperties": false,
+    "required": ["user_id", "path", "measured", "used_bytes", "quota_bytes", "quota_enforced", "over_quota"],
+    "properties": {
+      "user_id": {"type": "string"}, "path": {"type": "string"}, "measured": {"type": "boolean"},
+      "used_bytes": {"type": ["integer", "null"]}, "quota_bytes": {"type": ["integer", "null"]},
+      "quota_enforced": {"type": "boolean"}, "over_quota": {"type": "boolean"},
+      "measured_at": {"$ref": "#/components/schemas/Timestamp"},
+      "method": {"type": "string", "description": "how the usage was measured"}
+    }
+  }
+},
+"routes": {
+  "GET /workspaces": {"operationId": "listWorkspaces", "summary": "Every user's workspace usage, the quota and free disk", "tag": "Users",
+    "responses": {"200": {"json": {"type": "object", "additionalProperties": false,
+      "required": ["workspaces", "count", "over_quota", "quota", "min_free_disk", "filesystems"],
+      "properties": {
+        "workspaces": {"type": "array", "items": {"$ref": "#/components/schemas/Workspace"}},
+        "count": {"type": "integer", "minimum": 0},
+        "over_quota": {"type": "integer", "minimum": 0},
+        "quota": {"type": "object", "additionalProperties": false, "required": ["bytes", "enforced"],
+                  "properties": {"bytes": {"type": ["integer", "null"]}, "enforced": {"type": "boolean"}, "note": {"type": "string"}}},
+        "min_free_disk": {"type": ["integer", "number", "string", "null"]},
+        "filesystems": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+          "required": ["name", "path", "size_bytes", "avail_bytes", "avail_percent"],
+          "properties": {"name": {"type": "string"}, "path": {"type": "string"}, "size_bytes": {"type": "integer"},
+                         "avail_bytes": {"type": "integer"}, "avail_percent": {"type": "number"}}}}
+      }}}}},
+  "GET /users/{user}/workspace": {"operationId": "getUserWorkspace", "summary": "One user's workspace usage", "tag": "Users",
+    "parameters": [{"$ref": "#/components/parameters/User"}],
+    "responses": {"200": {"json": {"$ref": "#/components/schemas/Workspace"}}}, "errors": [400, 404]}
+}
+})json";
+
 }  // namespace
 
 json WorkspaceRoutes::workspaceJson(const WorkspaceUsage& u, const std::string& root, const DiskPolicyView& p) {
@@ -37,6 +74,7 @@ void WorkspaceRoutes::registerRoutes(Router& router) {
     router.get(p + "/workspaces", [this](const ApiRequest&, ApiResponse& res) { list(res); });
     router.get(p + "/users/{user}/workspace", [this](const ApiRequest& req, ApiResponse& res) { one(req, res); });
   }
+  router.document(kDocs);
 }
 
 void WorkspaceRoutes::list(ApiResponse& res) {

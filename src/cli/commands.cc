@@ -2,10 +2,12 @@
 
 #include <cstdio>
 
+#include "common/version.h"
+
 namespace sandman {
 
 int runVersion(int, char**) {
-  std::printf("sandman 0.1.0\n");
+  std::printf("sandman %s\n", kSandmanVersion);
   return 0;
 }
 

@@ -36,6 +36,12 @@ void WebMount::registerRoutes(Router& router) {
   router.get("/", h);
   router.get("/favicon.svg", h);
   router.get("/assets/{file}", h);
+  // Static files, not API: documented so the table is whole, kept out of paths.
+  router.document(std::string_view(R"json({"routes": {
+    "GET /": {"operationId": "dashboard", "summary": "The web dashboard", "tag": "Dashboard", "public": true},
+    "GET /favicon.svg": {"operationId": "dashboardFavicon", "summary": "The dashboard's icon", "tag": "Dashboard", "public": true},
+    "GET /assets/{file}": {"operationId": "dashboardAsset", "summary": "The dashboard's scripts and styles", "tag": "Dashboard", "public": true}
+  }})json"));
 }
 
 void WebMount::answer(const ApiRequest& req, ApiResponse& res) const {
