@@ -10,7 +10,7 @@
 #
 # Usage: openapi_property_test.sh <path-to-sandman>
 # Knobs: SANDMAN_API_SPEC=FILE checks that document instead of the served one;
-#        API_CHECK_EXAMPLES (25), API_CHECK_SEED (0), API_CHECK_BUDGET (seconds, 60).
+#        API_CHECK_EXAMPLES (50), API_CHECK_SEED (0), API_CHECK_BUDGET (seconds, 60).
 source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 e2e_init "$@"
@@ -54,7 +54,7 @@ assert_contains "$out" "repeat:   curl" "with a curl line that repeats it"
 note "the daemon against its document"
 t0=$(now)
 "$PY" "$HERE/openapi_check.py" --base-url "$API" --token-file "$TOKEN_FILE" --spec "$SPEC" \
-  --examples "${API_CHECK_EXAMPLES:-25}" --seed "${API_CHECK_SEED:-0}" \
+  --examples "${API_CHECK_EXAMPLES:-50}" --seed "${API_CHECK_SEED:-0}" \
   --time-budget "${API_CHECK_BUDGET:-60}" --json "$E2E_TMP/report.json" -v
 rc=$?
 note "checker: rc=$rc in $(fsub "$(now)" "$t0") s"
