@@ -111,9 +111,18 @@ constexpr std::string_view kServerDocs = R"json({
 "schemas": {
   "SessionCreate": {
     "type": "object", "additionalProperties": false, "required": ["user_id"],
-    "description": "ttl_minutes or ttl_seconds, not both; mig_profile, mig_instance_uuid and gpu_memory_gb exclude each other; workload goes with gpu_memory_gb",
+    "description": "ttl_minutes or ttl_seconds, not both; mig_profile, mig_instance_uuid and gpu_memory_gb exclude each other; workload goes with gpu_memory_gb (a null field counts as absent)",
+    "allOf": [
+      {"not": {"required": ["ttl_minutes", "ttl_seconds"], "properties": {"ttl_minutes": {"type": "integer"}, "ttl_seconds": {"type": "integer"}}}},
+      {"not": {"required": ["mig_profile", "mig_instance_uuid"], "properties": {"mig_profile": {"type": "string"}, "mig_instance_uuid": {"type": "string"}}}},
+      {"not": {"required": ["gpu_memory_gb"], "properties": {"gpu_memory_gb": {"type": "number"}},
+               "anyOf": [{"required": ["mig_profile"], "properties": {"mig_profile": {"type": "string"}}},
+                         {"required": ["mig_instance_uuid"], "properties": {"mig_instance_uuid": {"type": "string"}}}]}},
+      {"if": {"required": ["workload"], "properties": {"workload": {"type": "string"}}},
+       "then": {"required": ["gpu_memory_gb"], "properties": {"gpu_memory_gb": {"type": "number"}}}}
+    ],
     "properties": {
-      "user_id": {"type": "string", "description": "a Unix user name: lower case letters, digits, '_' and '-', starting with a letter or '_'"},
+      "user_id": {"$ref": "#/components/schemas/UserId"},
       "ttl_minutes": {"type": ["integer", "null"], "minimum": 1, "maximum": 10000000},
       "ttl_seconds": {"type": ["integer", "null"], "minimum": 1, "maximum": 10000000},
       "image": {"type": ["string", "null"], "description": "one of the daemon's allowed images"},
@@ -140,11 +149,15 @@ constexpr std::string_view kServerDocs = R"json({
   },
   "TtlPatch": {
     "type": "object", "additionalProperties": false,
-    "description": "exactly one of ttl_minutes, ttl_seconds",
+    "description": "exactly one of ttl_minutes, ttl_seconds (a null one counts as absent)",
     "properties": {
       "ttl_minutes": {"type": ["integer", "null"], "minimum": 1, "maximum": 10000000},
       "ttl_seconds": {"type": ["integer", "null"], "minimum": 1, "maximum": 10000000}
-    }
+    },
+    "oneOf": [
+      {"required": ["ttl_minutes"], "properties": {"ttl_minutes": {"type": "integer"}}},
+      {"required": ["ttl_seconds"], "properties": {"ttl_seconds": {"type": "integer"}}}
+    ]
   },
   "SessionStats": {
     "type": "object", "additionalProperties": false,

@@ -243,7 +243,15 @@ const json& commonOpenApiSchemas() {
       }
     },
     "UserId": {"type": "string", "pattern": "^[a-z_][a-z0-9_-]{0,31}$",
-               "description": "a POSIX user name (1-32: lower-case letters, digits, '_', '-'; not a system account of the image)"},
+               "description": "a POSIX user name (1-32: lower-case letters, digits, '_', '-'), not an account or group of the session image",
+               "not": {"anyOf": [{"pattern": "^systemd-"}, {"$ref": "#/components/schemas/ReservedUserId"}]}},
+    "ReservedUserId": {"description": "the image's accounts and groups (core/validation.cc kReserved)", "enum": [
+      "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy",
+      "www-data", "backup", "list", "irc", "gnats", "nobody", "nogroup", "_apt", "sshd", "_ssh", "messagebus",
+      "adm", "tty", "disk", "kmem", "dialout", "fax", "voice", "cdrom", "floppy", "tape", "sudo", "audio",
+      "dip", "operator", "src", "shadow", "utmp", "video", "sasl", "plugdev", "staff", "users", "input",
+      "sgx", "kvm", "render", "crontab", "netdev", "polkitd", "statd", "tcpdump", "uuidd", "avahi", "ntp",
+      "admin"]},
     "OrgName": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$", "description": "a team or project name"},
     "Deleted": {"type": "object", "additionalProperties": false, "required": ["deleted"],
                 "properties": {"deleted": {"type": ["string", "integer"], "description": "the name or id removed"}}},

@@ -5,7 +5,11 @@
 # marked undocumented, and then every path and method against the daemon: none
 # may answer 404 "no route" or 405, and every 2xx JSON body must validate
 # against the schema the document declares for it.
-# Usage: openapi_check.py BASE_URL TOKEN   (Debian's python3 with python3-jsonschema)
+# Then the claims that can be checked cheaply: a body with an unknown field is
+# refused where the schema says additionalProperties: false, and the viewer
+# token gets 403 exactly on the operations marked x-sandman-role: admin.
+# Usage: openapi_check.py BASE_URL TOKEN USER NEW_USER VIEWER_TOKEN   (Debian's python3 with python3-jsonschema)
+# USER has a session already; NEW_USER none (a valid create makes one): both of this run.
 import http.client
 import json
 import re
@@ -14,7 +18,7 @@ import urllib.parse
 
 import jsonschema
 
-BASE, TOKEN = sys.argv[1], sys.argv[2]
+BASE, TOKEN, USER, NEW_USER, VIEWER = sys.argv[1:6]
 URL = urllib.parse.urlsplit(BASE)
 TAGS = {"Sessions", "Users", "GPUs", "Telemetry", "Alerts", "Cost", "Advice", "Nodes", "Dashboard", "Events", "Auth",
         "Health"}
@@ -235,6 +239,60 @@ def value_for(path, p):
     return "x"
 
 
+# Valid writes first (the sweep below sends {} and deletes things): their
+# answers must match the schemas too.
+def find_op(method, path):
+    return doc["paths"].get(path, {}).get(method.lower())
+
+
+def example(method, path, target, body):
+    op = find_op(method, path)
+    if op is None:
+        problem(f"{method} {path} is not in the document")
+        return None
+    status, ctype, data = request(method, target, body=json.dumps(body))
+    where = f"{method} {target} {json.dumps(body)} -> {status}"
+    if not 200 <= status < 300:
+        problem(f"{where}: a valid request failed: {data[:200]!r}")
+        return None
+    schema, declared = schema_for(op, status, ctype)
+    if not declared or str(status) not in op["responses"]:
+        problem(f"{where}: status {status} / {ctype} is not declared")
+        return None
+    if schema is not None and ctype.startswith("application/json"):
+        validate(json.loads(data), schema, where)
+        return json.loads(data)
+    return None
+
+
+made = example("POST", "/api/v1/sessions", "/api/v1/sessions", {"user_id": NEW_USER, "ttl_minutes": 30})
+if made:
+    sid = made["session_id"]
+    example("PATCH", "/api/v1/sessions/{id}", f"/api/v1/sessions/{sid}", {"ttl_seconds": 600})
+example("POST", "/api/v1/teams", "/api/v1/teams", {"name": "oa-team2"})
+example("POST", "/api/v1/projects", "/api/v1/projects", {"name": "oa-proj2", "team": "oa-team2"})
+example("PUT", "/api/v1/users/{user}", f"/api/v1/users/{USER}", {"team": "oa-team2", "projects": ["oa-proj2"]})
+example("PUT", "/api/v1/budgets", "/api/v1/budgets", {"scope": "project", "name": "oa-proj2", "usd_per_month": 50})
+example("POST", "/api/v1/budgets", "/api/v1/budgets", {"scope": "user", "name": USER, "usd_per_month": 5.5})
+example("PUT", "/api/v1/cost/prices/{model}", "/api/v1/cost/prices/A100", {"usd_per_hour": 2.5})
+if "name" in known:
+    n = urllib.parse.quote(known["name"], safe="")
+    example("PUT", "/api/v1/gpu-nodes/{name}", f"/api/v1/gpu-nodes/{n}",
+            {"description": "rack 4", "labels": {"rack": "r4"}, "cluster": "lab", "by": "e2e"})
+    example("PATCH", "/api/v1/gpu-nodes/{name}/status", f"/api/v1/gpu-nodes/{n}/status",
+            {"status": "maintenance", "reason": "openapi e2e"})
+    example("PATCH", "/api/v1/gpu-nodes/{name}/status", f"/api/v1/gpu-nodes/{n}/status", {"status": "active"})
+for path in ("/api/v1/dashboard", "/api/v1/gpu-nodes/recent", "/api/v1/demand", "/api/v1/cost/catalog",
+             "/api/v1/budgets", "/api/v1/advice/rightsizing?all=true", "/api/v1/cost/forecast?horizon=30d&group_by=team",
+             "/api/v1/cost?group_by=user&step=week", "/api/v1/alerts?state=all"):
+    op = find_op("GET", path.split("?")[0])
+    status, ctype, data = request("GET", path)
+    schema, declared = schema_for(op, status, ctype)
+    if status != 200 or not declared:
+        problem(f"GET {path} -> {status} {ctype}")
+    elif schema is not None:
+        validate(json.loads(data), schema, f"GET {path}")
+
 checked = 0
 for method, path, op in operations:
     params = [resolve(p["$ref"]) if "$ref" in p else p for p in op.get("parameters", [])]
@@ -271,6 +329,33 @@ for method, path, op in operations:
             problem(f"{where}: the body is not JSON")
             continue
         validate(body, schema, where)
+
+# Unknown fields, where the schema refuses them; and the roles.
+def body_schema(op):
+    s = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    while isinstance(s, dict) and "$ref" in s and len(s) == 1:
+        s = resolve(s["$ref"])
+    return s
+
+
+for method, path, op in operations:
+    params = [resolve(p["$ref"]) if "$ref" in p else p for p in op.get("parameters", [])]
+    target = path
+    for p in params:
+        if p.get("in") == "path":
+            target = target.replace("{" + p["name"] + "}", urllib.parse.quote(value_for(path, p), safe=""))
+    s = body_schema(op)
+    if isinstance(s, dict) and s.get("additionalProperties") is False:
+        status, _, data = request(method, target, body=json.dumps({"zz_not_a_field": 1}))
+        if 200 <= status < 300:
+            problem(f"{method} {target}: a body with an unknown field was accepted ({status})")
+    if path in ("/openapi.json", "/api/v1/openapi.json") or op.get("security") == []:
+        continue
+    status, _, _ = request(method, target, body="{}" if "requestBody" in op else None, token=VIEWER, timeout=5)
+    if op.get("x-sandman-role") == "admin" and status != 403:
+        problem(f"{method} {target}: role admin, but the viewer got {status}, not 403")
+    if op.get("x-sandman-role") == "viewer" and status == 403:
+        problem(f"{method} {target}: role viewer, but the viewer got 403")
 
 # The CSV variant of /cost, by Accept.
 status, ctype, data = request("GET", "/api/v1/cost", headers={"Accept": "text/csv"})

@@ -4,17 +4,22 @@
 # schemes, tags, camelCase operationIds, every $ref resolving, every schema valid JSON Schema
 # 2020-12), that no route is marked undocumented, and that every path and method it lists answers
 # on the live daemon (no 404 "no route", no 405) with 2xx bodies that validate against their
-# schemas. The daemon logs no "openapi:" warning (undocumented routes, docs naming no route).
+# schemas; valid writes answer what their schemas say; unknown body fields are refused where the
+# schema says so; the viewer token is refused exactly the admin operations. The daemon logs no
+# "openapi:" warning (undocumented routes, docs naming no route).
 # Usage: openapi_test.sh <path-to-sandman>
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 e2e_init "$@"
 "$PY" -c 'import jsonschema' 2>/dev/null || fail "python3-jsonschema is missing (scripts/lib.sh installs it)"
 
 use_sim_fixture mixed-host.json
-start_daemon --gpu-backend nvml --nvml-library "$SIMLIB" --telemetry-interval 1s
+VIEWER_FILE=$E2E_TMP/viewer-token
+(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$VIEWER_FILE")
+start_daemon --gpu-backend nvml --nvml-library "$SIMLIB" --telemetry-interval 1s --viewer-token-file "$VIEWER_FILE"
 
 note "some data, so that listings are not all empty"
 mkuser U oa
+mkuser U2 ob  # openapi_check.py creates its session
 create_session "$U"
 api POST /api/v1/teams '{"name":"e2e-team"}'
 assert_code 201 "a team"
@@ -38,7 +43,7 @@ api_curl "$TOKEN" GET /openapi.json -H 'Accept: text/csv'
 assert_code 200 "the document is JSON whatever the Accept"
 
 note "structure, and every path and method against the daemon"
-out=$("$PY" "$(dirname "${BASH_SOURCE[0]}")/openapi_check.py" "$API" "$TOKEN" 2>&1)
+out=$("$PY" "$(dirname "${BASH_SOURCE[0]}")/openapi_check.py" "$API" "$TOKEN" "$U" "$U2" "$(<"$VIEWER_FILE")" 2>&1)
 rc=$?
 echo "$out"
 assert_eq "$rc" 0 "openapi_check.py"

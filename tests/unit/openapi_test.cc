@@ -32,6 +32,7 @@
 #include "cost/cost_store.h"
 #include "cost/demand_store.h"
 #include "core/user_keys.h"
+#include "core/validation.h"
 #include "store/node_meta_store.h"
 #include "support/session_harness.h"
 #include "telemetry/disk_readings.h"
@@ -221,6 +222,14 @@ TEST_F(OpenApiServerTest, TheDocumentKeepsItsContract) {
   checkRefs(doc, doc, "#", &bad);
   EXPECT_TRUE(bad.empty()) << "unresolved $ref: " << json(bad).dump();
   EXPECT_EQ(doc["components"]["securitySchemes"]["cookie"]["name"], "sandman_session");
+}
+
+// The document's copy of the reserved user names says no more than the code.
+TEST(OpenApi, ReservedUserIdsAreRefused) {
+  const json& reserved = commonOpenApiSchemas()["ReservedUserId"]["enum"];
+  ASSERT_GT(reserved.size(), 50u);
+  for (const auto& name : reserved) EXPECT_FALSE(validateUserId(name.get<std::string>()).ok()) << name;
+  EXPECT_TRUE(validateUserId("alice").ok());
 }
 
 TEST_F(OpenApiServerTest, ServedAtBothPathsAsAnyGet) {
