@@ -458,7 +458,8 @@ class Strategies:
             props = schema.get("properties", {})
             required = set(schema.get("required", []))
             req = {k: self.field(k, props.get(k, {}), depth) for k in sorted(required)}
-            opt = {k: self.field(k, v, depth) for k, v in sorted(props.items()) if k not in required}
+            opt = {k: self.field(k, v, depth) for k, v in sorted(props.items())
+                   if k not in required and not (isinstance(v, dict) and v.get("readOnly"))}
             # Every optional field at random is rarely a request the server takes as a whole:
             # the required ones alone, now and then.
             gen = st.one_of(st.fixed_dictionaries(req), st.fixed_dictionaries(req, optional=opt)) if opt \
@@ -1364,6 +1365,12 @@ def main(argv=None):
         if not isinstance(doc, dict):
             raise RunFailed("the document is not a JSON object")
         document = Document(doc)
+        # A relative server URL with a path ("/api") is where the paths live under the base URL.
+        servers = doc.get("servers") or []
+        if servers and isinstance(servers[0], dict):
+            url = str(servers[0].get("url", "/"))
+            if url.startswith("/") and url.rstrip("/"):
+                client.prefix += url.rstrip("/")
         if not client_alive(client):
             raise RunFailed(f"{args.base_url} does not answer")
         checker = Checker(document, client, args)
