@@ -830,6 +830,7 @@ class Checker:
         self.stats = {}  # op_id -> {status: n}
         self.notes = []  # what was skipped or reordered, and why
         self.generation_problems = []
+        self.gone = None  # set when the server stops answering altogether
         self.start = time.monotonic()
 
     # -------------------------------------------------------- recording
@@ -841,7 +842,8 @@ class Checker:
             self.findings[k] = Finding(op, rule, key, message, request, response, auth)
             return
         f.count += 1
-        if request.size() < f.request.size():
+        # Hypothesis tries ever simpler requests while it shrinks: of two as long, the later.
+        if request.size() <= f.request.size():
             f.message, f.request, f.response, f.auth = message, request, response, auth
 
     def harvest_from(self, op, request, value):
@@ -1146,16 +1148,20 @@ class Checker:
 
         def test(request):
             now = time.monotonic()
-            if now > shrink_deadline or (now > deadline and not found["any"]):
+            if self.gone or now > shrink_deadline or (now > deadline and not found["any"]):
                 return
             try:
                 response = self.send(request)
             except (OSError, http.client.HTTPException) as e:
                 found["any"] = True
                 fake = Response(0, {}, str(e).encode(), False)
-                self.record(op, "no-answer", type(e).__name__, f"no answer: {type(e).__name__}: {e}", request, fake)
                 if not self.alive():
-                    raise ServerGone(f"the server stopped answering after {request.describe()}")
+                    # Nothing more can be learnt, and shrinking would only knock on a closed door.
+                    self.gone = f"the server stopped answering; the last request sent: {request.describe()}"
+                    self.record(op, "no-answer", "gone", f"no answer ({type(e).__name__}: {e}), and the "
+                                "server answers nothing any more", request, fake)
+                    return
+                self.record(op, "no-answer", type(e).__name__, f"no answer: {type(e).__name__}: {e}", request, fake)
                 raise rule_error("no-answer")(str(e))
             stats[response.status] = stats.get(response.status, 0) + 1
             if self.args.trace:
@@ -1181,8 +1187,6 @@ class Checker:
         run = seed(self.args.seed)(run)
         try:
             run()
-        except ServerGone:
-            raise
         except Contradiction:
             pass
         except HypothesisException as e:
@@ -1193,6 +1197,8 @@ class Checker:
         except Exception as e:  # a multiple-failure group and the like
             if not found["any"]:
                 self.generation_problems.append(f"{op.label}: {type(e).__name__}: {excerpt(str(e), 300)}")
+        if self.gone:
+            raise ServerGone(self.gone)
 
     def run_unauthenticated(self, op):
         """One request without credentials to an operation that needs them."""
@@ -1377,11 +1383,8 @@ def main(argv=None):
         try:
             selected = checker.run()
         except ServerGone as e:
-            selected = document.operations
-            checker.notes.append(str(e) + "; the run stopped there")
-            checker.record(Operation("-", "-", "-", [], None, {}, False, {}), "no-answer", "gone", str(e),
-                           Request(Operation("-", "-", "-", [], None, {}, False, {}), {}, {}, {}, NO_BODY, None),
-                           Response(0, {}, b"", False))
+            selected = [op for op in document.operations if op.op_id in checker.stats]
+            checker.generation_problems.append(f"{e}; the run stopped there")
         rc = checker.report(selected)
         if args.json:
             checker.json_report(args.json, selected)

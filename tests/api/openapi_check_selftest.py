@@ -96,6 +96,10 @@ SPEC = {
 }
 
 
+class HangUp(Exception):
+    pass
+
+
 class Server:
     """Honours SPEC exactly, unless told a fault."""
 
@@ -119,7 +123,12 @@ class Server:
 
             def _go(self):
                 with outer.lock:
-                    outer.handle(self)
+                    try:
+                        outer.handle(self)
+                    except HangUp:
+                        # Gone without a word, as a crashed worker would be.
+                        self.close_connection = True
+                        self.request.shutdown(socket.SHUT_RDWR)
 
             do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _go
 
@@ -129,7 +138,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     def stop(self):
-        self.httpd.shutdown()
+        if "die" not in self.faults:
+            self.httpd.shutdown()
         self.httpd.server_close()
 
     def handle(self, h):
@@ -216,6 +226,12 @@ class Server:
             return bad
         if "crash-unicode" in self.faults and any(ord(c) > 127 for c in name):
             return 500, {"error": "boom", "code": "internal"}, J
+        if "hang-up" in self.faults and size >= 5:
+            raise HangUp()
+        if "die" in self.faults and size >= 5:
+            threading.Thread(target=self.httpd.shutdown).start()
+            self.httpd.socket.close()
+            raise HangUp()
         if len(self.items) >= 50:
             return 409, {"error": "full", "code": "conflict"}, J
         iid = f"i-{self.next_id}"
@@ -331,6 +347,12 @@ def main():
     case("a 500 on non-ASCII names, shrunk to a minimal body", faults=["crash-unicode"],
          must=[r"server-error: POST /items \(createItem\): answered 500", r"repeat: +curl "],
          check=shrunk)
+
+    case("a server that hangs up without an answer", faults=["hang-up"],
+         must=[r"no-answer: POST /items \(createItem\): no answer", r"request: +POST /items body: .*\"size\":5\}"])
+    case("a server that dies: the run stops and says so", faults=["die"],
+         must=[r"no-answer: POST /items \(createItem\): no answer .*answers nothing any more",
+               r"warning: the server stopped answering; the last request sent: POST /items"])
 
     # A server that is not there: the run itself fails (2), never passes.
     with tempfile.NamedTemporaryFile("w", suffix=".json") as fh:
