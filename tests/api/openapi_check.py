@@ -856,7 +856,12 @@ class Checker:
             if isinstance(v, dict):
                 for k, x in v.items():
                     if isinstance(x, (str, int)) and not isinstance(x, bool):
-                        for b in (bucket.setdefault(k, []), self.harvest_all.setdefault(k, [])):
+                        # The collection's own rows (depth 2: {"nodes": [{"name": ...}]}) name its
+                        # things; a name deeper down (a node's GPUs) names something else.
+                        targets = [self.harvest_all.setdefault(k, [])]
+                        if depth <= 2:
+                            targets.append(bucket.setdefault(k, []))
+                        for b in targets:
                             if x not in b and len(b) < 40:
                                 b.append(x)
                     walk(x, depth + 1)
@@ -883,8 +888,9 @@ class Checker:
                         "id" if name.endswith("id") else None, "name" if name == "name" else None):
                 if key and key in bucket:
                     out += bucket[key]
-        for key in (name, f"{name}_id", f"{singular}_{name}"):
-            out += self.harvest_all.get(key, [])
+        if not out:  # only then anything of that name from anywhere
+            for key in (name, f"{name}_id", f"{singular}_{name}"):
+                out += self.harvest_all.get(key, [])
         seen, uniq = set(), []
         for v in out:
             if (type(v), v) not in seen:
@@ -922,7 +928,7 @@ class Checker:
             if extra:
                 # Mostly things that exist: a random id only ever finds a 404.
                 known = st.sampled_from(extra)
-                gen = st.one_of(known, known, gen) if where == "path" else st.one_of(known, gen)
+                gen = st.one_of(*([known] * 4), gen) if where == "path" else st.one_of(known, gen)
             if where == "path":
                 path_valid[name] = gen
                 path_near[name] = self.wire_near_misses(schema)
