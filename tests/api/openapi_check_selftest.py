@@ -226,6 +226,8 @@ class Server:
             return bad
         if "crash-unicode" in self.faults and any(ord(c) > 127 for c in name):
             return 500, {"error": "boom", "code": "internal"}, J
+        if "busy" in self.faults and size >= 5:
+            return 503, {"error": "busy", "code": "unavailable"}, J
         if "hang-up" in self.faults and size >= 5:
             raise HangUp()
         if "die" in self.faults and size >= 5:
@@ -348,6 +350,11 @@ def main():
          must=[r"server-error: POST /items \(createItem\): answered 500", r"repeat: +curl "],
          check=shrunk)
 
+    with_503 = mutate(lambda s: s["paths"]["/items"]["post"]["responses"].update({"503": err("busy")}))
+    case("a documented 503 is still a server error", spec=with_503, faults=["busy"],
+         must=[r"server-error: POST /items \(createItem\): answered 503"])
+    case("... unless --allow-documented-5xx", spec=with_503, faults=["busy"], rc=0,
+         must=[r"no contradiction"], extra=["--allow-documented-5xx"])
     case("a server that hangs up without an answer", faults=["hang-up"],
          must=[r"no-answer: POST /items \(createItem\): no answer", r"request: +POST /items body: .*\"size\":5\}"])
     case("a server that dies: the run stops and says so", faults=["die"],
