@@ -207,29 +207,45 @@ constexpr std::string_view kServerDocs = R"json({
     }
   },
   "GpuInventory": {
-    "type": "object", "required": ["gpus", "count"],
-    "description": "A host's GPUs; on a cluster, every node's (each GPU then also names its node).",
+    "type": "object", "additionalProperties": false, "required": ["gpus", "count", "backend"],
+    "description": "A host's GPUs; on a cluster, every node's from its Node object (no UUIDs or telemetry there: nulls)",
     "properties": {
-      "gpus": {"type": "array", "items": {"type": "object", "required": ["uuid"], "properties": {
-        "index": {"type": "integer"}, "uuid": {"type": ["string", "null"]}, "name": {"type": ["string", "null"]}, "node": {"type": "string"},
-        "memory_total": {"type": ["integer", "null"]}, "memory_used": {"type": ["integer", "null"]}, "memory_free": {"type": ["integer", "null"]},
-        "utilization": {"type": ["number", "null"]}, "temperature": {"type": ["number", "null"]},
-        "power_usage": {"type": ["number", "null"]}, "power_limit": {"type": ["number", "null"]},
-        "mig_enabled": {"type": "boolean"}, "mig_pending": {"type": "boolean"},
-        "mig_instances": {"type": "array", "items": {"type": "object"}},
-        "session_id": {"type": ["string", "null"]}}}},
+      "gpus": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+        "required": ["index", "uuid", "name", "memory_total", "memory_used", "memory_free", "utilization", "temperature",
+                     "power_usage", "power_limit", "mig_enabled", "mig_pending", "mig_instances", "session_id"],
+        "properties": {
+          "index": {"type": "integer"}, "node": {"type": "string"}, "uuid": {"type": ["string", "null"]}, "name": {"type": ["string", "null"]},
+          "memory_total": {"type": ["integer", "null"], "description": "MiB"}, "memory_used": {"type": ["integer", "null"]}, "memory_free": {"type": ["integer", "null"]},
+          "utilization": {"type": ["number", "null"]}, "temperature": {"type": ["number", "null"]},
+          "power_usage": {"type": ["number", "null"], "description": "W"}, "power_limit": {"type": ["number", "null"]},
+          "mig_enabled": {"type": "boolean"}, "mig_pending": {"type": "boolean"},
+          "mig_instances": {"type": "array", "items": {"$ref": "#/components/schemas/MigInstance"}},
+          "session_id": {"type": ["string", "null"]}}}},
       "count": {"type": "integer", "minimum": 0},
+      "nodes": {"type": "integer", "description": "cluster only"},
+      "source": {"type": "string", "description": "cluster only"},
       "backend": {"type": ["string", "null"]}
     }
   },
   "GpuProfiles": {
-    "type": "object", "required": ["profiles", "count"],
+    "type": "object", "additionalProperties": false, "required": ["profiles", "count", "backend"],
+    "description": "MIG profiles with room for each: per GPU on a host, per node and resource on a cluster",
     "properties": {
-      "profiles": {"type": "array", "items": {"type": "object", "required": ["name"], "properties": {
-        "name": {"type": "string"}, "profile_id": {"type": "integer"}, "compute_slices": {"type": "integer"},
-        "memory_slices": {"type": "integer"}, "memory_size": {"type": "integer"}, "memory_mib": {"type": "integer"},
-        "instance_count": {"type": "integer"}, "description": {"type": "string"},
-        "gpus": {"type": "array", "items": {"type": "object"}}}}},
+      "profiles": {"type": "array", "items": {"anyOf": [
+        {"type": "object", "additionalProperties": false,
+         "required": ["name", "profile_id", "compute_slices", "memory_slices", "memory_size", "memory_mib", "instance_count", "description", "gpus"],
+         "properties": {"name": {"type": "string"}, "profile_id": {"type": "integer"}, "compute_slices": {"type": "integer"},
+           "memory_slices": {"type": "integer"}, "memory_size": {"type": "integer", "description": "bytes"}, "memory_mib": {"type": "integer"},
+           "instance_count": {"type": "integer"}, "description": {"type": "string"},
+           "gpus": {"type": "array", "items": {"type": "object", "additionalProperties": false, "required": ["index", "uuid", "available"],
+             "properties": {"index": {"type": "integer"}, "uuid": {"type": "string"}, "available": {"type": "integer"}}}}}},
+        {"type": "object", "additionalProperties": false, "required": ["name", "resource", "instance_count", "nodes"],
+         "properties": {"name": {"type": "string"}, "resource": {"type": "string"}, "instance_count": {"type": "integer"},
+           "memory_mib": {"type": "integer"}, "compute_slices": {"type": "integer"}, "multiprocessors": {"type": "integer"},
+           "nodes": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+             "required": ["node", "product", "allocatable", "in_use", "available"],
+             "properties": {"node": {"type": "string"}, "product": {"type": ["string", "null"]}, "allocatable": {"type": "integer"},
+               "in_use": {"type": "integer"}, "available": {"type": "integer"}}}}}}]}},
       "count": {"type": "integer", "minimum": 0},
       "backend": {"type": ["string", "null"]}
     }
@@ -244,13 +260,25 @@ constexpr std::string_view kServerDocs = R"json({
     }
   },
   "GpuAvailable": {
-    "type": "object", "required": ["count"],
+    "type": "object", "additionalProperties": false,
+    "required": ["mig_mode", "available_instances", "whole_gpus", "count", "backend"],
+    "description": "free MIG instances and whole GPUs: devices on a host, free counts per node and resource on a cluster",
     "properties": {
       "mig_mode": {"type": "string", "enum": ["static", "dynamic"]},
-      "available_instances": {"type": "array", "items": {"type": "object"}},
-      "whole_gpus": {"type": "array", "items": {"type": "object"}},
-      "creatable": {"type": "object", "additionalProperties": {"type": "integer"}},
+      "available_instances": {"type": "array", "items": {"anyOf": [
+        {"$ref": "#/components/schemas/MigInstance"},
+        {"type": "object", "additionalProperties": false, "required": ["node", "profile", "resource", "free"],
+         "properties": {"node": {"type": "string"}, "profile": {"type": "string"}, "resource": {"type": "string"}, "free": {"type": "integer"}}}]}},
+      "whole_gpus": {"type": "array", "items": {"anyOf": [
+        {"type": "object", "additionalProperties": false, "required": ["index", "uuid", "name"],
+         "properties": {"index": {"type": "integer"}, "uuid": {"type": "string"}, "name": {"type": "string"}}},
+        {"type": "object", "additionalProperties": false, "required": ["node", "name", "resource", "free"],
+         "properties": {"node": {"type": "string"}, "name": {"type": ["string", "null"]}, "resource": {"type": "string"}, "free": {"type": "integer"}}}]}},
+      "creatable": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "dynamic MIG: instances that could be made, per profile"},
       "count": {"type": "integer", "minimum": 0},
+      "fits_now": {"type": "array", "description": "cluster only"},
+      "nodes_not_taking_sessions": {"type": "array", "description": "cluster only", "items": {"type": "object"}},
+      "in_use_counts": {"type": "string", "description": "cluster only"},
       "backend": {"type": ["string", "null"]}
     }
   }

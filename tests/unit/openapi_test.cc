@@ -20,6 +20,7 @@
 #include "api/event_hub.h"
 #include "api/event_routes.h"
 #include "api/gpu_device_routes.h"
+#include "api/gpu_node_routes.h"
 #include "api/http_server.h"
 #include "api/local_node_routes.h"
 #include "api/metrics_routes.h"
@@ -32,7 +33,12 @@
 #include "cost/cost_store.h"
 #include "cost/demand_store.h"
 #include "core/user_keys.h"
+#include "core/mig_layouts.h"
 #include "core/validation.h"
+#include "runtime/kube_client.h"
+#include "runtime/node_cache.h"
+#include "runtime/pod_cache.h"
+#include "store/mig_layout_store.h"
 #include "store/node_meta_store.h"
 #include "support/session_harness.h"
 #include "telemetry/disk_readings.h"
@@ -114,8 +120,8 @@ void checkRefs(const json& doc, const json& node, const std::string& where, std:
 }
 
 // The server with every module a Docker daemon adds (as serve does), over
-// real stores in a temp dir; only the Kubernetes backend's node routes are
-// left out (they share /gpu-nodes' docs with LocalNodeRoutes).
+// real stores in a temp dir; the Kubernetes backend's node module has its own
+// test below.
 class OpenApiServerTest : public testing::SessionHarness {
  protected:
   void SetUp() override {
@@ -222,6 +228,28 @@ TEST_F(OpenApiServerTest, TheDocumentKeepsItsContract) {
   checkRefs(doc, doc, "#", &bad);
   EXPECT_TRUE(bad.empty()) << "unresolved $ref: " << json(bad).dump();
   EXPECT_EQ(doc["components"]["securitySchemes"]["cookie"]["name"], "sandman_session");
+}
+
+// The Kubernetes backend's node module (with MIG layouts) in place of the
+// local one: its routes are documented too. Nothing here talks to a cluster
+// (no cache or controller is started).
+TEST_F(OpenApiServerTest, TheKubernetesNodeRoutesAreDocumented) {
+  KubeConfig config;
+  config.server = "https://127.0.0.1:1";
+  KubeClient client(config);
+  NodeCache nodes(client);
+  PodCache pods(client, "sandman", "app=sandman-session");
+  auto layout_store = MigLayoutStore::open(dir_ + "/sandman.db");
+  ASSERT_TRUE(layout_store.ok()) << layout_store.error().message;
+  MigLayouts layouts(client, nodes, pods, *layout_store.value(), clock_);
+  GpuNodeRoutes routes(nodes, pods, &layouts, &client, node_meta_.get(), &clock_);
+  ApiServer api(ApiOptions{}, *sessions_, *keys_, runtime_, *store_);
+  api.addRoutes(routes);
+  std::string missing;
+  for (const auto& r : undocumentedRoutes(api.router())) missing += "\n  " + r;
+  EXPECT_TRUE(missing.empty()) << "routes without an OpenAPI doc:" << missing;
+  EXPECT_TRUE(api.router().staleDocs().empty()) << json(api.router().staleDocs()).dump();
+  EXPECT_TRUE(buildOpenApi(api.router(), "0")["paths"].contains("/api/v1/gpu-nodes/{name}/mig-layout/approve"));
 }
 
 // The document's copy of the reserved user names says no more than the code.
