@@ -33,7 +33,6 @@
 # `x-dangerous: true` (or named with --skip) is not sent at all; the output says which and why.
 
 import argparse
-import copy
 import datetime
 import http.client
 import json

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -192,7 +192,6 @@ class Server:
                 return 200, {"deleted": n}, J
         m = re.fullmatch(r"/items/([^/]*)", path)
         if m:
-            from urllib.parse import unquote
             iid = unquote(m.group(1))
             if not re.fullmatch(r"i-[0-9]+", iid, re.ASCII):
                 return 400, {"error": "id", "code": "invalid"}, J
