@@ -6,7 +6,8 @@
 # dir that goes, with every container it made, whatever happens.
 #
 # First the checker proves it can fail here: a copy of the served document with an
-# undocumented status and a wrong field type must be reported. Then the real run.
+# undocumented status and a wrong field type must be reported. Then the real run, and a
+# short one of the writes with the viewer token (each answer, a 403, must be documented).
 #
 # Usage: openapi_property_test.sh <path-to-sandman>
 # Knobs: SANDMAN_API_SPEC=FILE checks that document instead of the served one;
@@ -18,7 +19,10 @@ e2e_init "$@"
   fail "python3-hypothesis and python3-jsonschema are missing (scripts/lib.sh installs them)"
 
 use_sim_fixture mixed-host.json
-start_daemon --gpu-backend nvml --nvml-library "$SIMLIB" --mig-mode static --telemetry-interval 1s
+VIEWER_TOKEN_FILE=$E2E_TMP/state/viewer-token
+(umask 077 && echo "viewer-$RUN-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" >"$VIEWER_TOKEN_FILE")
+start_daemon --gpu-backend nvml --nvml-library "$SIMLIB" --mig-mode static --telemetry-interval 1s \
+  --viewer-token-file "$VIEWER_TOKEN_FILE"
 
 SPEC=$E2E_TMP/openapi.json
 if [ -n "${SANDMAN_API_SPEC:-}" ]; then
@@ -59,7 +63,13 @@ t0=$(now)
 rc=$?
 note "checker: rc=$rc in $(fsub "$(now)" "$t0") s"
 kill -0 "$DPID" 2>/dev/null || fail "the daemon died during the check"
+
+note "the writes with the viewer token (403s: no 2xx is expected here)"
+"$PY" "$HERE/openapi_check.py" --base-url "$API" --token-file "$VIEWER_TOKEN_FILE" --spec "$SPEC" \
+  --only ' (POST|PUT|PATCH|DELETE) ' --no-auth-check --examples 5 --seed "${API_CHECK_SEED:-0}" --time-budget 20
+vrc=$?
+kill -0 "$DPID" 2>/dev/null || fail "the daemon died during the viewer's check"
 api GET /healthz
 assert_code 200 "the daemon still answers after the check"
-[ "$rc" = 0 ] || fail "the daemon contradicts its /openapi.json (see CONTRADICTIONS above)"
+[ "$rc" = 0 ] && [ "$vrc" = 0 ] || fail "the daemon contradicts its /openapi.json (see CONTRADICTIONS above)"
 echo "PASS"
