@@ -16,6 +16,8 @@
 #   server-error         no 5xx, documented or not (with --allow-documented-5xx: a 5xx other than
 #                        500 that the operation documents, such as 503 for "no capacity", passes)
 #   undocumented-status  the status is a documented one, a documented range (4XX) or "default"
+#                        (with --strict-status, "default" does not count: a document that has it
+#                        on every operation would otherwise let any status through)
 #   content-type         the media type is a documented one; a body where none is documented,
 #                        or none where one is, is a contradiction too
 #   response-schema      a JSON body validates (JSON Schema 2020-12) against that response's schema
@@ -51,7 +53,6 @@ try:
     from hypothesis import configuration as hypothesis_configuration
     from hypothesis import HealthCheck, Phase, given, seed, settings
     from hypothesis import strategies as st
-    from hypothesis.errors import HypothesisException
 except ImportError as e:  # pragma: no cover - the message is the point
     print(f"openapi_check: {e}: install Debian's python3-hypothesis and python3-jsonschema "
           "(scripts/lib.sh PACKAGES) and run with /usr/bin/python3", file=sys.stderr)
@@ -791,18 +792,7 @@ def excerpt(s, n):
 # ---------------------------------------------------------------- the checker
 
 class Contradiction(AssertionError):
-    """Raised inside a Hypothesis test so that it shrinks the request; one subclass per rule."""
-
-
-_RULE_TYPES = {}
-
-
-def rule_error(rule):
-    cls = _RULE_TYPES.get(rule)
-    if cls is None:
-        cls = type("Contradiction_" + re.sub(r"\W", "_", rule), (Contradiction,), {})
-        _RULE_TYPES[rule] = cls
-    return cls
+    """Raised inside a Hypothesis test so that it shrinks the request that showed one."""
 
 
 class Finding:
@@ -1067,10 +1057,10 @@ class Checker:
         key, doc_resp = op.documented(status)
         if status >= 500 and not (self.args.allow_documented_5xx and status != 500 and key == str(status)):
             out.append(("server-error", str(status), f"answered {status} (a server error)"))
-        if key is None:
+        if key is None or (key == "default" and self.args.strict_status):
             documented = ", ".join(sorted(op.responses)) or "none"
-            out.append(("undocumented-status", str(status),
-                        f"answered {status}, which the document does not list (documented: {documented})"))
+            why = "only the catch-all 'default' covers it" if key else "which the document does not list"
+            out.append(("undocumented-status", str(status), f"answered {status}, {why} (documented: {documented})"))
         if request.invalid and 200 <= status < 300:
             out.append(("invalid-accepted", re.sub(r" \(.*?\)", "", request.invalid),
                         f"accepted ({status}) a request the document calls invalid: {request.invalid}"))
@@ -1139,69 +1129,81 @@ class Checker:
         return self.client.send(request.op.method, request.target(), request.body_text(), auth=auth,
                                 headers=request.headers)
 
-    def run_operation(self, op, budget):
-        """Hypothesis drives one operation for at most `budget` seconds (plus a little for shrinking)."""
+    def exchange(self, op, request):
+        """Sends one request and checks its answer: the contradictions, each recorded."""
         stats = self.stats.setdefault(op.op_id, {})
-        deadline = time.monotonic() + budget
-        shrink_deadline = deadline + min(4.0, max(1.0, budget))
-        found = {"any": False}
+        try:
+            response = self.send(request)
+        except (OSError, http.client.HTTPException) as e:
+            fake = Response(0, {}, str(e).encode(), False)
+            if not self.alive():
+                # Nothing more can be learnt, and shrinking would only knock on a closed door.
+                self.gone = f"the server stopped answering; the last request sent: {request.describe()}"
+                self.record(op, "no-answer", "gone", f"no answer ({type(e).__name__}: {e}), and the "
+                            "server answers nothing any more", request, fake)
+                return [("no-answer", "gone", "")]
+            self.record(op, "no-answer", type(e).__name__, f"no answer: {type(e).__name__}: {e}", request, fake)
+            return [("no-answer", type(e).__name__, "")]
+        stats[response.status] = stats.get(response.status, 0) + 1
+        if self.args.trace:
+            print(f"     {response.status} {request.describe()[:300]} -> {excerpt(response.body, 200)}", flush=True)
+        problems = self.check(request, response)
+        if 200 <= response.status < 300 and not request.invalid and response.body and \
+                response.media_type in ("application/json",):
+            try:
+                self.harvest_from(op, request, json.loads(response.body))
+            except ValueError:
+                pass
+        for rule, key, msg in problems:
+            self.record(op, rule, key, msg, request, response)
+        return problems
+
+    def hypothesis_run(self, strategy, test):
+        run = settings(max_examples=self.args.examples, deadline=None, database=None, derandomize=False,
+                       suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
+                       phases=[Phase.explicit, Phase.generate, Phase.shrink], print_blob=False)(
+            given(request=strategy)(test))
+        seed(self.args.seed)(run)()
+
+    def run_operation(self, op, budget):
+        """Hypothesis drives one operation for about `budget` seconds: first exploring (every
+        contradiction recorded, none stopping the search, which would hide all but the first),
+        then once per contradiction found, hunting it again and shrinking it to a minimal request."""
         try:
             strategy = self.request_strategy(op)
         except Exception as e:  # a schema this generator cannot read is a finding, not a crash
             self.generation_problems.append(f"{op.label}: cannot generate requests: {type(e).__name__}: {e}")
             return
+        before = set(self.findings)
+        deadline = time.monotonic() + budget
 
-        def test(request):
-            now = time.monotonic()
-            if self.gone or now > shrink_deadline or (now > deadline and not found["any"]):
-                return
-            try:
-                response = self.send(request)
-            except (OSError, http.client.HTTPException) as e:
-                found["any"] = True
-                fake = Response(0, {}, str(e).encode(), False)
-                if not self.alive():
-                    # Nothing more can be learnt, and shrinking would only knock on a closed door.
-                    self.gone = f"the server stopped answering; the last request sent: {request.describe()}"
-                    self.record(op, "no-answer", "gone", f"no answer ({type(e).__name__}: {e}), and the "
-                                "server answers nothing any more", request, fake)
-                    return
-                self.record(op, "no-answer", type(e).__name__, f"no answer: {type(e).__name__}: {e}", request, fake)
-                raise rule_error("no-answer")(str(e))
-            stats[response.status] = stats.get(response.status, 0) + 1
-            if self.args.trace:
-                print(f"     {response.status} {request.describe()[:300]} -> {excerpt(response.body, 200)}", flush=True)
-            problems = self.check(request, response)
-            if 200 <= response.status < 300 and not request.invalid and response.body and \
-                    response.media_type in ("application/json",):
-                try:
-                    self.harvest_from(op, request, json.loads(response.body))
-                except ValueError:
-                    pass
-            if problems:
-                found["any"] = True
-                for rule, key, msg in problems:
-                    self.record(op, rule, key, msg, request, response)
-                rule, key, msg = problems[0]
-                raise rule_error(rule + key)(f"{op.label}: {msg}")
+        def explore(request):
+            if not self.gone and time.monotonic() < deadline:
+                self.exchange(op, request)
 
-        run = settings(max_examples=self.args.examples, deadline=None, database=None, derandomize=False,
-                       suppress_health_check=list(HealthCheck), report_multiple_bugs=True,
-                       phases=[Phase.explicit, Phase.generate, Phase.shrink], print_blob=False)(
-            given(request=strategy)(test))
-        run = seed(self.args.seed)(run)
         try:
-            run()
-        except Contradiction:
-            pass
-        except HypothesisException as e:
-            # Flaky (a contradiction that did not come back), Unsatisfiable (nothing valid to send):
-            # what was seen is recorded already; the rest is worth a note.
-            if not found["any"]:
-                self.generation_problems.append(f"{op.label}: {type(e).__name__}: {excerpt(str(e), 300)}")
-        except Exception as e:  # a multiple-failure group and the like
-            if not found["any"]:
-                self.generation_problems.append(f"{op.label}: {type(e).__name__}: {excerpt(str(e), 300)}")
+            self.hypothesis_run(strategy, explore)
+        except Exception as e:  # Unsatisfiable (nothing valid to send) and the like
+            self.generation_problems.append(f"{op.label}: {type(e).__name__}: {excerpt(str(e), 300)}")
+        new = [k for k in self.findings if k not in before and k[0] == op.op_id]
+        for key in new[:self.args.max_shrinks]:
+            if self.gone:
+                break
+            hunt_deadline = time.monotonic() + min(4.0, max(1.0, budget))
+            wanted = key[1:]
+
+            def hunt(request):
+                if self.gone or time.monotonic() > hunt_deadline:
+                    return
+                if any((rule, k) == wanted for rule, k, _ in self.exchange(op, request)):
+                    raise Contradiction(f"{op.label}: {key}")
+
+            try:
+                self.hypothesis_run(strategy, hunt)
+            except Contradiction:
+                pass
+            except Exception:  # Flaky: it did not come back; what was seen is recorded already
+                pass
         if self.gone:
             raise ServerGone(self.gone)
 
@@ -1351,6 +1353,9 @@ def main(argv=None):
     ap.add_argument("--only", help="regex: only operations whose 'operationId METHOD path' matches")
     ap.add_argument("--skip", action="append", default=[], help="operationId not to send (repeatable)")
     ap.add_argument("--no-auth-check", action="store_true", help="do not send requests without credentials")
+    ap.add_argument("--max-shrinks", type=int, default=4, help="contradictions shrunk per operation (default 4)")
+    ap.add_argument("--strict-status", action="store_true",
+                    help="a status only the 'default' response covers is a contradiction too")
     ap.add_argument("--allow-documented-5xx", action="store_true",
                     help="a 5xx other than 500 that the operation documents is not a contradiction")
     ap.add_argument("--insecure", action="store_true", help="https without certificate verification")

@@ -309,6 +309,16 @@ def main():
     case("a wrong field type (Item.size documented as a string)",
          spec=mutate(lambda s: s["components"]["schemas"]["Item"]["properties"]["size"].update(type="string")),
          must=[r"response-schema: POST /items \(createItem\): answered 201; body at /size"])
+    case("two contradictions of one operation: the first found does not hide the other",
+         spec=mutate(lambda s: (s["components"]["schemas"]["Item"]["properties"]["size"].update(type="string"),
+                                s["paths"]["/items"]["post"]["responses"].pop("400"))),
+         must=[r"response-schema: POST /items \(createItem\): answered 201; body at /size",
+               r"undocumented-status: POST /items \(createItem\): answered 400"])
+    with_default = mutate(lambda s: (s["paths"]["/items/{id}"]["get"]["responses"].pop("404"),
+                                     s["paths"]["/items/{id}"]["get"]["responses"].update(default=err("other"))))
+    case("a status only 'default' covers passes by default", spec=with_default, rc=0, must=[r"no contradiction"])
+    case("... and is undocumented with --strict-status", spec=with_default, extra=["--strict-status"],
+         must=[r"undocumented-status: GET /items/\{id\} \(getItem\): answered 404, only the catch-all"])
     case("a missing field (Item documents one the server never sends)",
          spec=mutate(lambda s: s["components"]["schemas"]["Item"]["required"].append("owner")),
          must=[r"response-schema: .*'owner' is a required property"])
