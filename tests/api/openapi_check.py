@@ -1189,7 +1189,11 @@ class Checker:
         for key in new[:self.args.max_shrinks]:
             if self.gone:
                 break
-            hunt_deadline = time.monotonic() + min(4.0, max(1.0, budget))
+            # Shrinking shares the run's time budget: past it, the first request seen stands.
+            left = self.start + self.args.time_budget - time.monotonic()
+            if left <= 0:
+                break
+            hunt_deadline = time.monotonic() + min(4.0, max(1.0, budget), left)
             wanted = key[1:]
 
             def hunt(request):
