@@ -20,7 +20,9 @@ PACKAGES=(
   prometheus prometheus-alertmanager
   # SSH client/audit interoperability, HTTP benchmark floor
   ssh-audit putty-tools python3-paramiko python3-asyncssh wrk nginx-light
-  python3-jsonschema  # tests/e2e/openapi_check.py validates /openapi.json and live answers
+  # the API against its OpenAPI document: jsonschema for tests/e2e/openapi_check.py (every route's
+  # answer) and tests/api (property-based, with hypothesis)
+  python3-hypothesis python3-jsonschema
   # the web dashboard: bundled with Node.js at build time, tested in headless Chromium
   nodejs npm chromium
 )

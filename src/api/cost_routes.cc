@@ -377,6 +377,9 @@ void CostRoutes::cost(const ApiRequest& req, ApiResponse& res) {
     return sendError(res, invalid("group_by must be one of user, team, project, gpu_model, profile, session (got '" +
                                   printableExcerpt(q.group_by, 32) + "')"));
   }
+  if (req.has_param("format") && req.get_param_value("format") != "json" && req.get_param_value("format") != "csv") {
+    return sendError(res, invalid("format must be json or csv"));
+  }
   if (req.has_param("step")) {
     auto step = parseCostStep(req.get_param_value("step"));
     if (!step) return sendError(res, invalid("step must be day, week or month"));

@@ -108,6 +108,8 @@ for r in rows:
 PYEOF
 api GET "/api/v1/cost?group_by=nope"
 assert_code 400 "unknown group_by"
+api GET "/api/v1/cost?format=xml"
+assert_code 400 "unknown format"
 api GET "/api/v1/cost?step=year"
 assert_code 400 "unknown step"
 api GET "/api/v1/cost?from=2026-02-01&to=2026-01-01"

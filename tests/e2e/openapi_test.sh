@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # e2e: GET /openapi.json on a real daemon (Docker, NVML simulator, a session, a team, a budget): an
-# OpenAPI 3.1 document that tools can trust. openapi_check.py checks its structure (security
+# OpenAPI 3.1 document that tools can trust. openapi_routes_check.py checks its structure (security
 # schemes, tags, camelCase operationIds, every $ref resolving, every schema valid JSON Schema
 # 2020-12), that no route is marked undocumented, and that every path and method it lists answers
 # on the live daemon (no 404 "no route", no 405) with 2xx bodies that validate against their
@@ -19,7 +19,7 @@ start_daemon --gpu-backend nvml --nvml-library "$SIMLIB" --telemetry-interval 1s
 
 note "some data, so that listings are not all empty"
 mkuser U oa
-mkuser U2 ob  # openapi_check.py creates its session
+mkuser U2 ob  # openapi_routes_check.py creates its session
 create_session "$U"
 api POST /api/v1/teams '{"name":"e2e-team"}'
 assert_code 201 "a team"
@@ -43,10 +43,10 @@ api_curl "$TOKEN" GET /openapi.json -H 'Accept: text/csv'
 assert_code 200 "the document is JSON whatever the Accept"
 
 note "structure, and every path and method against the daemon"
-out=$("$PY" "$(dirname "${BASH_SOURCE[0]}")/openapi_check.py" "$API" "$TOKEN" "$U" "$U2" "$(<"$VIEWER_FILE")" 2>&1)
+out=$("$PY" "$(dirname "${BASH_SOURCE[0]}")/openapi_routes_check.py" "$API" "$TOKEN" "$U" "$U2" "$(<"$VIEWER_FILE")" 2>&1)
 rc=$?
 echo "$out"
-assert_eq "$rc" 0 "openapi_check.py"
+assert_eq "$rc" 0 "openapi_routes_check.py"
 
 note "no start-up warning about the route table's docs"
 assert_not_contains "$(cat "$DAEMON_LOG")" "openapi:" "the daemon log"

@@ -8,7 +8,7 @@
 # Then the claims that can be checked cheaply: a body with an unknown field is
 # refused where the schema says additionalProperties: false, and the viewer
 # token gets 403 exactly on the operations marked x-sandman-role: admin.
-# Usage: openapi_check.py BASE_URL TOKEN USER NEW_USER VIEWER_TOKEN   (Debian's python3 with python3-jsonschema)
+# Usage: openapi_routes_check.py BASE_URL TOKEN USER NEW_USER VIEWER_TOKEN   (Debian's python3 with python3-jsonschema)
 # USER has a session already; NEW_USER none (a valid create makes one): both of this run.
 import http.client
 import json
