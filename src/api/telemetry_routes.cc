@@ -114,7 +114,7 @@ constexpr std::string_view kDocs = R"json({
         "properties": {"node": {"type": "string"}, "agent_up": {"type": "boolean"}, "agent_pod": {"type": ["string", "null"]},
           "address": {"type": ["string", "null"]}, "last_seen": {"$ref": "#/components/schemas/NullableTimestamp"},
           "error": {"type": ["string", "null"]}, "gpus": {"type": "integer"}, "instances": {"type": "integer"}}}},
-      "unobserved_sessions": {"type": "integer"},
+      "unobserved_sessions": {"type": "array", "items": {"type": "string"}, "description": "a cluster's sessions on nodes whose agent is missing (ids)"},
       "at": {"$ref": "#/components/schemas/Timestamp", "description": "on the event stream only: taken_at again"}
     }
   },

@@ -230,6 +230,14 @@ OUT=$(nodes_cli mig-layout show gpu-a)
 echo "$OUT" | sed 's/^/   | /'
 assert_contains "$OUT" "all-1g.5gb" "show lists the failed proposal"
 
+note "the cluster's node, GPU, session, telemetry, cost and dashboard answers match /openapi.json (property-based, reads only)"
+OUT=$(/usr/bin/python3 "$K8S_LIB_DIR/../api/openapi_check.py" --base-url "http://127.0.0.1:$API_PORT" --no-auth-check \
+  --strict-status --examples 10 --time-budget 60 \
+  --only '^\S+ GET /api/v1/(gpu-nodes|gpus|mig-layouts|dashboard|gpu/|sessions|metrics|cost|advice/rightsizing)' 2>&1) ||
+  { echo "$OUT" | tail -40; fail "a cluster answer contradicts /openapi.json"; }
+echo "$OUT" | tail -3 | sed 's/^/   | /'
+ok "no contradiction"
+
 note "proposals and the hold survive a daemon restart"
 stop_daemon
 start_daemon
