@@ -13,6 +13,7 @@
 #include "cost/budgets.h"
 #include "cost/cost_store.h"
 #include "store/sqlite_store.h"
+#include "support/cost_fixtures.h"
 #include "support/manual_clock.h"
 
 namespace sandman {
@@ -20,26 +21,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int64_t at(const std::string& rfc3339) {
-  auto t = parseRfc3339(rfc3339);
-  EXPECT_TRUE(t.has_value()) << rfc3339;
-  return t ? toUnixMillis(*t) : 0;
-}
-
-std::shared_ptr<const GpuCatalog> shippedCatalog() {
-  std::error_code ec;
-  const std::string exe_dir = fs::read_symlink("/proc/self/exe", ec).parent_path().string();
-  std::vector<std::string> paths = GpuCatalog::defaultPaths(exe_dir);
-  paths.push_back(exe_dir + "/../../data/gpu-catalog.json");
-  for (const auto& p : paths) {
-    if (!fs::exists(p, ec)) continue;
-    auto c = GpuCatalog::load(p);
-    EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message);
-    if (c.ok()) return std::make_shared<GpuCatalog>(std::move(c).value());
-  }
-  ADD_FAILURE() << "no gpu-catalog.json beside " << exe_dir;
-  return nullptr;
-}
+using testing::at;
+using testing::shippedCatalog;
 
 TEST(GpuCatalog, ShipsTheDocumentsModelsAndTheMigVariants) {
   auto c = shippedCatalog();
