@@ -29,6 +29,15 @@ CostLine lineOf(const std::string& key, int64_t bucket, const Totals& t) {
   return {key, bucket, std::llround(t.cost), std::llround(t.idle_cost), t.held_ms / 3.6e6, t.idle_ms / 3.6e6};
 }
 
+// A holding's value of a report column (user_id, team, ...); throws
+// std::out_of_range for another name, as the callers' column lists allow none.
+const std::string& holdingField(const Holding& h, const std::string& column) {
+  const std::map<std::string, const std::string*> values = {
+      {"user_id", &h.user_id}, {"team", &h.team},       {"project", &h.project},
+      {"gpu_model", &h.gpu_model}, {"profile", &h.profile}, {"session_id", &h.session_id}};
+  return *values.at(column);
+}
+
 }  // namespace
 
 Status validateOrgName(const std::string& what, const std::string& name) {
@@ -265,30 +274,17 @@ Result<CostReport> CostLedger::report(const CostQuery& q) {
 
   CostReport r;
   r.query = q;
-  const int64_t now = toUnixMillis(clock_.now());
-  if (now > q.from_ms) {
-    auto active = store_.activeSessions();
-    if (!active.ok()) return active.error();
-    for (const auto& s : active.value()) {
-      auto h = holdingOf(s, now);
-      if (!h.ok()) return h.error();
-      if (!h->has_value()) continue;
-      Holding held = **h;
-      held.start_ms = std::max(held.start_ms, q.from_ms);
-      held.end_ms = std::min(held.end_ms, q.to_ms);
-      if (held.end_ms <= held.start_ms) continue;
-      const std::map<std::string, const std::string*> values = {
-          {"user_id", &held.user_id}, {"team", &held.team},       {"project", &held.project},
-          {"gpu_model", &held.gpu_model}, {"profile", &held.profile}, {"session_id", &held.session_id}};
-      if (!filter_column.empty() && *values.at(filter_column) != q.filter) continue;
-      auto entries = price(held);
-      if (!entries.ok()) return entries.error();
-      ++r.running_sessions;
-      for (const auto& e : entries.value()) {
-        add(*values.at(column), bucketStart(e.h.start_ms, CostStep::kDay), static_cast<double>(e.cost_micros),
-            static_cast<double>(e.idle_cost_micros), static_cast<double>(e.h.end_ms - e.h.start_ms),
-            static_cast<double>(e.idle_ms));
-      }
+  auto running = runningHoldings(q.from_ms, q.to_ms);
+  if (!running.ok()) return running.error();
+  for (const auto& held : running.value()) {
+    if (!filter_column.empty() && holdingField(held, filter_column) != q.filter) continue;
+    auto entries = price(held);
+    if (!entries.ok()) return entries.error();
+    ++r.running_sessions;
+    for (const auto& e : entries.value()) {
+      add(holdingField(held, column), bucketStart(e.h.start_ms, CostStep::kDay), static_cast<double>(e.cost_micros),
+          static_cast<double>(e.idle_cost_micros), static_cast<double>(e.h.end_ms - e.h.start_ms),
+          static_cast<double>(e.idle_ms));
     }
   }
   for (const auto& [k, t] : cells) r.lines.push_back(lineOf(k.second, k.first, t));
@@ -328,27 +324,32 @@ Result<std::map<std::string, HourlyUsage>> CostLedger::hourly(const std::string&
   auto entries = store_.entriesBetween(column, from_ms, to_ms);
   if (!entries.ok()) return entries.error();
   for (const auto& e : entries.value()) spread(e.key, e.start_ms, e.end_ms, static_cast<double>(e.cost_micros));
-  const int64_t now = toUnixMillis(clock_.now());
-  if (now > from_ms) {
-    auto active = store_.activeSessions();
-    if (!active.ok()) return active.error();
-    for (const auto& s : active.value()) {
-      auto h = holdingOf(s, now);
-      if (!h.ok()) return h.error();
-      if (!h->has_value()) continue;
-      Holding held = **h;
-      held.start_ms = std::max(held.start_ms, from_ms);
-      held.end_ms = std::min(held.end_ms, to_ms);
-      if (held.end_ms <= held.start_ms) continue;
-      const std::map<std::string, const std::string*> values = {
-          {"user_id", &held.user_id}, {"team", &held.team},       {"project", &held.project},
-          {"gpu_model", &held.gpu_model}, {"profile", &held.profile}, {"session_id", &held.session_id}};
-      auto priced = price(held);
-      if (!priced.ok()) return priced.error();
-      for (const auto& e : priced.value()) {
-        spread(*values.at(column), e.h.start_ms, e.h.end_ms, static_cast<double>(e.cost_micros));
-      }
+  auto running = runningHoldings(from_ms, to_ms);
+  if (!running.ok()) return running.error();
+  for (const auto& held : running.value()) {
+    auto priced = price(held);
+    if (!priced.ok()) return priced.error();
+    for (const auto& e : priced.value()) {
+      spread(holdingField(held, column), e.h.start_ms, e.h.end_ms, static_cast<double>(e.cost_micros));
     }
+  }
+  return out;
+}
+
+Result<std::vector<Holding>> CostLedger::runningHoldings(int64_t from_ms, int64_t to_ms) {
+  std::vector<Holding> out;
+  const int64_t now = toUnixMillis(clock_.now());
+  if (now <= from_ms) return out;
+  auto active = store_.activeSessions();
+  if (!active.ok()) return active.error();
+  for (const auto& s : active.value()) {
+    auto h = holdingOf(s, now);
+    if (!h.ok()) return h.error();
+    if (!h->has_value()) continue;
+    Holding held = **h;
+    held.start_ms = std::max(held.start_ms, from_ms);
+    held.end_ms = std::min(held.end_ms, to_ms);
+    if (held.end_ms > held.start_ms) out.push_back(std::move(held));
   }
   return out;
 }

@@ -96,6 +96,9 @@ class CostLedger {
   // a session that never held a GPU.
   Result<std::optional<Holding>> holdingOf(const CostSession& s, int64_t end_ms);
   Result<std::vector<LedgerEntry>> price(const Holding& h);
+  // The running sessions' holdings up to now, clipped to [from_ms, to_ms);
+  // those left empty by the clip are left out.
+  Result<std::vector<Holding>> runningHoldings(int64_t from_ms, int64_t to_ms);
 
   // Booked entries plus the running sessions' accrual to now.
   Result<CostReport> report(const CostQuery& q);
