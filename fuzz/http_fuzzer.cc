@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -40,6 +41,13 @@ struct Daemon {
     sandman::raiseOpenFileLimit();
     char tmpl[] = "/tmp/sandman-http-fuzz-XXXXXX";
     dir = mkdtemp(tmpl);
+    // libFuzzer ends the run with exit(): no destructor runs, atexit does.
+    static std::string to_remove;
+    to_remove = dir;
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(to_remove, ec);
+    });
     store = SqliteStore::open(dir + "/sandman.db").value();
     workspaces = std::make_unique<WorkspaceManager>(dir + "/ws");
     files = std::make_unique<SshdFiles>(dir + "/session-files");
